@@ -1,0 +1,137 @@
+"""Ingest files and folders into a knowledge base: read → clean → segment/embed/store.
+
+A bad file is reported by name with its reason and skipped; the batch goes on and nothing
+already stored is touched. Derived indexes are saved at the end (and every few hundred files,
+so a long run interrupted late keeps most of its work without a rebuild).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from kb.base import ArticleInput, KnowledgeBase
+from kb.errors import KBError, ReadError
+
+from .clean import clean_text, parse_date
+from .readers import SUPPORTED, read_file
+
+FLUSH_EVERY = 200
+
+
+@dataclass
+class Summary:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    duplicate: list[tuple[str, str]] = field(default_factory=list)   # (path, path of the copy kept)
+    failed: list[tuple[str, str]] = field(default_factory=list)      # (path, reason)
+    seconds: float = 0.0
+    passages: int = 0
+
+    def line(self) -> str:
+        return (f"added {len(self.added)}, updated {len(self.updated)}, unchanged {len(self.unchanged)}, "
+                f"duplicate {len(self.duplicate)}, failed {len(self.failed)} ({self.seconds:.1f} s)")
+
+
+def collect(paths: Iterable[str]) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
+    """Files to ingest (path, as given) from files and folders (recursively), and the paths that
+    could not be listed. Inside folders only known extensions are taken; hidden entries skipped."""
+    files: list[tuple[Path, str]] = []
+    errors: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for given in paths:
+        p = Path(given)
+        if p.is_dir():
+            for root, dirs, names in os.walk(p, onerror=lambda e: errors.append((e.filename, e.strerror or str(e)))):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for n in sorted(names):
+                    f = Path(root) / n
+                    if n.startswith(".") or f.suffix.lower() not in SUPPORTED:
+                        continue
+                    _add(files, seen, f, str(f), errors)
+        elif p.exists() or p.is_symlink():
+            _add(files, seen, p, given, errors)
+        else:
+            errors.append((given, "no such file or folder"))
+    return files, errors
+
+
+def _add(files, seen, f: Path, given: str, errors) -> None:
+    try:
+        key = str(f.resolve(strict=True))
+    except (OSError, RuntimeError) as e:  # broken link, symlink loop
+        errors.append((given, "symlink loop or broken link" if isinstance(e, RuntimeError) or f.is_symlink()
+                       else (getattr(e, "strerror", None) or str(e))))
+        return
+    if key not in seen:
+        seen.add(key)
+        files.append((f, given))
+
+
+def to_article(path: Path, given: str) -> ArticleInput:
+    """Read and clean one file into what the KB stores. Raises ReadError."""
+    raw = read_file(path)
+    c = clean_text(raw.text, title=raw.title)
+    if not c.text.strip():
+        raise ReadError("no article text left after removing page noise")
+    date = raw.date or c.date
+    if date:
+        date = parse_date(date) or (date if len(date) == 10 and date[4] == "-" else None)
+    meta = dict(raw.meta)
+    meta["kind"] = raw.kind
+    if c.dropped:
+        meta["dropped_lines"] = len(c.dropped)
+    return ArticleInput(key=str(path.resolve()), path=given, text=c.text, content_hash=raw.content_hash,
+                        title=c.title or raw.title or path.stem, source=raw.source or c.source,
+                        url=raw.url or c.url, author=raw.author or c.author, date=date, meta=meta)
+
+
+def _safe(s: str) -> str:
+    """A path printable on one line (file names may hold newlines or control characters)."""
+    return s.encode("unicode_escape").decode("ascii") if any(ord(ch) < 32 or ord(ch) == 0x7f for ch in s) else s
+
+
+def ingest(kb: KnowledgeBase, paths: Iterable[str], progress: bool | None = None,
+           on_file: Callable[[int, int, str], None] | None = None, echo: bool = True) -> Summary:
+    """Ingest ``paths`` into ``kb``; returns the summary. ``on_file(done, total, path)`` reports progress."""
+    t0 = time.time()
+    s = Summary()
+    files, errors = collect(paths)
+    for given, reason in errors:
+        s.failed.append((given, reason))
+        if echo:
+            print(f"ingest: {_safe(given)}: {reason}", file=sys.stderr)
+    show = progress if progress is not None else (len(files) > 20 and sys.stderr.isatty())
+    bar = None
+    if show:
+        from tqdm import tqdm
+        bar = tqdm(total=len(files), unit="file", file=sys.stderr, dynamic_ncols=True)
+    with kb.writer():
+        for n, (path, given) in enumerate(files, 1):
+            try:
+                status, detail = kb.add(to_article(path, given))
+            except (ReadError, KBError) as e:
+                s.failed.append((given, str(e)))
+                if echo:
+                    msg = f"ingest: {_safe(given)}: {e}"
+                    bar.write(msg, file=sys.stderr) if bar else print(msg, file=sys.stderr)
+            else:
+                if status == "duplicate":
+                    s.duplicate.append((given, detail or ""))
+                else:
+                    getattr(s, status).append(given)
+            if n % FLUSH_EVERY == 0:
+                kb.flush()
+            if bar:
+                bar.update(1)
+            if on_file:
+                on_file(n, len(files), given)
+    if bar:
+        bar.close()
+    s.passages = kb.store.counts()["passages"]
+    s.seconds = time.time() - t0
+    return s

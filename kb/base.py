@@ -1,0 +1,366 @@
+"""The knowledge base: one folder with a SQLite database (the truth) and derived indexes.
+
+``KnowledgeBase.open(path)`` for searching, ``kb.writer()`` around ingesting or removing.
+Derived files live under ``index/`` and are named in ``index/manifest.json`` together with the
+SQLite ``data_version`` they reflect; a stale or missing set is rebuilt from SQLite on open.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import config
+from .embed import Embedder, embedder_name, get_embedder
+from .errors import EmbedderMismatch, KBError, KBLocked, KBNotFound
+from .index import DenseIndex, LexicalIndex, write_json_atomic
+from .segment import make_passages, split_sentences
+from .store import Article, Store, now_iso
+from .text import detect_lang, init_jieba, tokenize
+
+DB_NAME = "kb.sqlite"
+
+
+@dataclass
+class ArticleInput:
+    """What ingest hands to the KB: cleaned text plus metadata."""
+    key: str            # resolved path or URL; identifies "the same article" across runs
+    path: str           # as given by the user
+    text: str           # cleaned, normalised text
+    content_hash: str   # of the raw input
+    title: str = ""
+    source: str | None = None
+    url: str | None = None
+    author: str | None = None
+    date: str | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def article_id_for(key: str) -> str:
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
+
+
+def _notice(msg: str) -> None:
+    print(f"kb: {msg}", file=sys.stderr)
+
+
+class KnowledgeBase:
+    def __init__(self, path: Path, store: Store, embedder: Embedder | None = None, model: str | None = None):
+        self.path = Path(path)
+        self.store = store
+        self._embedder = embedder
+        self._model = model
+        self._lock = threading.RLock()
+        self._loaded_version = -1
+        self._lexical_dirty = False
+        self.passages_index: DenseIndex | None = None
+        self.sentences_index: DenseIndex | None = None
+        self.lexical: LexicalIndex | None = None
+        self._writer_lock = None
+
+    # --- opening ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path | None = None, create: bool = False, embedder: Embedder | None = None,
+             model: str | None = None) -> "KnowledgeBase":
+        """Open the KB at ``path`` (default: setting KB_DIR). ``create`` makes it when missing.
+
+        Raises KBNotFound when there is none and ``create`` is false, EmbedderMismatch when the
+        configured embedder is not the one that built it."""
+        path = Path(path or config.get("KB_DIR"))
+        db = path / DB_NAME
+        if not db.exists():
+            if not create:
+                raise KBNotFound(f"No knowledge base in {path}. Build one with: python -m ingest --kb {path} data/articles")
+            path.mkdir(parents=True, exist_ok=True)
+        kb = cls(path, Store(db), embedder, model)
+        kb._check_embedder()
+        return kb
+
+    @property
+    def embedder_name(self) -> str:
+        return self._embedder.name if self._embedder is not None else embedder_name(self._model)
+
+    def _check_embedder(self) -> None:
+        built = self.store.get_meta("embedder")
+        if built and built != self.embedder_name:
+            raise EmbedderMismatch(
+                f"The KB in {self.path} was built with embedder '{built}' but '{self.embedder_name}' is configured; "
+                f"set KB_MODEL to the model that built it, or rebuild the KB with the new one.")
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = get_embedder(self._model)
+        return self._embedder
+
+    @property
+    def dim(self) -> int:
+        d = self.store.get_meta("dim")
+        return int(d) if d else self.embedder.dim
+
+    def close(self) -> None:
+        self.store.close()
+
+    # --- derived indexes ------------------------------------------------------------------
+    @property
+    def _index_dir(self) -> Path:
+        return self.path / "index"
+
+    def _manifest(self) -> dict | None:
+        import json
+        try:
+            return json.loads((self._index_dir / "manifest.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def ensure_indexes(self) -> None:
+        """Make the in-memory indexes reflect SQLite: load the saved files when they are current,
+        otherwise rebuild from SQLite (and save, unless another process is writing)."""
+        with self._lock:
+            version = self.store.data_version()
+            if version == self._loaded_version and self.passages_index is not None:
+                return
+            man = self._manifest()
+            if man and man.get("data_version") == version:
+                try:
+                    self._load(man)
+                    self._loaded_version = version
+                    return
+                except Exception as e:  # a damaged file: fall through to a rebuild
+                    _notice(f"derived index unreadable ({e}); rebuilding from SQLite")
+            elif self._loaded_version >= 0 and self._writer_lock is None and self._other_writer_active():
+                return  # an ingest is writing; keep serving the state already loaded
+            else:
+                have = man.get("data_version") if man else "none"
+                if version > 0:
+                    _notice(f"derived indexes are stale (index version {have}, database version {version}); rebuilding from SQLite")
+            self._rebuild_in_memory()
+            if self._writer_lock is not None or not self._other_writer_active():
+                self._save()
+
+    def _other_writer_active(self) -> bool:
+        from filelock import FileLock, Timeout
+        lock = FileLock(str(self.path / "write.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        lock.release()
+        return False
+
+    def _load(self, man: dict) -> None:
+        d = self._index_dir
+        dim = self.dim
+        self.passages_index = DenseIndex.load(d / man["passages"], dim)
+        self.sentences_index = DenseIndex.load(d / man["sentences"], dim)
+        self.lexical = LexicalIndex.load(d / man["lexical"])
+        self._lexical_dirty = False
+
+    def _rebuild_in_memory(self) -> None:
+        dim = self.dim
+        self.store.db.execute("BEGIN")  # one consistent snapshot for all three indexes
+        try:
+            version = self.store.data_version()
+            self.passages_index = DenseIndex(dim)
+            self.sentences_index = DenseIndex(dim)
+            for ids, vecs in self.store.iter_vectors("passages", dim):
+                self.passages_index.add(ids, vecs)
+            for ids, vecs in self.store.iter_vectors("sentences", dim):
+                self.sentences_index.add(ids, vecs)
+            self._rebuild_lexical()
+        finally:
+            self.store.db.execute("COMMIT")
+        self._loaded_version = version
+
+    def _rebuild_lexical(self) -> None:
+        ids: list[int] = []
+        docs: list[list[str]] = []
+        for i, d in self.store.iter_terms():
+            ids += i
+            docs += d
+        self.lexical = LexicalIndex.build(ids, docs)
+        self._lexical_dirty = False
+
+    def _save(self) -> None:
+        """Write the indexes under new names, fsync, then switch the manifest (atomic rename)."""
+        d = self._index_dir
+        d.mkdir(parents=True, exist_ok=True)
+        v = self._loaded_version
+        stamp = f"{v}-{int(time.time() * 1000)}"
+        names = {"passages": f"passages-{stamp}.faiss", "sentences": f"sentences-{stamp}.faiss",
+                 "lexical": f"bm25-{stamp}"}
+        self.passages_index.save(d / names["passages"])
+        self.sentences_index.save(d / names["sentences"])
+        self.lexical.save(d / names["lexical"])
+        from .index import _fsync
+        _fsync(d / names["passages"])
+        _fsync(d / names["sentences"])
+        write_json_atomic(d / "manifest.json", {"data_version": v, **names, "embedder": self.embedder_name,
+                                                "written_at": now_iso()})
+        keep = set(names.values()) | {"manifest.json"}
+        for f in d.iterdir():
+            if f.name not in keep:
+                shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
+
+    def rebuild(self) -> dict:
+        """Rebuild every derived index from SQLite and save it (``python -m kb rebuild``)."""
+        with self.writer():
+            init_jieba()
+            self._rebuild_in_memory()
+            self._save()
+        return self.stats()
+
+    # --- writing -----------------------------------------------------------------------
+    @contextmanager
+    def writer(self, wait_message: bool = True):
+        """Hold the KB's write lock (one writer at a time); saves derived indexes on exit."""
+        from filelock import FileLock, Timeout
+        if self._writer_lock is not None:  # re-entrant
+            yield self
+            return
+        lock = FileLock(str(self.path / "write.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if wait_message:
+                _notice(f"another process is writing to {self.path}; waiting for it to finish…")
+            try:
+                lock.acquire(timeout=3600)
+            except Timeout:
+                raise KBLocked(f"{self.path} stayed locked by another writer for an hour; giving up") from None
+        self._writer_lock = lock
+        try:
+            self.ensure_indexes()
+            yield self
+        finally:
+            try:
+                self.flush()
+            finally:
+                self._writer_lock = None
+                lock.release()
+
+    def flush(self) -> None:
+        """Bring the lexical index up to date and save all derived indexes, if anything changed."""
+        with self._lock:
+            if self.passages_index is None:
+                return
+            if self._lexical_dirty:
+                self._rebuild_lexical()
+            man = self._manifest()
+            if not man or man.get("data_version") != self._loaded_version:
+                self._save()
+
+    def _require_writer(self) -> None:
+        if self._writer_lock is None:
+            raise KBError("internal: writes must happen inside `with kb.writer():`")
+
+    def status_of(self, doc: ArticleInput) -> tuple[str, str | None]:
+        """('unchanged'|'updated'|'added'|'duplicate', detail) for a document before adding it."""
+        row = self.store.article_by_key(doc.key)
+        if row is not None:
+            return ("unchanged", row["id"]) if row["content_hash"] == doc.content_hash else ("updated", row["id"])
+        dup = self.store.article_by_hash(doc.content_hash)
+        if dup is not None:
+            return "duplicate", dup["path"]
+        return "added", None
+
+    def add(self, doc: ArticleInput) -> tuple[str, str | None]:
+        """Segment, embed and store one article (replacing an older version of it).
+
+        Returns (status, detail): status is added / updated / unchanged / duplicate; detail is
+        the article id, or for a duplicate the path of the copy already stored."""
+        self._require_writer()
+        status, detail = self.status_of(doc)
+        if status in ("unchanged", "duplicate"):
+            return status, detail
+        art_id = article_id_for(doc.key)
+        max_chars = config.get("KB_PASSAGE_MAX_CHARS")
+        sentences = split_sentences(doc.text, max_chars)
+        if not sentences:
+            raise KBError(f"{doc.path}: no text left after cleaning")
+        passages = make_passages(doc.text, sentences, config.get("KB_PASSAGE_TOKENS"), max_chars)
+        sent_texts = [doc.text[s.start:s.end] for s in sentences]
+        pass_texts = [p.text for p in passages]
+        sent_vecs, pass_vecs = self._embed_passages(sent_texts, pass_texts)
+        rows = [{"seq": p.seq, "paragraph": p.paragraph, "paragraph_end": p.paragraph_end, "start": p.start,
+                 "end": p.end, "sent_lo": p.sent_lo, "sent_hi": p.sent_hi, "text": p.text, "lang": p.lang,
+                 "terms": " ".join(tokenize(p.text))} for p in passages]
+        art = Article(id=art_id, key=doc.key, path=doc.path, title=doc.title or Path(doc.path).stem,
+                      source=doc.source, url=doc.url, author=doc.author, date=doc.date,
+                      lang=detect_lang(doc.text), content_hash=doc.content_hash, text=doc.text, meta=doc.meta,
+                      ingested_at=now_iso())
+        with self._lock:
+            if self.store.get_meta("embedder") is None:
+                with self.store.transaction():
+                    self.store.set_meta("embedder", self.embedder.name)
+                    self.store.set_meta("dim", str(self.embedder.dim))
+            old_p, old_s = self.store.put_article(art, [(s.start, s.end, s.paragraph) for s in sentences], sent_vecs,
+                                                  rows, pass_vecs)
+            self._apply(art_id, old_p, old_s)
+        return status, art_id
+
+    def _embed_passages(self, sent_texts: list[str], pass_texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Embed sentences and passages together, grouped by length to cut padding."""
+        texts = sent_texts + pass_texts
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.embedder.dim), np.float32)
+        bs = max(1, config.get("KB_BATCH"))
+        for i in range(0, len(order), bs):
+            idx = order[i:i + bs]
+            out[idx] = self.embedder.passages([texts[j] for j in idx])
+        return out[:len(sent_texts)], out[len(sent_texts):]
+
+    def _apply(self, art_id: str, old_p: list[int], old_s: list[int]) -> None:
+        """Mirror one committed SQLite change into the in-memory indexes."""
+        self.passages_index.remove(old_p)
+        self.sentences_index.remove(old_s)
+        if art_id:
+            dim = self.dim
+            from .store import vecs_from_blobs
+            prow = self.store.db.execute("SELECT id, vec FROM passages WHERE article_id=?", (art_id,)).fetchall()
+            srow = self.store.db.execute("SELECT id, vec FROM sentences WHERE article_id=?", (art_id,)).fetchall()
+            self.passages_index.add([r[0] for r in prow], vecs_from_blobs([r[1] for r in prow], dim))
+            self.sentences_index.add([r[0] for r in srow], vecs_from_blobs([r[1] for r in srow], dim))
+        self._lexical_dirty = True
+        self._loaded_version = self.store.data_version()
+
+    def remove(self, article_id: str) -> Article:
+        """Remove one article (id or unique id prefix) and everything derived from it."""
+        self._require_writer()
+        art = self.resolve(article_id)
+        with self._lock:
+            old_p, old_s = self.store.delete_article(art.id)
+            self._apply("", old_p, old_s)
+        return art
+
+    # --- reading -----------------------------------------------------------------------
+    def resolve(self, article_id: str) -> Article:
+        """The article with this id or unique id prefix."""
+        ids = self.store.find_article(article_id.strip()) if article_id.strip() else []
+        if not ids:
+            raise KBError(f"No article with id '{article_id}' in {self.path}; `python -m kb list` shows the ids")
+        if len(ids) > 1:
+            raise KBError(f"Article id prefix '{article_id}' is ambiguous ({', '.join(ids[:5])}…); give more characters")
+        return self.store.article(ids[0])
+
+    def articles(self) -> list[Article]:
+        return self.store.articles()
+
+    def stats(self) -> dict:
+        c = self.store.counts()
+        size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return {"path": str(self.path), **c, "embedder": self.store.get_meta("embedder") or self.embedder_name,
+                "dim": int(self.store.get_meta("dim") or 0), "data_version": self.store.data_version(),
+                "index": "faiss exact inner product (IndexFlatIP) + bm25s", "bytes_on_disk": size}
+
+    def search(self, query: str, k: int = 5, **kw):
+        """Ranked, cited passages for ``query``; see ``kb.search.search``."""
+        from .search import search
+        return search(self, query, k=k, **kw)

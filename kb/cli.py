@@ -1,0 +1,181 @@
+"""python -m kb — search, inspect and maintain a knowledge base from the command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import config
+from .base import KnowledgeBase
+from .errors import KBError
+from .search import Filters
+
+
+def _print_hits(query: str, hits, out=sys.stdout) -> None:
+    if not hits:
+        print(f"No passages found for: {query}", file=out)
+        return
+    for h in hits:
+        meta = " · ".join(x for x in (h.source, h.date, f"para. {h.paragraph}", h.lang, f"score {h.score:.3f}") if x)
+        print(f"[{h.rank}] {h.title}  ({meta})", file=out)
+        print(f"    {h.path}  article {h.article_id}, chars {h.start}-{h.end}" + (f"  {h.url}" if h.url else ""), file=out)
+        if h.highlight:
+            print(f"    » {h.highlight}", file=out)
+        print("    " + h.text.replace("\n", "\n    "), file=out)
+        print(file=out)
+
+
+def _filters(a) -> Filters:
+    return Filters(lang=a.lang, source=a.source, since=a.since, until=a.until, article=a.article)
+
+
+def cmd_search(kb: KnowledgeBase, a) -> int:
+    f = _filters(a)
+    if a.queries:
+        try:
+            with open(a.queries, encoding="utf-8") as fh:
+                queries = [ln.rstrip("\n") for ln in fh]
+        except OSError as e:
+            raise KBError(f"{a.queries}: cannot read queries ({e.strerror or e})") from None
+        for q in queries:
+            hits = kb.search(q, k=a.k, filters=f, mode=a.mode)
+            if a.json:
+                print(json.dumps({"query": q, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False), flush=True)
+            else:
+                print(f"## {q}")
+                _print_hits(q, hits)
+        return 0
+    if not a.query:
+        raise KBError("search needs a QUERY or --queries FILE")
+    q = " ".join(a.query)
+    hits = kb.search(q, k=a.k, filters=f, mode=a.mode)
+    if a.json:
+        print(json.dumps({"query": q, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=1))
+    else:
+        _print_hits(q, hits)
+    return 0
+
+
+def cmd_list(kb, a) -> int:
+    arts = [x.summary() for x in kb.articles()]
+    if a.json:
+        print(json.dumps(arts, ensure_ascii=False, indent=1))
+        return 0
+    if not arts:
+        print(f"The knowledge base in {kb.path} is empty. Add articles with: python -m ingest --kb {kb.path} PATH")
+    for x in arts:
+        print(f"{x['id']}  {x['lang']:5} {x['passages']:4}p  {x['date'] or '-':10}  {x['source'] or '-'}  {x['title']}  ({x['path']})")
+    return 0
+
+
+def cmd_show(kb, a) -> int:
+    art = kb.resolve(a.id)
+    passages = [dict(r) for r in kb.store.passages_of(art.id)]
+    if a.json:
+        d = art.summary() | {"author": art.author, "meta": art.meta, "text": art.text, "passage_list": passages}
+        print(json.dumps(d, ensure_ascii=False, indent=1))
+        return 0
+    print(f"{art.title}\n{'=' * min(60, max(10, len(art.title) * 2))}")
+    for k in ("id", "path", "source", "author", "date", "url", "lang", "ingested_at"):
+        v = getattr(art, k)
+        if v:
+            print(f"{k:12} {v}")
+    print(f"{'passages':12} {len(passages)}\n")
+    print(art.text)
+    return 0
+
+
+def cmd_remove(kb, a) -> int:
+    with kb.writer():
+        art = kb.remove(a.id)
+    print(f"removed {art.id} {art.title} ({art.path})")
+    return 0
+
+
+def cmd_stats(kb, a) -> int:
+    s = kb.stats()
+    if a.json:
+        print(json.dumps(s, ensure_ascii=False, indent=1))
+    else:
+        for k, v in s.items():
+            print(f"{k:14} {v}")
+    return 0
+
+
+def cmd_rebuild(kb, a) -> int:
+    s = kb.rebuild()
+    print(f"rebuilt derived indexes from SQLite: {s['passages']} passages, {s['sentences']} sentences")
+    return 0
+
+
+def cmd_eval(kb, a) -> int:
+    from .evaluate import evaluate, format_table, load_questions
+    qs = load_questions(a.questions)
+    res = evaluate(kb, qs, k=a.k, mode=a.mode)
+    if a.json:
+        print(json.dumps(res, ensure_ascii=False))
+    else:
+        print(format_table(res))
+        missed = [r["id"] for r in res["rows"] if not r["rank"] or r["rank"] > 3]
+        if missed:
+            print(f"not in top 3: {', '.join(str(m) for m in missed)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m kb", description="Search and maintain a bilingual article knowledge base.",
+                                 epilog="Settings (environment variables):\n" + "\n".join(
+                                     f"  {s.name} (default {s.default!r}): {s.help}" for s in config.SETTINGS),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kb", default=None, help=f"knowledge base folder (default: KB_DIR or {config.get('KB_DIR')})")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("search", help="cited passages answering a question")
+    s.add_argument("query", nargs="*", help="the question, Chinese or English")
+    s.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    s.add_argument("--json", action="store_true", help='print {"query": ..., "hits": [...]}')
+    s.add_argument("--queries", metavar="FILE", help="one query per line; one JSON line out per query")
+    s.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid", help=argparse.SUPPRESS)
+    for name, h in (("lang", "only passages in this language (zh, en, mixed)"), ("source", "only articles from this source"),
+                    ("since", "only articles dated on or after YYYY-MM-DD"), ("until", "only articles dated on or before YYYY-MM-DD"),
+                    ("article", "only this article (id or id prefix)")):
+        s.add_argument(f"--{name}", default=None, help=h)
+    s.set_defaults(fn=cmd_search)
+
+    p = sub.add_parser("list", help="all articles")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_list)
+    p = sub.add_parser("show", help="one article: metadata and cleaned text")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_show)
+    p = sub.add_parser("remove", help="remove one article")
+    p.add_argument("id")
+    p.set_defaults(fn=cmd_remove)
+    p = sub.add_parser("stats", help="counts, embedder, size on disk")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_stats)
+    p = sub.add_parser("rebuild", help="rebuild the FAISS and BM25 indexes from SQLite")
+    p.set_defaults(fn=cmd_rebuild)
+    p = sub.add_parser("eval", help="recall@k and MRR of a question file (JSONL: query, evidence)")
+    p.add_argument("questions")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid")
+    p.set_defaults(fn=cmd_eval)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    try:
+        kb = KnowledgeBase.open(a.kb)
+        try:
+            return a.fn(kb, a)
+        finally:
+            kb.close()
+    except KBError as e:
+        print(f"kb: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0

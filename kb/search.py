@@ -1,0 +1,290 @@
+"""Hybrid search: dense passages + dense sentences + BM25, fused into one cited ranking.
+
+Score of a passage p for query q (all vectors L2-normalised):
+
+    dense(p)   = (1 - w) * cos(q, p) + w * max over sentences s of p of cos(q, s)
+    lexical(p) = BM25(p) / max BM25 over all passages   (0..1; 0 when nothing matches)
+    score(p)   = dense(p) + lam(q, p) * lexical(p)
+
+``lam`` is KB_LEXICAL_WEIGHT when query and passage share a language and
+KB_CROSS_LEXICAL_WEIGHT otherwise: an English question's BM25 ranking over Chinese text can
+only match names, numbers and Latin terms, so it gets a small say there. The highlighted
+sentence is chosen with the same two signals, sentence by sentence.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import config
+from .text import detect_lang, has_han, normalize, to_simplified, tokenize
+
+MODES = ("hybrid", "dense", "lexical")
+
+
+@dataclass
+class Hit:
+    """One cited passage."""
+    rank: int
+    score: float
+    article_id: str
+    title: str
+    path: str
+    source: str | None
+    url: str | None
+    date: str | None
+    author: str | None
+    lang: str
+    passage_id: int
+    paragraph: int
+    start: int                 # char span of the passage in the article's cleaned text
+    end: int
+    text: str
+    highlight: str             # the sentence that best answers the query
+    highlight_start: int       # its span in the article's cleaned text
+    highlight_end: int
+    marks: list = field(default_factory=list)   # [start, end] of query terms within `text`
+    dense: float = 0.0
+    lexical: float = 0.0
+    merged: list = field(default_factory=list)  # other passage ids folded into this hit
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def citation(self) -> str:
+        """A one-paragraph citation to paste into notes."""
+        parts = [f"“{self.title}”"]
+        for v in (self.author, self.source, self.date):
+            if v:
+                parts.append(v)
+        parts.append(f"para. {self.paragraph}")
+        if self.url:
+            parts.append(self.url)
+        return ", ".join(parts) + f". “{self.text}”"
+
+
+@dataclass
+class Filters:
+    lang: str | None = None
+    source: str | None = None
+    since: str | None = None   # ISO date, inclusive
+    until: str | None = None
+    article: str | None = None
+
+    def sql(self) -> tuple[str, list] | None:
+        where, args = [], []
+        if self.lang:
+            where.append("p.lang=?")
+            args.append(self.lang)
+        if self.source:
+            where.append("a.source=?")
+            args.append(self.source)
+        if self.since:
+            where.append("a.date>=?")
+            args.append(self.since)
+        if self.until:
+            where.append("a.date<=?")
+            args.append(self.until + "\uffff")
+        if self.article:
+            where.append("a.id LIKE ?")
+            args.append(self.article + "%")
+        return (" AND ".join(where), args) if where else None
+
+
+def _same_lang(a: str, b: str) -> bool:
+    return a == b or "mixed" in (a, b)
+
+
+def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str = "hybrid",
+           query_vector: np.ndarray | None = None) -> list[Hit]:
+    """Top ``k`` cited passages for ``query`` (Chinese or English).
+
+    ``mode`` 'dense' ranks by passage vectors alone, 'lexical' by BM25 alone (both for
+    benchmarks); 'hybrid' is the shipped ranking. An empty query gives no hits."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    q = normalize(query or "").strip()
+    if not q or k <= 0:
+        return []
+    q = q[:2000]  # a question, not a document: longer input adds nothing but cost
+    kb.ensure_indexes()
+    store = kb.store
+    allowed = None
+    if filters and filters.sql():
+        where, args = filters.sql()
+        allowed = store.filtered_passage_ids(where, args)
+        if not allowed:
+            return []
+    terms = tokenize(q)
+    qlang = detect_lang(q)
+    n_cand = max(config.get("KB_CANDIDATES"), 3 * k)
+    w_sent = config.get("KB_SENTENCE_WEIGHT")
+    lam_same = config.get("KB_LEXICAL_WEIGHT")
+    lam_cross = config.get("KB_CROSS_LEXICAL_WEIGHT")
+
+    cand: set[int] = set()
+    qv = None
+    if mode != "lexical":
+        qv = query_vector if query_vector is not None else kb.embedder.queries([q])[0]
+        ids, _ = kb.passages_index.search(qv, n_cand, allowed)
+        cand.update(int(i) for i in ids)
+        if mode == "hybrid" and w_sent > 0 and allowed is None:
+            sids, _ = kb.sentences_index.search(qv, n_cand)
+            for pids in store.sentence_passages([int(s) for s in sids]).values():
+                cand.update(pids)
+
+    lex = kb.lexical
+    bm = lex.scores(terms) if lex is not None and len(lex) and terms else np.zeros(0, np.float32)
+    bm_max = float(bm.max()) if len(bm) else 0.0
+    if mode != "dense" and bm_max > 0:
+        if allowed is not None:
+            mask = np.fromiter((int(p) in allowed for p in lex.ids), bool, len(lex.ids))
+            bm_f = np.where(mask, bm, 0)
+        else:
+            bm_f = bm
+        top = np.argpartition(-bm_f, min(n_cand, len(bm_f) - 1))[:n_cand]
+        cand.update(int(lex.ids[i]) for i in top if bm_f[i] > 0)
+    if not cand:
+        return []
+
+    rows = store.passages_by_id(sorted(cand))
+    pids = [p for p in sorted(cand) if p in rows]
+    if not pids:
+        return []
+    lexical = np.zeros(len(pids), np.float32)
+    if bm_max > 0:
+        for j, p in enumerate(pids):
+            r = lex.row_of(p)
+            if r is not None:
+                lexical[j] = bm[r] / bm_max
+
+    sents = _sentences_for(store, [rows[p] for p in pids])
+    if qv is not None:
+        pcos = kb.passages_index.vectors(pids) @ qv
+        all_sids = [s["id"] for p in pids for s in sents[p]]
+        svec = kb.sentences_index.vectors(all_sids) @ qv if all_sids else np.zeros(0)
+        scos = dict(zip(all_sids, svec.tolist()))
+    else:
+        pcos = np.zeros(len(pids), np.float32)
+        scos = {}
+
+    scores = np.zeros(len(pids), np.float64)
+    for j, p in enumerate(pids):
+        if mode == "lexical":
+            scores[j] = lexical[j]
+            continue
+        if mode == "dense":
+            scores[j] = pcos[j]
+            continue
+        best = max((scos.get(s["id"], -1.0) for s in sents[p]), default=pcos[j])
+        dense = (1 - w_sent) * pcos[j] + w_sent * best
+        lam = lam_same if _same_lang(qlang, rows[p]["lang"]) else lam_cross
+        scores[j] = dense + lam * lexical[j]
+
+    order = np.argsort(-scores, kind="stable")
+    hits: list[Hit] = []
+    articles: dict[str, object] = {}
+    max_chars = config.get("KB_PASSAGE_MAX_CHARS")
+    qterms = set(terms)
+    for j in order:
+        if len(hits) >= k:
+            break
+        p = pids[j]
+        row = rows[p]
+        aid = row["article_id"]
+        if aid not in articles:
+            articles[aid] = store.article(aid)
+        art = articles[aid]
+        if art is None:
+            continue
+        if _merge_into(hits, row, art, max_chars, sents[p]):
+            continue
+        h = Hit(rank=len(hits) + 1, score=float(scores[j]), article_id=aid, title=art.title, path=art.path,
+                source=art.source, url=art.url, date=art.date, author=art.author, lang=row["lang"], passage_id=p,
+                paragraph=row["paragraph"], start=row["start"], end=row["end"], text=row["text"], highlight="",
+                highlight_start=row["start"], highlight_end=row["end"], dense=float(pcos[j]), lexical=float(lexical[j]))
+        h._sents = list(sents[p])  # type: ignore[attr-defined]
+        h._art = art               # type: ignore[attr-defined]
+        hits.append(h)
+    for h in hits:
+        _highlight(h, qterms, scos, qlang, lam_same, lam_cross, mode)
+        del h._sents, h._art  # type: ignore[attr-defined]
+    return hits
+
+
+def _sentences_for(store, prow_list) -> dict[int, list]:
+    """Sentence rows (id, seq, start, end) of each passage, one query per article."""
+    by_art: dict[str, list] = {}
+    for r in prow_list:
+        by_art.setdefault(r["article_id"], []).append(r)
+    out: dict[int, list] = {}
+    for aid, prs in by_art.items():
+        lo = min(r["sent_lo"] for r in prs)
+        hi = max(r["sent_hi"] for r in prs)
+        srows = store.db.execute("SELECT id, seq, start, end FROM sentences WHERE article_id=? AND seq>=? AND seq<?"
+                                 " ORDER BY seq", (aid, lo, hi)).fetchall()
+        for r in prs:
+            out[r["id"]] = [dict(s) for s in srows if r["sent_lo"] <= s["seq"] < r["sent_hi"]]
+    return out
+
+
+def _merge_into(hits: list[Hit], row, art, max_chars: int, sents: list) -> bool:
+    """Fold a passage into an earlier hit of the same article when their spans overlap.
+    Returns True when the passage should not be cited on its own."""
+    for h in hits:
+        if h.article_id != row["article_id"] or row["start"] >= h.end or h.start >= row["end"]:
+            continue
+        s, e = min(h.start, row["start"]), max(h.end, row["end"])
+        if e - s <= max_chars:
+            h.start, h.end = s, e
+            h.text = art.text[s:e]
+            h.paragraph = min(h.paragraph, row["paragraph"])
+            known = {x["id"] for x in h._sents}  # type: ignore[attr-defined]
+            h._sents = sorted(h._sents + [x for x in sents if x["id"] not in known], key=lambda x: x["seq"])  # type: ignore[attr-defined]
+        h.merged.append(row["id"])
+        return True
+    return False
+
+
+def _sentence_terms(text: str) -> set[str]:
+    return set(tokenize(text))
+
+
+def _highlight(h: Hit, qterms: set[str], scos: dict, qlang: str, lam_same: float, lam_cross: float, mode: str) -> None:
+    """Choose the answering sentence with the ranking's signals; mark query terms in the text."""
+    art = h._art  # type: ignore[attr-defined]
+    best, best_score = None, -1e9
+    for s in h._sents:  # type: ignore[attr-defined]
+        text = art.text[s["start"]:s["end"]]
+        overlap = len(qterms & _sentence_terms(text)) / len(qterms) if qterms else 0.0
+        lam = lam_same if _same_lang(qlang, detect_lang(text)) else lam_cross
+        if mode == "lexical":
+            sc = overlap
+        elif mode == "dense":
+            sc = scos.get(s["id"], 0.0)
+        else:
+            sc = scos.get(s["id"], 0.0) + lam * overlap
+        if sc > best_score:
+            best, best_score = s, sc
+    if best is not None:
+        h.highlight = art.text[best["start"]:best["end"]]
+        h.highlight_start, h.highlight_end = best["start"], best["end"]
+    h.marks = mark_terms(h.text, qterms)
+
+
+def mark_terms(text: str, terms) -> list[list[int]]:
+    """Non-overlapping [start, end] spans of ``terms`` in ``text``, across scripts and case."""
+    if not terms:
+        return []
+    folded = to_simplified(text).lower()
+    if len(folded) != len(text):  # conversion changed length: match on the original instead
+        folded = text.lower()
+    # Latin terms match whole words only ("us" must not mark "business").
+    alts = [re.escape(t) if has_han(t) else rf"(?<![a-z0-9]){re.escape(t)}(?![a-z0-9])"
+            for t in sorted(terms, key=len, reverse=True) if t]
+    if not alts:
+        return []
+    pattern = "|".join(alts)
+    return [[m.start(), m.end()] for m in re.finditer(pattern, folded)]

@@ -1,0 +1,263 @@
+"""SQLite, the source of truth: articles, their sentences and passages, and every vector.
+
+The FAISS and BM25 files are derived from these tables and can always be rebuilt from them.
+``data_version`` in ``meta`` rises with every committed change; derived files are stamped with
+the version they reflect.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,          -- stable: derived from the file's resolved path (or URL)
+    key TEXT UNIQUE NOT NULL,     -- resolved path or URL: what "the same article" means
+    path TEXT NOT NULL,           -- the file as given to ingest
+    title TEXT, source TEXT, url TEXT, author TEXT, date TEXT, lang TEXT,
+    content_hash TEXT NOT NULL,   -- of the raw bytes: unchanged file = nothing to do
+    text TEXT NOT NULL,           -- the cleaned text every span points into
+    meta TEXT NOT NULL DEFAULT '{}',
+    ingested_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_hash ON articles(content_hash);
+CREATE TABLE IF NOT EXISTS sentences (
+    id INTEGER PRIMARY KEY,
+    article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, paragraph INTEGER NOT NULL,
+    vec BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sentences_article ON sentences(article_id, seq);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY,
+    article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL, paragraph INTEGER NOT NULL, paragraph_end INTEGER NOT NULL,
+    start INTEGER NOT NULL, end INTEGER NOT NULL,
+    sent_lo INTEGER NOT NULL, sent_hi INTEGER NOT NULL,   -- sentence seq range [lo, hi)
+    text TEXT NOT NULL, lang TEXT NOT NULL,
+    terms TEXT NOT NULL,          -- lexical terms, space-joined (BM25 is rebuilt from these)
+    vec BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id, seq);
+"""
+
+
+@dataclass
+class Article:
+    id: str
+    key: str
+    path: str
+    title: str
+    source: str | None
+    url: str | None
+    author: str | None
+    date: str | None
+    lang: str
+    content_hash: str
+    text: str
+    meta: dict
+    ingested_at: str
+    passages: int = 0
+
+    def summary(self) -> dict:
+        return {"id": self.id, "path": self.path, "title": self.title, "source": self.source, "url": self.url,
+                "author": self.author, "date": self.date, "lang": self.lang, "passages": self.passages,
+                "ingested_at": self.ingested_at}
+
+
+def _vec_blob(v: np.ndarray) -> bytes:
+    return np.ascontiguousarray(v, dtype=np.float32).tobytes()
+
+
+def vecs_from_blobs(blobs: list[bytes], dim: int) -> np.ndarray:
+    if not blobs:
+        return np.zeros((0, dim), np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim)
+
+
+class Store:
+    """Thin data access over one SQLite file in WAL mode."""
+
+    def __init__(self, path: Path, readonly: bool = False):
+        self.path = Path(path)
+        uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
+        self.db = sqlite3.connect(uri, uri=True, timeout=60, check_same_thread=False, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=60000")
+        if not readonly:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(_SCHEMA)
+            if self.get_meta("schema_version") is None:
+                with self.transaction():
+                    self.set_meta("schema_version", SCHEMA_VERSION)
+                    self.set_meta("data_version", "0")
+
+    def close(self):
+        self.db.close()
+
+    @contextmanager
+    def transaction(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    # --- meta --------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                        (key, value))
+
+    def data_version(self) -> int:
+        return int(self.get_meta("data_version") or 0)
+
+    def _bump(self) -> None:
+        self.set_meta("data_version", str(self.data_version() + 1))
+
+    # --- writes (each one a single transaction) ---------------------------------------
+    def put_article(self, art: Article, sentences: list[tuple[int, int, int]], sent_vecs: np.ndarray,
+                    passages: list[dict], pass_vecs: np.ndarray) -> tuple[list[int], list[int]]:
+        """Insert or replace one article with its sentences and passages, atomically.
+        Returns (removed passage ids, removed sentence ids) of a replaced older version."""
+        with self.transaction() as db:
+            old_p, old_s = self._delete_rows(art.id)
+            db.execute("INSERT INTO articles(id, key, path, title, source, url, author, date, lang, content_hash, text,"
+                       " meta, ingested_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (art.id, art.key, art.path, art.title, art.source, art.url, art.author, art.date, art.lang,
+                        art.content_hash, art.text, json.dumps(art.meta, ensure_ascii=False), art.ingested_at))
+            db.executemany("INSERT INTO sentences(article_id, seq, start, end, paragraph, vec) VALUES(?,?,?,?,?,?)",
+                           [(art.id, i, s, e, p, _vec_blob(sent_vecs[i])) for i, (s, e, p) in enumerate(sentences)])
+            db.executemany(
+                "INSERT INTO passages(article_id, seq, paragraph, paragraph_end, start, end, sent_lo, sent_hi, text, lang,"
+                " terms, vec) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(art.id, p["seq"], p["paragraph"], p["paragraph_end"], p["start"], p["end"], p["sent_lo"], p["sent_hi"],
+                  p["text"], p["lang"], p["terms"], _vec_blob(pass_vecs[i])) for i, p in enumerate(passages)])
+            self._bump()
+        return old_p, old_s
+
+    def _delete_rows(self, article_id: str) -> tuple[list[int], list[int]]:
+        old_p = [r[0] for r in self.db.execute("SELECT id FROM passages WHERE article_id=?", (article_id,))]
+        old_s = [r[0] for r in self.db.execute("SELECT id FROM sentences WHERE article_id=?", (article_id,))]
+        self.db.execute("DELETE FROM passages WHERE article_id=?", (article_id,))
+        self.db.execute("DELETE FROM sentences WHERE article_id=?", (article_id,))
+        self.db.execute("DELETE FROM articles WHERE id=?", (article_id,))
+        return old_p, old_s
+
+    def delete_article(self, article_id: str) -> tuple[list[int], list[int]]:
+        with self.transaction():
+            out = self._delete_rows(article_id)
+            self._bump()
+        return out
+
+    # --- reads ------------------------------------------------------------------------
+    def _article(self, row: sqlite3.Row) -> Article:
+        d = dict(row)
+        d["meta"] = json.loads(d.get("meta") or "{}")
+        return Article(**d)
+
+    def article(self, article_id: str) -> Article | None:
+        row = self.db.execute("SELECT a.*, (SELECT COUNT(*) FROM passages p WHERE p.article_id=a.id) AS passages"
+                              " FROM articles a WHERE id=?", (article_id,)).fetchone()
+        return self._article(row) if row else None
+
+    def find_article(self, prefix: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM articles WHERE id LIKE ? ESCAPE '\\'",
+                                              (prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",))]
+
+    def article_by_key(self, key: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT id, content_hash FROM articles WHERE key=?", (key,)).fetchone()
+
+    def article_by_hash(self, content_hash: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT id, path FROM articles WHERE content_hash=?", (content_hash,)).fetchone()
+
+    def articles(self) -> list[Article]:
+        rows = self.db.execute("SELECT a.id, a.key, a.path, a.title, a.source, a.url, a.author, a.date, a.lang,"
+                               " a.content_hash, '' AS text, a.meta, a.ingested_at,"
+                               " (SELECT COUNT(*) FROM passages p WHERE p.article_id=a.id) AS passages"
+                               " FROM articles a ORDER BY a.ingested_at, a.id").fetchall()
+        return [self._article(r) for r in rows]
+
+    def passages_of(self, article_id: str) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT id, seq, paragraph, paragraph_end, start, end, sent_lo, sent_hi, text, lang"
+                               " FROM passages WHERE article_id=? ORDER BY seq", (article_id,)).fetchall()
+
+    def passages_by_id(self, ids: list[int]) -> dict[int, sqlite3.Row]:
+        out = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            q = ",".join("?" * len(chunk))
+            for r in self.db.execute(
+                    f"SELECT p.id, p.article_id, p.seq, p.paragraph, p.paragraph_end, p.start, p.end, p.sent_lo, p.sent_hi,"
+                    f" p.text, p.lang, p.terms FROM passages p WHERE p.id IN ({q})", chunk):
+                out[r["id"]] = r
+        return out
+
+    def sentences_of(self, article_id: str, lo: int, hi: int) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT id, seq, start, end, paragraph, vec FROM sentences WHERE article_id=?"
+                               " AND seq>=? AND seq<? ORDER BY seq", (article_id, lo, hi)).fetchall()
+
+    def sentence_passages(self, sentence_ids: list[int]) -> dict[int, list[int]]:
+        """Passage ids containing each sentence id (a sentence may sit in two overlapping passages)."""
+        out: dict[int, list[int]] = {}
+        for i in range(0, len(sentence_ids), 500):
+            chunk = sentence_ids[i:i + 500]
+            q = ",".join("?" * len(chunk))
+            for sid, pid in self.db.execute(
+                    f"SELECT s.id, p.id FROM sentences s JOIN passages p ON p.article_id=s.article_id"
+                    f" AND s.seq>=p.sent_lo AND s.seq<p.sent_hi WHERE s.id IN ({q})", chunk):
+                out.setdefault(sid, []).append(pid)
+        return out
+
+    def iter_vectors(self, table: str, dim: int, batch: int = 20000):
+        """Yield (ids, vectors) in batches, for rebuilding the FAISS index."""
+        assert table in ("passages", "sentences")
+        last = -1
+        while True:
+            rows = self.db.execute(f"SELECT id, vec FROM {table} WHERE id>? ORDER BY id LIMIT ?", (last, batch)).fetchall()
+            if not rows:
+                return
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            yield ids, vecs_from_blobs([r[1] for r in rows], dim)
+            last = int(ids[-1])
+
+    def iter_terms(self, batch: int = 20000):
+        """Yield (passage ids, term lists) for rebuilding the BM25 index."""
+        last = -1
+        while True:
+            rows = self.db.execute("SELECT id, terms FROM passages WHERE id>? ORDER BY id LIMIT ?", (last, batch)).fetchall()
+            if not rows:
+                return
+            yield [r[0] for r in rows], [r[1].split() for r in rows]
+            last = rows[-1][0]
+
+    def counts(self) -> dict:
+        c = self.db.execute("SELECT (SELECT COUNT(*) FROM articles), (SELECT COUNT(*) FROM passages),"
+                            " (SELECT COUNT(*) FROM sentences)").fetchone()
+        langs = dict(self.db.execute("SELECT lang, COUNT(*) FROM articles GROUP BY lang").fetchall())
+        return {"articles": c[0], "passages": c[1], "sentences": c[2], "languages": langs}
+
+    def filtered_passage_ids(self, where: str, args: list) -> set[int]:
+        return {r[0] for r in self.db.execute(
+            f"SELECT p.id FROM passages p JOIN articles a ON a.id=p.article_id WHERE {where}", args)}
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

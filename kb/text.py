@@ -1,0 +1,152 @@
+"""Character normalisation, language detection and lexical tokens (jieba for Chinese).
+
+Everything that decides whether two strings "match" lives here, so indexing, queries
+and highlighting use one definition of a term.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+
+# Full-width ASCII (U+FF01..U+FF5E) maps one-to-one onto ASCII, so "２０万" and "20万" match.
+# CJK punctuation that reads naturally in Chinese text stays as it is; the mapping is
+# character for character, so offsets into normalised text stay simple.
+_KEEP_FULLWIDTH = set("，。！？；：（）")
+_WIDTH_TABLE = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F) if chr(c) not in _KEEP_FULLWIDTH}
+_WIDTH_TABLE[0x3000] = 0x20  # ideographic space
+_WIDTH_TABLE[0x00A0] = 0x20  # no-break space
+# Characters that carry nothing and break C strings or layouts.
+for _c in list(range(0x00, 0x09)) + [0x0B, 0x0C] + list(range(0x0E, 0x20)) + [0x7F, 0x200B, 0x200E, 0x200F, 0xFEFF, 0x2060]:
+    _WIDTH_TABLE[_c] = None
+
+
+def normalize(text: str) -> str:
+    """NFC, full-width letters/digits to half-width, control characters removed, CRLF to LF.
+
+    >>> normalize("ＴｉｋＴｏｋ２０万")
+    'TikTok20万'
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return unicodedata.normalize("NFC", text).translate(_WIDTH_TABLE)
+
+
+_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HAN_RE = re.compile(f"[{_HAN}]")
+_LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
+
+
+def detect_lang(text: str) -> str:
+    """'zh', 'en' or 'mixed' from the share of Han characters among letters.
+
+    >>> detect_lang("TikTok在美正式推出电商服务"), detect_lang("TikTok Shop launched"), detect_lang("")
+    ('zh', 'en', 'en')
+    """
+    han = len(_HAN_RE.findall(text))
+    latin = len(_LATIN_RE.findall(text))
+    if han + latin == 0:
+        return "zh" if han else "en"
+    share = han / (han + latin / 2.5)  # ~2.5 Latin letters carry what one Han character does
+    if share >= 0.6:
+        return "zh"
+    if share <= 0.15:
+        return "en"
+    return "mixed"
+
+
+def has_han(text: str) -> bool:
+    return bool(_HAN_RE.search(text))
+
+
+# --- Traditional/Simplified --------------------------------------------------------
+
+_opencc = None
+_opencc_lock = threading.Lock()
+
+
+def to_simplified(text: str) -> str:
+    """Traditional → Simplified (OpenCC t2s); used for matching only, never for display."""
+    global _opencc
+    if not _HAN_RE.search(text):
+        return text
+    if _opencc is None:
+        with _opencc_lock:
+            if _opencc is None:
+                from opencc import OpenCC
+                _opencc = OpenCC("t2s")
+    return _opencc.convert(text)
+
+
+# --- jieba -------------------------------------------------------------------------
+
+_jieba_lock = threading.Lock()
+_jieba_ready = False
+
+
+def init_jieba(userdict: str | None = None) -> None:
+    """Load jieba's dictionary once per process (1–3 s) and the user dictionary of domain terms."""
+    global _jieba_ready
+    if _jieba_ready:
+        return
+    with _jieba_lock:
+        if _jieba_ready:
+            return
+        import logging
+
+        import jieba
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+        if userdict is None:
+            from . import config
+            userdict = config.get("KB_USERDICT")
+        if userdict and os.path.exists(userdict):
+            jieba.load_userdict(userdict)
+        _jieba_ready = True
+
+
+_STOP_EN = frozenset("""a an the of to in on at for from by with and or but is are was were be been being
+do does did what which who whom whose when where why how that this these those it its as into than then
+there their they them he she his her we our you your i me my not no can could will would should may might
+has have had about over under after before during if so such any some all each other also more most only
+own same very s t just""".split())
+_STOP_ZH = frozenset("""的 了 是 在 和 与 及 或 而 也 就 都 被 把 将 对 从 以 于 为 其 之 这 那 这个 那个 这些 那些 什么
+怎么 怎样 如何 为什么 哪 哪些 哪个 哪里 多少 几 吗 呢 吧 啊 呀 么 有 没有 一个 一种 我们 你们 他们 她们 它们
+我 你 他 她 它 个 中 上 下 等 还 又 并 但 却 则 所 因为 所以 如果 可以 已经 是否 之后 之前 时候 哪些 谁""".split())
+_TOKEN_OK = re.compile(rf"[{_HAN}A-Za-z0-9]")
+
+
+@lru_cache(maxsize=4096)
+def _query_tokens_cached(text: str) -> tuple[str, ...]:
+    return tuple(_tokenize(text))
+
+
+def _tokenize(text: str) -> list[str]:
+    import jieba
+    init_jieba()
+    text = to_simplified(normalize(text)).lower()
+    out = []
+    for tok in jieba.cut_for_search(text):
+        tok = tok.strip()
+        if not tok or not _TOKEN_OK.search(tok) or tok in _STOP_EN or tok in _STOP_ZH:
+            continue
+        out.append(tok)
+    return out
+
+
+def tokenize(text: str) -> list[str]:
+    """Lexical terms of ``text``: jieba search-mode tokens over Simplified, lower-cased text,
+    stop words and punctuation dropped. Shared by the BM25 index, queries and highlighting.
+
+    >>> tokenize("TikTok電商在美國上線")  # doctest: +SKIP
+    ['tiktok', '电商', '美国', '上线']
+    """
+    if len(text) < 200:
+        return list(_query_tokens_cached(text))
+    return _tokenize(text)
+
+
+def is_cross_lingual_term(tok: str) -> bool:
+    """Terms that mean the same in any language: Latin names/acronyms and numbers."""
+    return not _HAN_RE.search(tok)
