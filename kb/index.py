@@ -88,6 +88,22 @@ class LexicalIndex:
             return np.zeros(len(self.ids), np.float32)
         return self.retriever.get_scores(tids)
 
+    def ideal_score(self, terms: list[str]) -> float:
+        """BM25 of a passage of average length holding each query term once: the scale that
+        makes scores comparable across queries. Terms absent from the index count at full IDF,
+        so a query only partly matched (say, an English question whose only shared term with a
+        Chinese passage is "TikTok") scores low."""
+        if self.retriever is None or not terms:
+            return 0.0
+        indptr = self.retriever.scores["indptr"]
+        n = float(self.retriever.scores["num_docs"])
+        total = 0.0
+        for t in terms:
+            tid = self.retriever.vocab_dict.get(t)
+            df = float(indptr[tid + 1] - indptr[tid]) if tid is not None and tid + 1 < len(indptr) else 0.0
+            total += float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+        return total
+
     def row_of(self, pid: int) -> int | None:
         return self._row.get(int(pid))
 

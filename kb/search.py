@@ -3,7 +3,7 @@
 Score of a passage p for query q (all vectors L2-normalised):
 
     dense(p)   = (1 - w) * cos(q, p) + w * max over sentences s of p of cos(q, s)
-    lexical(p) = BM25(p) / max BM25 over all passages   (0..1; 0 when nothing matches)
+    lexical(p) = min(1, BM25(p) / BM25 of an average passage holding every query term once)
     score(p)   = dense(p) + lam(q, p) * lexical(p)
 
 ``lam`` is KB_LEXICAL_WEIGHT when query and passage share a language and
@@ -138,6 +138,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
     lex = kb.lexical
     bm = lex.scores(terms) if lex is not None and len(lex) and terms else np.zeros(0, np.float32)
     bm_max = float(bm.max()) if len(bm) else 0.0
+    bm_scale = lex.ideal_score(terms) if bm_max > 0 else 0.0
     if mode != "dense" and bm_max > 0:
         if allowed is not None:
             mask = np.fromiter((int(p) in allowed for p in lex.ids), bool, len(lex.ids))
@@ -158,7 +159,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         for j, p in enumerate(pids):
             r = lex.row_of(p)
             if r is not None:
-                lexical[j] = bm[r] / bm_max
+                lexical[j] = min(1.0, bm[r] / bm_scale) if mode != "lexical" else bm[r] / bm_max
 
     sents = _sentences_for(store, [rows[p] for p in pids])
     if qv is not None:

@@ -1,0 +1,48 @@
+# One-command set-up on a fresh machine: `make run` (sample KB + app) and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+KB_DIR ?= data/kb
+PORT ?= 8501
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup browser-deps kb run search test test-fast bench screenshot clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+# Debian's Chromium (driven by Playwright) and a CJK font, for the browser test and screenshots.
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null; \
+	fi
+
+kb: setup
+	$(BIN)/python -m ingest --kb $(KB_DIR) data/articles
+
+run: kb
+	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
+
+search: kb
+	$(BIN)/python -m kb --kb $(KB_DIR) search "How many merchants joined TikTok Shop in the US?"
+
+test: setup browser-deps
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not browser and not model"
+
+bench: setup
+	$(BIN)/python benchmarks/retrieval.py
+
+screenshot: setup browser-deps
+	KB_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest -q tests/test_browser.py
+
+clean:
+	rm -rf $(KB_DIR) tests/artifacts .pytest_cache

