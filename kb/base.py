@@ -363,4 +363,9 @@ class KnowledgeBase:
     def search(self, query: str, k: int = 5, **kw):
         """Ranked, cited passages for ``query``; see ``kb.search.search``."""
         from .search import search
-        return search(self, query, k=k, **kw)
+        with self._lock:  # one connection and one set of indexes, shared by the app's sessions
+            return search(self, query, k=k, **kw)
+
+    def sources(self) -> list[str]:
+        return [r[0] for r in self.store.db.execute(
+            "SELECT DISTINCT source FROM articles WHERE source IS NOT NULL ORDER BY source")]

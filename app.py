@@ -1,0 +1,271 @@
+"""Streamlit app: ask in Chinese or English, read cited passages, add and manage articles.
+
+    streamlit run app.py            (KB folder: KB_DIR, default data/kb)
+
+A thin layer over the `kb` library: retrieval, citations and rendering helpers live in kb/.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import streamlit as st
+
+from kb import Filters, KnowledgeBase, config
+from kb.errors import KBError
+from kb.view import context_span, inside, keywords, render, safe_filename
+
+PAGES = ["Ask", "Read", "Add articles", "Library"]
+LANGS = {"any": None, "Chinese (zh)": "zh", "English (en)": "en", "mixed": "mixed"}
+CSS = """<style>
+mark.kb-answer {background: #ffe58f; padding: 0 2px; border-radius: 2px;}
+.kb-passage {background: #e6f4ff;}
+.kb-text {line-height: 1.7; font-size: 1rem;}
+.kb-text b {color: #c41d7f;}
+</style>"""
+
+st.set_page_config(page_title="Article knowledge base", page_icon="📚", layout="wide")
+st.markdown(CSS, unsafe_allow_html=True)  # static CSS only; article content is escaped in kb.view
+
+
+@st.cache_resource(show_spinner="Loading the knowledge base…")
+def open_kb(path: str) -> KnowledgeBase:
+    """One KnowledgeBase per process and folder: model, FAISS, BM25 and jieba load once."""
+    from kb.text import init_jieba
+    init_jieba()
+    kb = KnowledgeBase.open(path, create=True)
+    kb.ensure_indexes()
+    if kb.store.counts()["passages"]:
+        kb.embedder  # load the model now, not on the first question  # noqa: B018
+    return kb
+
+
+def kb_dir() -> str:
+    return config.get("KB_DIR")
+
+
+def qp(name: str, default: str = "") -> str:
+    return st.query_params.get(name, default)
+
+
+def set_qp(**kw) -> None:
+    for k, v in kw.items():
+        if v in (None, "", "any"):
+            st.query_params.pop(k, None)
+        else:
+            st.query_params[k] = str(v)
+
+
+def empty_state(kb: KnowledgeBase) -> bool:
+    if kb.store.counts()["articles"]:
+        return False
+    st.info("This knowledge base is empty. Add articles on the **Add articles** page, or from a terminal:\n\n"
+            f"`python -m ingest --kb {kb.path} data/articles`")
+    return True
+
+
+# --- Ask ------------------------------------------------------------------------------------
+def page_ask(kb: KnowledgeBase) -> None:
+    st.header("Ask")
+    if empty_state(kb):
+        return
+    arts = kb.articles()
+    with st.sidebar:
+        st.subheader("Filters")
+        lang_names = list(LANGS)
+        lang_val = qp("lang")
+        lang = st.selectbox("Language", lang_names,
+                            index=next((i for i, n in enumerate(lang_names) if LANGS[n] == lang_val), 0))
+        sources = ["any"] + kb.sources()
+        source = st.selectbox("Source", sources, index=sources.index(qp("source")) if qp("source") in sources else 0)
+        since = st.text_input("From date (YYYY-MM-DD)", value=qp("since"))
+        until = st.text_input("To date (YYYY-MM-DD)", value=qp("until"))
+        art_ids = ["any"] + [a.id for a in arts]
+        titles = {a.id: f"{a.title} ({a.id[:6]})" for a in arts}
+        article = st.selectbox("Article", art_ids, format_func=lambda i: titles.get(i, i),
+                               index=art_ids.index(qp("article")) if qp("article") in art_ids else 0)
+        k = st.slider("Results", 1, 20, int(qp("k", "5")) if qp("k", "5").isdigit() else 5)
+    query = st.text_input("Question (Chinese or English)", value=qp("q"), key="query",
+                          placeholder="e.g. How many merchants joined TikTok Shop in the US? / 全托管模式有什么风险")
+    for label, v in (("From date", since), ("To date", until)):
+        if v and not _is_date(v):
+            st.error(f"{label} must look like 2023-09-12 (got {v!r}).")
+            return
+    set_qp(page="Ask", q=query.strip(), lang=LANGS[lang], source=source, since=since, until=until, article=article,
+           k=k if k != 5 else None)
+    if not query.strip():
+        st.caption(f"{len(arts)} articles, {kb.store.counts()['passages']} passages. Type a question and press Enter.")
+        return
+    filters = Filters(lang=LANGS[lang], source=None if source == "any" else source, since=since or None,
+                      until=until or None, article=None if article == "any" else article)
+    try:
+        hits = kb.search(query, k=k, filters=filters)
+    except KBError as e:
+        st.error(str(e))
+        return
+    if not hits:
+        st.warning("No passage matches this question with these filters.")
+        return
+    top = hits[0]
+    st.markdown(f'<div class="kb-text"><b>Answer</b> [{top.rank}]: {render(top.highlight)}</div>',
+                unsafe_allow_html=True)
+    st.caption(f"from “{top.title}”, paragraph {top.paragraph}")
+    st.divider()
+    for h in hits:
+        show_hit(kb, h)
+
+
+def _is_date(s: str) -> bool:
+    try:
+        dt.date.fromisoformat(s)
+        return True
+    except ValueError:
+        return False
+
+
+def show_hit(kb: KnowledgeBase, h) -> None:
+    with st.container(border=True):
+        st.markdown(f"**[{h.rank}] {_md_escape(h.title)}**")
+        meta = " · ".join(x for x in (h.source, h.date, f"paragraph {h.paragraph}", h.lang, f"score {h.score:.3f}") if x)
+        st.caption(meta)
+        st.markdown(f'<div class="kb-text">{render(h.text, h.start, (h.highlight_start, h.highlight_end), h.marks)}</div>',
+                    unsafe_allow_html=True)
+        cols = st.columns([1, 1, 3])
+        if h.url:
+            cols[0].link_button("Original", h.url)
+        if cols[1].button("Open article", key=f"open-{h.rank}-{h.passage_id}"):
+            st.query_params.clear()
+            set_qp(page="Read", article=h.article_id, passage=h.passage_id)
+            st.rerun()
+        with st.expander("Context: surrounding paragraphs"):
+            art = kb.store.article(h.article_id)
+            s, e = context_span(art.text, h.start, h.end)
+            st.markdown(f'<div class="kb-text">{render(art.text[s:e], s, (h.highlight_start, h.highlight_end), passage=(h.start, h.end))}</div>',
+                        unsafe_allow_html=True)
+        with st.expander("Copy citation"):
+            st.code(h.citation(), language=None, wrap_lines=True)
+
+
+def _md_escape(s: str) -> str:
+    import re
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~])", r"\\\1", s or "")
+
+
+# --- Read -----------------------------------------------------------------------------------
+def page_read(kb: KnowledgeBase) -> None:
+    st.header("Read")
+    if empty_state(kb):
+        return
+    arts = kb.articles()
+    ids = [a.id for a in arts]
+    titles = {a.id: f"{a.title} ({a.id[:6]})" for a in arts}
+    want = qp("article")
+    aid = st.selectbox("Article", ids, format_func=lambda i: titles[i], index=ids.index(want) if want in ids else 0)
+    if aid != want:
+        set_qp(article=aid, passage=None)
+    art = kb.store.article(aid)
+    passages = kb.store.passages_of(aid)
+    cited = next((p for p in passages if str(p["id"]) == qp("passage")), None)
+    st.subheader(art.title)
+    meta = {"Source": art.source, "Author": art.author, "Date": art.date, "Language": art.lang, "URL": art.url,
+            "File": art.path, "Ingested": art.ingested_at, "Passages": len(passages), "Id": art.id}
+    st.table({"field": [k for k, v in meta.items() if v], "value": [str(v) for v in meta.values() if v]})
+    st.markdown("**Keywords:** " + _md_escape(" · ".join(keywords(art.text))))
+    span = (cited["start"], cited["end"]) if cited else None
+    if cited:
+        st.caption(f"The cited passage (paragraph {cited['paragraph']}) is shaded.")
+    st.markdown(f'<div class="kb-text">{render(art.text, 0, passage=span)}</div>', unsafe_allow_html=True)
+    with st.expander(f"All {len(passages)} passages"):
+        for p in passages:
+            st.markdown(f"**#{p['seq'] + 1}** · paragraph {p['paragraph']} · chars {p['start']}–{p['end']} · {p['lang']}")
+            st.text(p["text"])
+
+
+# --- Add ------------------------------------------------------------------------------------
+def page_add(kb: KnowledgeBase) -> None:
+    from ingest import ingest
+    from ingest.readers import SUPPORTED
+    st.header("Add articles")
+    st.caption("Text (.txt, .md in UTF-8, GBK/GB18030 or Big5) and HTML pages. Files are stored in the KB folder.")
+    files = st.file_uploader("Article files", accept_multiple_files=True, type=sorted(e.lstrip(".") for e in SUPPORTED))
+    if not st.button("Add to knowledge base", type="primary", disabled=not files):
+        return
+    folder = kb.path / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for f in files:
+        target = inside(folder, safe_filename(f.name))
+        target.write_bytes(f.getvalue())
+        paths.append(str(target))
+    bar = st.progress(0.0, text="Reading, segmenting and embedding…")
+    s = ingest(kb, paths, progress=False, echo=False,
+               on_file=lambda n, total, p: bar.progress(n / total, text=f"{n}/{total}: {Path(p).name}"))
+    bar.progress(1.0, text="Done")
+    st.success(f"{len(s.added)} added, {len(s.updated)} updated, {len(s.unchanged)} unchanged, "
+               f"{len(s.duplicate)} duplicate, {len(s.failed)} failed")
+    rows = [(Path(p).name, "added", "") for p in s.added] + [(Path(p).name, "updated", "") for p in s.updated]
+    rows += [(Path(p).name, "unchanged", "") for p in s.unchanged]
+    rows += [(Path(p).name, "duplicate", f"same content as {o}") for p, o in s.duplicate]
+    rows += [(Path(p).name, "failed", why) for p, why in s.failed]
+    st.dataframe({"file": [r[0] for r in rows], "result": [r[1] for r in rows], "reason": [r[2] for r in rows]},
+                 hide_index=True, width="stretch")
+    for p, why in s.failed:
+        st.error(f"{Path(p).name}: {why}")
+
+
+# --- Library --------------------------------------------------------------------------------
+def page_library(kb: KnowledgeBase) -> None:
+    st.header("Library")
+    if st.session_state.get("rm_done"):
+        st.success(f"Removed {st.session_state.pop('rm_done')}")
+    s = kb.stats()
+    c = st.columns(5)
+    c[0].metric("Articles", s["articles"])
+    c[1].metric("Passages", s["passages"])
+    c[2].metric("Languages", ", ".join(f"{k} {v}" for k, v in s["languages"].items()) or "–")
+    c[3].metric("Index size", f"{s['bytes_on_disk'] / 2**20:.1f} MB")
+    c[4].metric("Embedder", s["embedder"].split("/")[-1])
+    if empty_state(kb):
+        return
+    arts = kb.articles()
+    needle = st.text_input("Search titles, sources and files", key="lib_filter").strip().lower()
+    shown = [a for a in arts if not needle or needle in " ".join(str(x) for x in (a.title, a.source, a.path)).lower()]
+    st.dataframe({"title": [a.title for a in shown], "source": [a.source for a in shown], "date": [a.date for a in shown],
+                  "language": [a.lang for a in shown], "passages": [a.passages for a in shown],
+                  "ingested at": [a.ingested_at for a in shown], "id": [a.id for a in shown]},
+                 hide_index=True, width="stretch")
+    st.subheader("Remove an article")
+    titles = {a.id: f"{a.title} ({a.id[:6]})" for a in arts}
+    aid = st.selectbox("Article to remove", [a.id for a in arts], format_func=lambda i: titles[i], key="rm_pick")
+    if st.button("Remove…", key="rm_ask"):
+        st.session_state["rm_confirm"] = aid
+    if st.session_state.get("rm_confirm") == aid:
+        st.warning(f"Remove “{titles[aid]}” and all its passages from the knowledge base?")
+        a, b = st.columns(2)
+        if a.button("Yes, remove", type="primary", key="rm_yes"):
+            with kb.writer():
+                kb.remove(aid)
+            st.session_state.pop("rm_confirm", None)
+            st.session_state["rm_done"] = titles[aid]
+            st.rerun()
+        if b.button("Cancel", key="rm_no"):
+            st.session_state.pop("rm_confirm", None)
+            st.rerun()
+
+
+def main() -> None:
+    try:
+        kb = open_kb(kb_dir())
+    except KBError as e:
+        st.error(str(e))
+        st.stop()
+    want = qp("page", "Ask")
+    page = st.sidebar.radio("Page", PAGES, index=PAGES.index(want) if want in PAGES else 0, key="page_radio")
+    if page != want:
+        st.query_params.clear()
+        set_qp(page=page)
+    st.sidebar.caption(f"Knowledge base: `{kb.path}`")
+    {"Ask": page_ask, "Read": page_read, "Add articles": page_add, "Library": page_library}[page](kb)
+
+
+main()

@@ -1,0 +1,95 @@
+"""Presenting what search returns: escaped HTML with the answer highlighted, the paragraphs
+around a passage, an article's keywords, and safe names for uploaded files.
+
+Everything that ends up as HTML is escaped here first, so article text can never inject markup.
+"""
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from pathlib import Path
+
+
+def paragraphs(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each non-empty line of the cleaned text; index i is paragraph i + 1."""
+    out, pos = [], 0
+    for line in text.split("\n"):
+        if line.strip():
+            out.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    return out
+
+
+def context_span(text: str, start: int, end: int, around: int = 1) -> tuple[int, int]:
+    """Span of the paragraphs holding [start, end) plus ``around`` paragraphs either side."""
+    paras = paragraphs(text)
+    idx = [i for i, (s, e) in enumerate(paras) if s < end and start < e] or [0]
+    lo, hi = max(0, idx[0] - around), min(len(paras) - 1, idx[-1] + around)
+    return (paras[lo][0], paras[hi][1]) if paras else (0, len(text))
+
+
+def render(text: str, offset: int = 0, highlight: tuple[int, int] | None = None,
+           marks: list[list[int]] | None = None, passage: tuple[int, int] | None = None) -> str:
+    """HTML for ``text`` (which starts at ``offset`` in the article): the passage span in a
+    <span class=kb-passage>, the highlight in <mark>, marked query terms in <b>; all text is
+    escaped and newlines become <br>. ``passage`` and ``highlight`` are article offsets, ``marks``
+    are offsets into ``text``.
+
+    >>> render("a<b>c", highlight=(1, 4))
+    'a<mark class="kb-answer">&lt;b&gt;</mark>c'
+    """
+    spans = []  # outermost first
+    if passage:
+        spans.append((passage[0] - offset, passage[1] - offset, '<span class="kb-passage">', "</span>"))
+    if highlight:
+        spans.append((highlight[0] - offset, highlight[1] - offset, '<mark class="kb-answer">', "</mark>"))
+    for s, e in marks or []:
+        spans.append((s, e, "<b>", "</b>"))
+    # Cut the text at every span edge; wrap each piece in the tags covering it, so tags nest.
+    cuts = sorted({0, len(text), *(min(max(x, 0), len(text)) for s, e, *_ in spans for x in (s, e))})
+    pieces = []
+    for a, b in zip(cuts, cuts[1:]):
+        seg = html.escape(text[a:b]).replace("\n", "<br>")
+        for s, e, o, c in reversed(spans):
+            if s <= a and b <= e:
+                seg = o + seg + c
+        pieces.append(seg)
+    return "".join(pieces)
+
+
+def keywords(text: str, k: int = 12) -> list[str]:
+    """Top keywords of an article (jieba TF-IDF), for the reading view."""
+    import jieba.analyse
+
+    from .text import init_jieba
+    init_jieba()
+    return [w for w in jieba.analyse.extract_tags(text[:50000], topK=k * 2) if not re.fullmatch(r"[\d.]+", w)][:k]
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_filename(name: str, default: str = "upload.txt") -> str:
+    """A file name that stays inside its folder: no path parts, control or bidi characters,
+    no leading dots, at most 120 characters; the extension is kept.
+
+    >>> safe_filename("../../etc/passwd"), safe_filename("a\\nb.txt"), safe_filename("..")
+    ('passwd', 'a_b.txt', 'upload.txt')
+    """
+    name = unicodedata.normalize("NFC", name or "")
+    name = name.replace("\\", "/").split("/")[-1]
+    name = _UNSAFE.sub("_", name).strip().lstrip(".").strip()
+    if not name or set(name) <= {"_", "."}:
+        return default
+    p = Path(name)
+    stem, ext = p.stem[:100], p.suffix[:12]
+    return (stem or "upload") + ext
+
+
+def inside(folder: Path, name: str) -> Path:
+    """``folder / name``, refusing anything that would resolve outside ``folder``."""
+    target = (folder / name).resolve()
+    if folder.resolve() not in target.parents:
+        raise ValueError(f"{name!r} would leave {folder}")
+    return target

