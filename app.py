@@ -18,7 +18,7 @@ from kb.view import context_span, inside, keywords, render, safe_filename
 PAGES = ["Ask", "Read", "Add articles", "Library"]
 LANGS = {"any": None, "Chinese (zh)": "zh", "English (en)": "en", "mixed": "mixed"}
 CSS = """<style>
-mark.kb-answer {background: #ffe58f; padding: 0 2px; border-radius: 2px;}
+mark.kb-answer {background: #ffe58f; padding: 0;}
 .kb-passage {background: #e6f4ff;}
 .kb-text {line-height: 1.7; font-size: 1rem;}
 .kb-text b {color: #c41d7f;}
@@ -36,7 +36,7 @@ def open_kb(path: str) -> KnowledgeBase:
     kb = KnowledgeBase.open(path, create=True)
     kb.ensure_indexes()
     if kb.store.counts()["passages"]:
-        kb.embedder  # load the model now, not on the first question  # noqa: B018
+        _ = kb.embedder  # load the model now, not on the first question
     return kb
 
 
@@ -107,7 +107,7 @@ def page_ask(kb: KnowledgeBase) -> None:
         st.warning("No passage matches this question with these filters.")
         return
     top = hits[0]
-    st.markdown(f'<div class="kb-text"><b>Answer</b> [{top.rank}]: {render(top.highlight)}</div>',
+    st.markdown(f'<div class="kb-text"><strong>Answer</strong> [{top.rank}]: {render(top.highlight)}</div>',
                 unsafe_allow_html=True)
     st.caption(f"from “{top.title}”, paragraph {top.paragraph}")
     st.divider()

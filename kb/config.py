@@ -24,14 +24,14 @@ SETTINGS: tuple[Setting, ...] = (
             "model name or local path, or 'hash' (fast fake for tests; no semantics)."),
     Setting("KB_DEVICE", "", "Device for a sentence-transformers model ('cpu', 'cuda'); empty picks CUDA when present."),
     Setting("KB_PASSAGE_TOKENS", "120",
-            "Target passage length: jieba tokens for Chinese, words for English (chosen by benchmarks/chunking.py).", int),
+            "Target passage length: jieba tokens for Chinese, words for English (chosen with benchmarks/retrieval.py).", int),
     Setting("KB_PASSAGE_MAX_CHARS", "600", "Hard ceiling on a passage's characters, so a cited snippet reads at a glance.", int),
     Setting("KB_CANDIDATES", "60", "Candidates taken from each retriever (dense passages, dense sentences, BM25) before fusion.", int),
     Setting("KB_LEXICAL_WEIGHT", "0.35", "Weight of the BM25 signal when query and passage share a language.", float),
     Setting("KB_CROSS_LEXICAL_WEIGHT", "0.05",
             "Weight of the BM25 signal across languages (only shared names, numbers and Latin terms can match).", float),
     Setting("KB_SENTENCE_WEIGHT", "0.5", "Share of the dense score given to a passage's best sentence (the rest to the passage vector).", float),
-    Setting("KB_USERDICT", "data/userdict.txt", "jieba user dictionary of domain terms, used by indexing and queries alike."),
+    Setting("KB_USERDICT", "data/userdict.txt", "jieba user dictionary of domain terms, used by indexing and queries alike (relative paths: from the project folder)."),
     Setting("KB_BATCH", "32", "Texts per embedding call at ingest.", int),
 )
 

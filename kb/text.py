@@ -101,6 +101,9 @@ def init_jieba(userdict: str | None = None) -> None:
         if userdict is None:
             from . import config
             userdict = config.get("KB_USERDICT")
+        if userdict and not os.path.isabs(userdict) and not os.path.exists(userdict):
+            # relative to the project, so the CLI and the app tokenise alike from any folder
+            userdict = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), userdict)
         if userdict and os.path.exists(userdict):
             jieba.load_userdict(userdict)
         _jieba_ready = True

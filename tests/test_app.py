@@ -39,7 +39,7 @@ def test_ask_returns_cited_hits(monkeypatch, seed_copy, question, expected):
     at.text_input(key="query").set_value(question).run()
     assert not at.exception
     page = _html(at)
-    assert "<b>Answer</b> [1]" in page and expected in page.split("[1]")[1].split("</div>")[0]
+    assert "<strong>Answer</strong> [1]" in page and expected in page.split("[1]")[1].split("</div>")[0]
     assert any("[1] 20万卖家已入驻" in m.value for m in at.markdown)
     assert any("跨境电商头条" in c.value and "paragraph" in c.value for c in at.caption)
     assert at.query_params["q"] == [question] or at.query_params["q"] == question

