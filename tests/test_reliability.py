@@ -1,0 +1,137 @@
+"""Crash safety and concurrency: SIGKILL an ingest at random moments, search while ingesting,
+two ingests at once. Uses the fake hash embedder; storage and indexes are all real."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .conftest import ROOT, SEED
+
+KILLS = int(os.environ.get("KB_TEST_KILLS", "20"))
+ENV = dict(os.environ, KB_MODEL="hash")
+
+
+def make_batch(folder: Path, n: int = 120, tag: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    seed = SEED.read_text(encoding="utf-8").split("\n")
+    body = [ln for ln in seed if len(ln) > 30]
+    rng = random.Random(7)
+    for i in range(n):
+        lines = rng.sample(body, 6)
+        (folder / f"a{i:03d}.txt").write_text(f"文章{tag}{i}\n\n" + "\n\n".join(lines) + f"\n\n编号{i}的结尾句。\n", encoding="utf-8")
+    return folder
+
+
+def ingest_cmd(kb: Path, src: Path) -> list[str]:
+    return [sys.executable, "-m", "ingest", "--kb", str(kb), "--quiet", str(src)]
+
+
+def check_consistent(kb_path: Path) -> int:
+    """Open the KB as a new user would and check that SQLite, FAISS and BM25 agree."""
+    import faiss
+
+    from kb import KnowledgeBase
+    kb = KnowledgeBase.open(kb_path, model="hash")
+    try:
+        kb.ensure_indexes()
+        db = kb.store.db
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        pids = {r[0] for r in db.execute("SELECT id FROM passages")}
+        sids = {r[0] for r in db.execute("SELECT id FROM sentences")}
+        assert set(faiss.vector_to_array(kb.passages_index.index.id_map).tolist()) == pids
+        assert set(faiss.vector_to_array(kb.sentences_index.index.id_map).tolist()) == sids
+        assert set(kb.lexical.ids.tolist()) == pids
+        # No half-present article: each has passages and sentences, and its passages cover its sentences.
+        for aid, n_s, hi in db.execute("SELECT a.id, (SELECT COUNT(*) FROM sentences s WHERE s.article_id=a.id),"
+                                       " (SELECT MAX(sent_hi) FROM passages p WHERE p.article_id=a.id) FROM articles a"):
+            assert n_s > 0 and hi == n_s, aid
+        assert db.execute("SELECT COUNT(*) FROM passages WHERE article_id NOT IN (SELECT id FROM articles)").fetchone()[0] == 0
+        if pids:
+            assert kb.search("跨境电商 全托管", k=3)
+        return db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+    finally:
+        kb.close()
+
+
+def test_sigkill_during_ingest_never_corrupts_and_rerun_completes(tmp_path, capfd):
+    src = make_batch(tmp_path / "src", 120)
+    kb = tmp_path / "kb"
+    rng = random.Random(int(os.environ.get("KB_TEST_SEED", "1")))
+    survived, counts = 0, []
+    for _ in range(KILLS):
+        p = subprocess.Popen(ingest_cmd(kb, src), cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 3.0))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+        p.wait()
+        if (kb / "kb.sqlite").exists():
+            counts.append(check_consistent(kb))
+            survived += 1
+    assert survived >= KILLS - 2  # the first kill or two may land before the database exists
+    assert counts == sorted(counts)  # work is never lost between runs
+    r = subprocess.run(ingest_cmd(kb, src), cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert check_consistent(kb) == 120
+    report = {"kills": KILLS, "survived_checks": survived, "articles_after_each_kill": counts}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    print("KILL-REPORT", json.dumps(report))
+
+
+def test_searches_while_ingesting_see_old_or_new_state_without_errors(tmp_path):
+    src = make_batch(tmp_path / "src", 150)
+    kb_path = tmp_path / "kb"
+    first = make_batch(tmp_path / "first", 5, tag="first")
+    subprocess.run(ingest_cmd(kb_path, first), cwd=ROOT, env=ENV, check=True, capture_output=True)
+    from kb import KnowledgeBase
+    kb = KnowledgeBase.open(kb_path, model="hash")
+    errors, done, n = [], threading.Event(), [0]
+
+    def searcher():
+        while not done.is_set():
+            try:
+                hits = kb.search("跨境电商 全托管 风险", k=5)
+                assert hits and all(kb.store.article(h.article_id) is not None for h in hits)
+                n[0] += 1
+            except Exception as e:  # noqa: BLE001 - any error fails the test
+                errors.append(repr(e))
+
+    t = threading.Thread(target=searcher)
+    t.start()
+    t0 = time.time()
+    r = subprocess.run(ingest_cmd(kb_path, src), cwd=ROOT, env=ENV, capture_output=True, text=True)
+    secs = time.time() - t0
+    done.set()
+    t.join()
+    assert r.returncode == 0, r.stderr
+    assert errors == []
+    assert n[0] > 10
+    assert kb.store.counts()["articles"] == 155
+    assert len(kb.search("编号149的结尾句", k=3)) > 0
+    print("CONCURRENCY-REPORT", json.dumps({"searches": n[0], "seconds": round(secs, 1),
+                                            "searches_per_s": round(n[0] / secs, 1), "errors": len(errors)}))
+    kb.close()
+
+
+def test_second_ingest_waits_for_the_first(tmp_path):
+    src = make_batch(tmp_path / "src", 80)
+    other = make_batch(tmp_path / "other", 3, tag="other")
+    kb = tmp_path / "kb"
+    subprocess.run(ingest_cmd(kb, make_batch(tmp_path / "init", 1, tag="init")), cwd=ROOT, env=ENV, check=True, capture_output=True)
+    a = subprocess.Popen(ingest_cmd(kb, src), cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    b = subprocess.run([sys.executable, "-m", "ingest", "--kb", str(kb), str(other)], cwd=ROOT, env=ENV,
+                       capture_output=True, text=True, timeout=300)
+    a.communicate(timeout=300)
+    assert a.returncode == 0 and b.returncode == 0
+    assert "another process is writing" in b.stderr
+    assert check_consistent(kb) == 84
