@@ -126,7 +126,8 @@ def _is_date(s: str) -> bool:
 def show_hit(kb: KnowledgeBase, h) -> None:
     with st.container(border=True):
         st.markdown(f"**[{h.rank}] {_md_escape(h.title)}**")
-        meta = " · ".join(x for x in (h.source, h.date, f"paragraph {h.paragraph}", h.lang, f"score {h.score:.3f}") if x)
+        meta = " · ".join(x for x in (h.source, h.date, f"page {h.page}" if h.page else "", f"paragraph {h.paragraph}",
+                                      h.lang, f"score {h.score:.3f}") if x)
         st.caption(meta)
         st.markdown(f'<div class="kb-text">{render(h.text, h.start, (h.highlight_start, h.highlight_end), h.marks)}</div>',
                     unsafe_allow_html=True)
@@ -186,7 +187,8 @@ def page_add(kb: KnowledgeBase) -> None:
     from ingest import ingest
     from ingest.readers import SUPPORTED
     st.header("Add articles")
-    st.caption("Text (.txt, .md in UTF-8, GBK/GB18030 or Big5) and HTML pages. Files are stored in the KB folder.")
+    st.caption("Text and Markdown (UTF-8, GBK/GB18030 or Big5), HTML pages, PDF (with a text layer), DOCX and EPUB. "
+               "Files are stored in the KB folder.")
     files = st.file_uploader("Article files", accept_multiple_files=True, type=sorted(e.lstrip(".") for e in SUPPORTED))
     if not st.button("Add to knowledge base", type="primary", disabled=not files):
         return

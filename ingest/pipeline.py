@@ -7,6 +7,7 @@ so a long run interrupted late keeps most of its work without a rebuild).
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from .clean import clean_text, parse_date
 from .readers import SUPPORTED, read_file
 
 FLUSH_EVERY = 200
+MAX_TEXT_CHARS = 2_000_000  # about a 1,000-page book; embedding more as one article takes hours
 
 
 @dataclass
@@ -85,14 +87,24 @@ def to_article(path: Path, given: str) -> ArticleInput:
     meta["kind"] = raw.kind
     if c.dropped:
         meta["dropped_lines"] = len(c.dropped)
+    if c.pages or raw.kind == "pdf":
+        meta["pages"] = c.pages
+    if not re.search(r"[\w\u3400-\u9fff]", c.text):
+        raise ReadError("no words in the text (only punctuation or symbols)")
+    if len(c.text) > MAX_TEXT_CHARS:
+        raise ReadError(f"{len(c.text) / 1e6:.1f} M characters of text, over the {MAX_TEXT_CHARS // 1_000_000} M limit "
+                        "for one article (split it into parts)")
     return ArticleInput(key=str(path.resolve()), path=given, text=c.text, content_hash=raw.content_hash,
                         title=c.title or raw.title or path.stem, source=raw.source or c.source,
                         url=raw.url or c.url, author=raw.author or c.author, date=date, meta=meta)
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def _safe(s: str) -> str:
-    """A path printable on one line (file names may hold newlines or control characters)."""
-    return s.encode("unicode_escape").decode("ascii") if any(ord(ch) < 32 or ord(ch) == 0x7f for ch in s) else s
+    """A path printable on one line: newlines, control and bidi characters shown as escapes."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), s)
 
 
 def ingest(kb: KnowledgeBase, paths: Iterable[str], progress: bool | None = None,

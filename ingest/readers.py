@@ -13,10 +13,12 @@ from pathlib import Path
 
 from kb.errors import ReadError
 
-MAX_BYTES = 64 * 1024 * 1024
+MAX_BYTES = 20 * 1024 * 1024      # an article, or a long book; beyond this is not one article
 TEXT_EXT = {".txt", ".md", ".markdown", ".text"}
 HTML_EXT = {".html", ".htm", ".xhtml"}
-SUPPORTED = TEXT_EXT | HTML_EXT
+DOC_EXT = {".pdf", ".docx", ".epub"}
+SUPPORTED = TEXT_EXT | HTML_EXT | DOC_EXT
+PAGE_MARK = "\ue000"  # a line of its own between PDF pages; clean_text turns it into page offsets
 
 # Chinese first: GB18030 is a superset of GBK/GB2312; Big5 for Traditional text.
 _CANDIDATE_ENCODINGS = ["utf_8", "gb18030", "big5", "utf_16", "cp1252", "latin_1", "shift_jis", "euc_kr"]
@@ -37,6 +39,8 @@ class RawDoc:
 
 def read_bytes(path: Path) -> bytes:
     try:
+        if not path.is_file():
+            raise ReadError("not a regular file")
         size = path.stat().st_size
         if size > MAX_BYTES:
             raise ReadError(f"file is {size / 2**20:.0f} MB, over the {MAX_BYTES // 2**20} MB limit for one article")
@@ -62,8 +66,12 @@ def decode(data: bytes) -> tuple[str, str]:
         raise ReadError("binary file (NUL bytes), not text")
     try:
         return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as e:
+        if e.start >= len(data) - 3 and e.end == len(data):  # cut off inside the last character
+            return data[:e.start].decode("utf-8", errors="replace"), "utf-8 (truncated)"
+    mixed = _decode_mixed(data)
+    if mixed is not None:
+        return mixed
     from charset_normalizer import from_bytes
     best = from_bytes(data, cp_isolation=_CANDIDATE_ENCODINGS).best()
     if best is None:
@@ -73,6 +81,30 @@ def decode(data: bytes) -> tuple[str, str]:
     if bad > max(5, len(text[:20000]) // 50):
         raise ReadError(f"binary file, not text (decodes as {best.encoding} only with many control characters)")
     return text, best.encoding
+
+
+def _decode_mixed(data: bytes) -> tuple[str, str] | None:
+    """A file pasted together from UTF-8 and a legacy encoding: decode line by line when a good
+    share of its non-ASCII lines are valid UTF-8 and the rest are not."""
+    lines = data.split(b"\n")
+    non_ascii = [ln for ln in lines if any(b > 127 for b in ln)]
+    good = sum(1 for ln in non_ascii if _utf8_ok(ln))
+    if not non_ascii or good == len(non_ascii) or good / len(non_ascii) < 0.3:
+        return None
+    from charset_normalizer import from_bytes
+    rest = b"\n".join(ln for ln in non_ascii if not _utf8_ok(ln))
+    best = from_bytes(rest, cp_isolation=_CANDIDATE_ENCODINGS[1:]).best()
+    other = best.encoding if best is not None else "gb18030"
+    out = [ln.decode("utf-8") if _utf8_ok(ln) else ln.decode(other, errors="replace") for ln in lines]
+    return "\n".join(out), f"utf-8 + {other}"
+
+
+def _utf8_ok(b: bytes) -> bool:
+    try:
+        b.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def _hash(data: bytes) -> str:
@@ -109,10 +141,15 @@ def _html(data: bytes, text: str) -> RawDoc:
         import trafilatura
     except ImportError as e:  # pragma: no cover
         raise ReadError(f"HTML needs trafilatura ({e})") from None
-    doc = trafilatura.bare_extraction(text, with_metadata=True, include_comments=False, include_tables=True,
-                                      favor_precision=False, deduplicate=True,
-                                      # only dates the page states in its markup, not guesses from body text
-                                      date_extraction_params={"extensive_search": False, "original_date": True})
+    try:
+        doc = trafilatura.bare_extraction(text, with_metadata=True, include_comments=False, include_tables=True,
+                                          favor_precision=False, deduplicate=True,
+                                          # only dates the page states in its markup, not guesses from body text
+                                          date_extraction_params={"extensive_search": False, "original_date": True})
+    except RecursionError:
+        raise ReadError("HTML nested too deeply to parse") from None
+    except Exception as e:  # noqa: BLE001 - a parser failure on hostile markup is a bad file, not a crash
+        raise ReadError(f"HTML could not be parsed ({type(e).__name__})") from None
     if doc is None:
         raise ReadError("no article text found in this HTML page")
     d = doc if isinstance(doc, dict) else doc.as_dict()
@@ -136,10 +173,96 @@ def _meta_author(page: str) -> str | None:
     return None
 
 
+def _pdf(data: bytes) -> RawDoc:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+    import io
+    try:
+        r = PdfReader(io.BytesIO(data))
+        if r.is_encrypted and not r.decrypt(""):
+            raise ReadError("encrypted PDF: it needs a password")
+        pages = [(p.extract_text() or "").strip() for p in r.pages]
+        info = r.metadata or {}
+    except ReadError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError, RecursionError) as e:
+        raise ReadError(f"not a readable PDF ({type(e).__name__}: {str(e)[:80]})") from None
+    except Exception as e:  # noqa: BLE001 - pypdf raises many kinds on broken files
+        raise ReadError(f"not a readable PDF ({type(e).__name__})") from None
+    if not any(pages):
+        raise ReadError("PDF has no text layer (scanned pages?); it needs OCR first")
+    text = f"\n{PAGE_MARK}\n".join(pages)
+    date = None
+    raw_date = info.get("/CreationDate") if hasattr(info, "get") else None
+    if isinstance(raw_date, str) and re.match(r"D:\d{8}", raw_date):
+        date = f"{raw_date[2:6]}-{raw_date[6:8]}-{raw_date[8:10]}"
+    return RawDoc(text=text, content_hash=_hash(data), kind="pdf", title=(info.get("/Title") or None) if info else None,
+                  author=(info.get("/Author") or None) if info else None, date=date, meta={"page_count": len(pages)})
+
+
+def _docx(data: bytes) -> RawDoc:
+    import io
+    import zipfile
+    try:
+        from docx import Document
+        d = Document(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, ValueError) as e:
+        raise ReadError(f"not a valid DOCX file ({type(e).__name__})") from None
+    except Exception as e:  # noqa: BLE001
+        raise ReadError(f"not a valid DOCX file ({type(e).__name__})") from None
+    lines, title = [], None
+    for p in d.paragraphs:
+        t = p.text.strip()
+        if not t:
+            continue
+        style = (p.style.name or "").lower() if p.style is not None else ""
+        if title is None and (style == "title" or style == "heading 1") and not lines:
+            title = t
+            continue
+        lines.append(t)  # every paragraph, heading or not, is its own line: headings end paragraphs
+    cp = d.core_properties
+    return RawDoc(text="\n".join(lines), content_hash=_hash(data), kind="docx", title=cp.title or title or None,
+                  author=cp.author or None)
+
+
+def _epub(path: Path, data: bytes) -> RawDoc:
+    try:
+        import ebooklib
+        from ebooklib import epub
+        from lxml import html as lhtml
+        book = epub.read_epub(str(path), options={"ignore_ncx": True})
+    except Exception as e:  # noqa: BLE001
+        raise ReadError(f"not a valid EPUB file ({type(e).__name__})") from None
+    chapters = []
+    for item_id, _linear in book.spine:
+        item = book.get_item_with_id(item_id)
+        if item is None or item.get_type() != ebooklib.ITEM_DOCUMENT:
+            continue
+        try:
+            tree = lhtml.fromstring(item.get_content())
+        except Exception:  # noqa: BLE001 - skip an unreadable chapter, keep the rest
+            continue
+        for bad in tree.xpath("//script|//style"):
+            bad.drop_tree()
+        blocks = [" ".join(el.text_content().split()) for el in tree.xpath("//h1|//h2|//h3|//h4|//p|//li|//blockquote")]
+        chapters.append("\n".join(b for b in blocks if b))
+    meta = lambda k: (book.get_metadata("DC", k) or [[None]])[0][0]  # noqa: E731
+    return RawDoc(text="\n\n".join(c for c in chapters if c), content_hash=_hash(data), kind="epub",
+                  title=meta("title"), author=meta("creator"), date=meta("date"))
+
+
 def read_file(path: Path) -> RawDoc:
     """Read one article file. Raises ReadError with the reason when it cannot."""
     ext = path.suffix.lower()
     data = read_bytes(path)
+    if not data.strip():
+        raise ReadError("empty file")
+    if ext == ".pdf":
+        return _pdf(data)
+    if ext == ".docx":
+        return _docx(data)
+    if ext == ".epub":
+        return _epub(path, data)
     text, enc = decode(data)
     if ext in HTML_EXT or (ext not in TEXT_EXT and re.match(r"\s*(<!doctype html|<html)", text[:512], re.I)):
         doc = _html(data, text)

@@ -285,7 +285,8 @@ class KnowledgeBase:
         sentences = split_sentences(doc.text, max_chars)
         if not sentences:
             raise KBError(f"{doc.path}: no text left after cleaning")
-        passages = make_passages(doc.text, sentences, config.get("KB_PASSAGE_TOKENS"), max_chars)
+        passages = make_passages(doc.text, sentences, config.get("KB_PASSAGE_TOKENS"), max_chars,
+                                 hard_breaks=doc.meta.get("pages") or ())
         sent_texts = [doc.text[s.start:s.end] for s in sentences]
         pass_texts = [p.text for p in passages]
         sent_vecs, pass_vecs = self._embed_passages(sent_texts, pass_texts)

@@ -16,7 +16,8 @@ def _print_hits(query: str, hits, out=sys.stdout) -> None:
         print(f"No passages found for: {query}", file=out)
         return
     for h in hits:
-        meta = " · ".join(x for x in (h.source, h.date, f"para. {h.paragraph}", h.lang, f"score {h.score:.3f}") if x)
+        meta = " · ".join(x for x in (h.source, h.date, f"p. {h.page}" if h.page else "", f"para. {h.paragraph}", h.lang,
+                                      f"score {h.score:.3f}") if x)
         print(f"[{h.rank}] {h.title}  ({meta})", file=out)
         print(f"    {h.path}  article {h.article_id}, chars {h.start}-{h.end}" + (f"  {h.url}" if h.url else ""), file=out)
         if h.highlight:

@@ -46,6 +46,7 @@ class Hit:
     highlight_start: int       # its span in the article's cleaned text
     highlight_end: int
     marks: list = field(default_factory=list)   # [start, end] of query terms within `text`
+    page: int | None = None    # page of the passage's start, for paged sources (PDF)
     dense: float = 0.0
     lexical: float = 0.0
     merged: list = field(default_factory=list)  # other passage ids folded into this hit
@@ -59,7 +60,7 @@ class Hit:
         for v in (self.author, self.source, self.date):
             if v:
                 parts.append(v)
-        parts.append(f"para. {self.paragraph}")
+        parts.append(f"p. {self.page}" if self.page else f"para. {self.paragraph}")
         if self.url:
             parts.append(self.url)
         return ", ".join(parts) + f". “{self.text}”"
@@ -273,6 +274,10 @@ def _highlight(h: Hit, qterms: set[str], scos: dict, qlang: str, lam_same: float
         h.highlight = art.text[best["start"]:best["end"]]
         h.highlight_start, h.highlight_end = best["start"], best["end"]
     h.marks = mark_terms(h.text, qterms)
+    pages = art.meta.get("pages") if isinstance(art.meta, dict) else None
+    if pages is not None:
+        import bisect
+        h.page = 1 + bisect.bisect_right(pages, h.start)
 
 
 def mark_terms(text: str, terms) -> list[list[int]]:

@@ -121,11 +121,16 @@ def count_tokens(text: str) -> int:
 
 
 def make_passages(text: str, sentences: list[Sentence], target_tokens: int = 120,
-                  max_chars: int = 600) -> list[Passage]:
+                  max_chars: int = 600, hard_breaks: list[int] | tuple = ()) -> list[Passage]:
     """Pack whole sentences into passages of about ``target_tokens`` (never over ``max_chars``),
-    each starting with the last sentence of the previous one (one sentence of overlap)."""
+    each starting with the last sentence of the previous one (one sentence of overlap).
+    No passage spans an offset in ``hard_breaks`` (page starts), so a citation has one page."""
     if not sentences:
         return []
+    import bisect
+    breaks = sorted(hard_breaks)
+    # section[i]: how many breaks lie before sentence i; sentences pack only within a section
+    section = [bisect.bisect_right(breaks, s.start) for s in sentences]
     toks = [count_tokens(text[s.start:s.end]) for s in sentences]
     passages: list[Passage] = []
     lo = 0
@@ -135,7 +140,7 @@ def make_passages(text: str, sentences: list[Sentence], target_tokens: int = 120
         total = toks[lo]
         while hi < n:
             span = sentences[hi].end - sentences[lo].start
-            if total + toks[hi] > target_tokens or span > max_chars:
+            if total + toks[hi] > target_tokens or span > max_chars or section[hi] != section[lo]:
                 break
             total += toks[hi]
             hi += 1
@@ -146,6 +151,7 @@ def make_passages(text: str, sentences: list[Sentence], target_tokens: int = 120
         if hi >= n:
             break
         # Overlap by one sentence when the passage has more than one and the overlap fits.
-        nxt = hi - 1 if hi - lo > 1 and sentences[hi].end - sentences[hi - 1].start <= max_chars else hi
+        nxt = hi - 1 if (hi - lo > 1 and sentences[hi].end - sentences[hi - 1].start <= max_chars
+                         and section[hi] == section[hi - 1]) else hi
         lo = nxt
     return passages
