@@ -16,6 +16,7 @@ from typing import Callable, Iterable
 
 from kb.base import ArticleInput, KnowledgeBase
 from kb.errors import KBError, ReadError
+from kb.text import normalize
 
 from .clean import clean_text, parse_date
 from .readers import SUPPORTED, read_file
@@ -77,6 +78,8 @@ def _add(files, seen, f: Path, given: str, errors) -> None:
 def to_article(path: Path, given: str) -> ArticleInput:
     """Read and clean one file into what the KB stores. Raises ReadError."""
     raw = read_file(path)
+    if not normalize(raw.text).strip():
+        raise ReadError("empty file (whitespace only)")
     c = clean_text(raw.text, title=raw.title)
     if not c.text.strip():
         raise ReadError("no article text left after removing page noise")
