@@ -308,7 +308,8 @@ class KnowledgeBase:
         return status, art_id
 
     def _embed_passages(self, sent_texts: list[str], pass_texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Embed sentences and passages together, grouped by length to cut padding."""
+        """Embed sentences and passages together in large batches: the bundled engine packs a
+        batch's tokens without padding, so bigger batches only save per-call overhead."""
         texts = sent_texts + pass_texts
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self.embedder.dim), np.float32)

@@ -32,7 +32,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Weight of the BM25 signal across languages (only shared names, numbers and Latin terms can match).", float),
     Setting("KB_SENTENCE_WEIGHT", "0.5", "Share of the dense score given to a passage's best sentence (the rest to the passage vector).", float),
     Setting("KB_USERDICT", "data/userdict.txt", "jieba user dictionary of domain terms, used by indexing and queries alike (relative paths: from the project folder)."),
-    Setting("KB_BATCH", "32", "Texts per embedding call at ingest.", int),
+    Setting("KB_BATCH", "64", "Texts per embedding call at ingest.", int),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
