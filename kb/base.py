@@ -142,8 +142,24 @@ class KnowledgeBase:
                 if version > 0:
                     _notice(f"derived indexes are stale (index version {have}, database version {version}); rebuilding from SQLite")
             self._rebuild_in_memory()
-            if self._writer_lock is not None or not self._other_writer_active():
+            self._save_if_free()
+
+    def _save_if_free(self) -> None:
+        """Save rebuilt indexes, holding the write lock so no writer's files are swept away."""
+        if self._writer_lock is not None:
+            self._save()
+            return
+        from filelock import FileLock, Timeout
+        lock = FileLock(str(self.path / "write.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return  # a writer is busy; it saves its own state when done
+        try:
+            if self.store.data_version() == self._loaded_version:
                 self._save()
+        finally:
+            lock.release()
 
     def _other_writer_active(self) -> bool:
         from filelock import FileLock, Timeout
