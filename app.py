@@ -204,10 +204,11 @@ def page_add(kb: KnowledgeBase) -> None:
                on_file=lambda n, total, p: bar.progress(n / total, text=f"{n}/{total}: {Path(p).name}"))
     bar.progress(1.0, text="Done")
     st.success(f"{len(s.added)} added, {len(s.updated)} updated, {len(s.unchanged)} unchanged, "
-               f"{len(s.duplicate)} duplicate, {len(s.failed)} failed")
+               f"{len(s.duplicate)} duplicate, {len(s.near_duplicate)} near-duplicate, {len(s.failed)} failed")
     rows = [(Path(p).name, "added", "") for p in s.added] + [(Path(p).name, "updated", "") for p in s.updated]
     rows += [(Path(p).name, "unchanged", "") for p in s.unchanged]
     rows += [(Path(p).name, "duplicate", f"same content as {o}") for p, o in s.duplicate]
+    rows += [(Path(p).name, "near-duplicate", f"stored, linked to {o}") for p, o in s.near_duplicate]
     rows += [(Path(p).name, "failed", why) for p, why in s.failed]
     st.dataframe({"file": [r[0] for r in rows], "result": [r[1] for r in rows], "reason": [r[2] for r in rows]},
                  hide_index=True, width="stretch")

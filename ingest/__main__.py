@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kb", default=None, help=f"knowledge base folder (default: KB_DIR or {config.get('KB_DIR')})")
     ap.add_argument("--quiet", action="store_true", help="no progress bar, no per-file lines")
     ap.add_argument("--progress", action="store_true", help="show a progress bar even when not on a terminal")
-    ap.add_argument("paths", nargs="+", metavar="PATH", help=".txt, .md, .html files or folders (searched recursively)")
+    ap.add_argument("paths", nargs="+", metavar="PATH", help="files (.txt .md .html .pdf .docx .epub), folders (searched recursively) or http(s) URLs")
     args = ap.parse_args(argv)
     try:
         kb = KnowledgeBase.open(args.kb, create=True)
@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     for path, other in s.duplicate:
         print(f"ingest: {_safe(path)}: same content as {_safe(other)} (skipped)", file=sys.stderr)
+    for path, other in s.near_duplicate:
+        print(f"ingest: {_safe(path)}: near-duplicate of {_safe(other)}; stored and linked, cited once", file=sys.stderr)
     print(f"{s.line()}; {s.passages} passages in {kb.path}")
     return 1 if s.failed else 0
 

@@ -19,6 +19,7 @@ from kb.errors import KBError, ReadError
 from kb.text import normalize
 
 from .clean import clean_text, parse_date
+from .fetch import is_url
 from .readers import SUPPORTED, read_file
 
 FLUSH_EVERY = 200
@@ -31,22 +32,30 @@ class Summary:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     duplicate: list[tuple[str, str]] = field(default_factory=list)   # (path, path of the copy kept)
+    near_duplicate: list[tuple[str, str]] = field(default_factory=list)  # stored, linked to the first copy
     failed: list[tuple[str, str]] = field(default_factory=list)      # (path, reason)
     seconds: float = 0.0
     passages: int = 0
 
     def line(self) -> str:
         return (f"added {len(self.added)}, updated {len(self.updated)}, unchanged {len(self.unchanged)}, "
-                f"duplicate {len(self.duplicate)}, failed {len(self.failed)} ({self.seconds:.1f} s)")
+                f"duplicate {len(self.duplicate)}, near-duplicate {len(self.near_duplicate)}, "
+                f"failed {len(self.failed)} ({self.seconds:.1f} s)")
 
 
-def collect(paths: Iterable[str]) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
-    """Files to ingest (path, as given) from files and folders (recursively), and the paths that
-    could not be listed. Inside folders only known extensions are taken; hidden entries skipped."""
-    files: list[tuple[Path, str]] = []
+def collect(paths: Iterable[str]) -> tuple[list[tuple[Path | None, str]], list[tuple[str, str]]]:
+    """Files to ingest (path, as given) from files, folders (recursively) and URLs (path None),
+    and the paths that could not be listed. Inside folders only known extensions are taken;
+    hidden entries are skipped."""
+    files: list[tuple[Path | None, str]] = []
     errors: list[tuple[str, str]] = []
     seen: set[str] = set()
     for given in paths:
+        if is_url(given):
+            if given not in seen:
+                seen.add(given)
+                files.append((None, given))
+            continue
         p = Path(given)
         if p.is_dir():
             for root, dirs, names in os.walk(p, onerror=lambda e: errors.append((e.filename, e.strerror or str(e)))):
@@ -77,7 +86,16 @@ def _add(files, seen, f: Path, given: str, errors) -> None:
 
 def to_article(path: Path, given: str) -> ArticleInput:
     """Read and clean one file into what the KB stores. Raises ReadError."""
-    raw = read_file(path)
+    return raw_to_article(read_file(path), key=str(path.resolve()), given=given, stem=path.stem)
+
+
+def url_to_article(url: str) -> ArticleInput:
+    """Fetch and clean one web page. Raises ReadError."""
+    from .fetch import fetch
+    return raw_to_article(fetch(url), key=url, given=url, stem=url.rstrip("/").rsplit("/", 1)[-1] or url)
+
+
+def raw_to_article(raw, key: str, given: str, stem: str) -> ArticleInput:
     if not normalize(raw.text).strip():
         raise ReadError("empty file (whitespace only)")
     c = clean_text(raw.text, title=raw.title)
@@ -97,8 +115,8 @@ def to_article(path: Path, given: str) -> ArticleInput:
     if len(c.text) > MAX_TEXT_CHARS:
         raise ReadError(f"{len(c.text) / 1e6:.1f} M characters of text, over the {MAX_TEXT_CHARS // 1_000_000} M limit "
                         "for one article (split it into parts)")
-    return ArticleInput(key=str(path.resolve()), path=given, text=c.text, content_hash=raw.content_hash,
-                        title=c.title or raw.title or path.stem, source=raw.source or c.source,
+    return ArticleInput(key=key, path=given, text=c.text, content_hash=raw.content_hash,
+                        title=c.title or raw.title or stem, source=raw.source or c.source,
                         url=raw.url or c.url, author=raw.author or c.author, date=date, meta=meta)
 
 
@@ -128,7 +146,7 @@ def ingest(kb: KnowledgeBase, paths: Iterable[str], progress: bool | None = None
     with kb.writer():
         for n, (path, given) in enumerate(files, 1):
             try:
-                status, detail = kb.add(to_article(path, given))
+                status, detail = kb.add(to_article(path, given) if path is not None else url_to_article(given))
             except (ReadError, KBError) as e:
                 s.failed.append((given, str(e)))
                 if echo:
@@ -137,6 +155,8 @@ def ingest(kb: KnowledgeBase, paths: Iterable[str], progress: bool | None = None
             else:
                 if status == "duplicate":
                     s.duplicate.append((given, detail or ""))
+                elif status == "near-duplicate":
+                    s.near_duplicate.append((given, detail or ""))
                 else:
                     getattr(s, status).append(given)
             if n % FLUSH_EVERY == 0:

@@ -136,6 +136,14 @@ def _markdown_to_text(md: str) -> tuple[str, str | None]:
     return "\n".join(lines), title
 
 
+def read_html(data: bytes, text: str) -> RawDoc:
+    """An HTML page's main content and metadata (WeChat public-account pages by their own layout)."""
+    wx = _wechat(data, text)
+    if wx is not None:
+        return wx
+    return _html(data, text)
+
+
 def _html(data: bytes, text: str) -> RawDoc:
     try:
         import trafilatura
@@ -160,6 +168,52 @@ def _html(data: bytes, text: str) -> RawDoc:
                   author=d.get("author") or _meta_author(text), date=d.get("date") or None, url=d.get("url") or None,
                   source=d.get("sitename") or None,
                   meta={k: d[k] for k in ("description", "hostname", "categories", "tags") if d.get(k)})
+
+
+def _wechat(data: bytes, page: str) -> RawDoc | None:
+    """WeChat public-account article (saved page or mp.weixin.qq.com): body in #js_content,
+    title in #activity-name / og:title, account name in #js_name, time in #publish_time or `var ct`."""
+    if 'id="js_content"' not in page and "mp.weixin.qq.com" not in page[:5000]:
+        return None
+    from lxml import html as lhtml
+    try:
+        tree = lhtml.fromstring(page)
+    except Exception:  # noqa: BLE001 - fall back to the generic extractor
+        return None
+    body = tree.xpath('//*[@id="js_content"]')
+    if not body:
+        return None
+    for bad in body[0].xpath(".//script|.//style"):
+        bad.drop_tree()
+    blocks = []
+    for el in body[0].iter("p", "section", "h1", "h2", "h3", "h4", "li", "blockquote"):
+        if el.tag == "section" and el.xpath(".//p|.//section"):
+            continue  # a wrapper: its children are read on their own
+        t = " ".join(el.text_content().split())
+        if t and (not blocks or blocks[-1] != t):
+            blocks.append(t)
+    if not blocks:
+        return None
+
+    def first(xp: str) -> str | None:
+        v = tree.xpath(xp)
+        v = (v[0] if isinstance(v[0], str) else v[0].text_content()).strip() if v else ""
+        return v or None
+
+    title = first('//*[@id="activity-name"]') or first('//meta[@property="og:title"]/@content') or first("//title")
+    account = first('//*[@id="js_name"]') or first('//meta[@property="og:site_name"]/@content')
+    m = re.search(r'var\s+nickname\s*=\s*(?:htmlDecode\()?"([^"]+)"', page)
+    account = account or (m.group(1) if m else None)
+    date = first('//*[@id="publish_time"]')
+    if not date:
+        m = re.search(r'var\s+ct\s*=\s*"(\d{9,10})"', page)
+        if m:
+            import datetime as dt
+            date = dt.datetime.fromtimestamp(int(m.group(1)), dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d")
+    url = first('//meta[@property="og:url"]/@content')
+    author = first('//meta[@name="author"]/@content')
+    return RawDoc(text="\n".join(blocks), content_hash=_hash(data), kind="wechat", title=title, author=author,
+                  date=date, url=url, source=account, meta={"platform": "wechat"})
 
 
 def _meta_author(page: str) -> str | None:
@@ -265,7 +319,7 @@ def read_file(path: Path) -> RawDoc:
         return _epub(path, data)
     text, enc = decode(data)
     if ext in HTML_EXT or (ext not in TEXT_EXT and re.match(r"\s*(<!doctype html|<html)", text[:512], re.I)):
-        doc = _html(data, text)
+        doc = read_html(data, text)
     elif ext in (".md", ".markdown"):
         body, title = _markdown_to_text(text)
         doc = RawDoc(text=body, content_hash=_hash(data), kind="markdown", title=title)

@@ -254,6 +254,7 @@ class KnowledgeBase:
         self._writer_lock = lock
         try:
             self.ensure_indexes()
+            self._retokenize_if_needed()
             yield self
         finally:
             try:
@@ -261,6 +262,28 @@ class KnowledgeBase:
             finally:
                 self._writer_lock = None
                 lock.release()
+
+    def _retokenize_if_needed(self, force: bool = False) -> None:
+        """Re-cut every passage's lexical terms when the user dictionary changed (no re-embedding)."""
+        from .text import lexicon_id
+        current = lexicon_id()
+        stored = self.store.get_meta("lexicon")
+        if not force and stored == current:
+            return
+        n = 0
+        from .text import _query_tokens_cached
+        _query_tokens_cached.cache_clear()
+        with self.store.transaction() as db:
+            if stored is not None or force:
+                rows = db.execute("SELECT id, text FROM passages").fetchall()
+                db.executemany("UPDATE passages SET terms=? WHERE id=?", [(" ".join(tokenize(t)), i) for i, t in rows])
+                n = len(rows)
+                self.store._bump()
+            self.store.set_meta("lexicon", current)
+        if n:
+            _notice(f"user dictionary changed: re-tokenised {n} passages for BM25 (vectors kept)")
+            self._rebuild_lexical()
+            self._loaded_version = self.store.data_version()
 
     def flush(self) -> None:
         """Bring the lexical index up to date and save all derived indexes, if anything changed."""
@@ -309,10 +332,17 @@ class KnowledgeBase:
         rows = [{"seq": p.seq, "paragraph": p.paragraph, "paragraph_end": p.paragraph_end, "start": p.start,
                  "end": p.end, "sent_lo": p.sent_lo, "sent_hi": p.sent_hi, "text": p.text, "lang": p.lang,
                  "terms": " ".join(tokenize(p.text))} for p in passages]
+        from .dedup import signature
+        sig = signature(doc.text)
+        near = self.duplicates.best_match(sig, exclude=art_id)
+        dup_of = None
+        if near is not None:
+            first = self.store.article(near[0])
+            dup_of = (first.dup_of or first.id) if first else None
         art = Article(id=art_id, key=doc.key, path=doc.path, title=doc.title or Path(doc.path).stem,
                       source=doc.source, url=doc.url, author=doc.author, date=doc.date,
                       lang=detect_lang(doc.text), content_hash=doc.content_hash, text=doc.text, meta=doc.meta,
-                      ingested_at=now_iso())
+                      ingested_at=now_iso(), dup_of=dup_of, minhash=sig.tobytes())
         with self._lock:
             if self.store.get_meta("embedder") is None:
                 with self.store.transaction():
@@ -321,7 +351,21 @@ class KnowledgeBase:
             old_p, old_s = self.store.put_article(art, [(s.start, s.end, s.paragraph) for s in sentences], sent_vecs,
                                                   rows, pass_vecs)
             self._apply(art_id, old_p, old_s)
+            self.duplicates.add(art_id, sig)
+        if dup_of is not None:
+            first = self.store.article(dup_of)
+            return "near-duplicate", f"{first.path if first else dup_of} (similarity {near[1]:.2f})"
         return status, art_id
+
+    @property
+    def duplicates(self):
+        """Near-duplicate finder over the stored articles' MinHash signatures (built on first use)."""
+        if getattr(self, "_dups", None) is None:
+            from .dedup import DuplicateFinder
+            self._dups = DuplicateFinder()
+            for aid, sig in self.store.signatures():
+                self._dups.add(aid, sig)
+        return self._dups
 
     def _embed_passages(self, sent_texts: list[str], pass_texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Embed sentences and passages together in large batches: the bundled engine packs a
@@ -356,6 +400,7 @@ class KnowledgeBase:
         with self._lock:
             old_p, old_s = self.store.delete_article(art.id)
             self._apply("", old_p, old_s)
+            self.duplicates.remove(art.id)
         return art
 
     # --- reading -----------------------------------------------------------------------

@@ -188,6 +188,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
     order = np.argsort(-scores, kind="stable")
     hits: list[Hit] = []
     articles: dict[str, object] = {}
+    groups: dict[str, str] = {}
     max_chars = config.get("KB_PASSAGE_MAX_CHARS")
     qterms = set(terms)
     for j in order:
@@ -200,6 +201,9 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
             articles[aid] = store.article(aid)
         art = articles[aid]
         if art is None:
+            continue
+        group = art.dup_of or aid  # near-duplicate copies of one story are cited once
+        if groups.setdefault(group, aid) != aid:
             continue
         if _merge_into(hits, row, art, max_chars, sents[p]):
             continue

@@ -27,7 +27,9 @@ CREATE TABLE IF NOT EXISTS articles (
     content_hash TEXT NOT NULL,   -- of the raw bytes: unchanged file = nothing to do
     text TEXT NOT NULL,           -- the cleaned text every span points into
     meta TEXT NOT NULL DEFAULT '{}',
-    ingested_at TEXT NOT NULL
+    ingested_at TEXT NOT NULL,
+    dup_of TEXT,                  -- first stored copy of a near-duplicate article
+    minhash BLOB                  -- MinHash signature (uint64 x 128) for near-duplicate detection
 );
 CREATE INDEX IF NOT EXISTS articles_hash ON articles(content_hash);
 CREATE TABLE IF NOT EXISTS sentences (
@@ -67,11 +69,13 @@ class Article:
     meta: dict
     ingested_at: str
     passages: int = 0
+    dup_of: str | None = None
+    minhash: bytes | None = None
 
     def summary(self) -> dict:
         return {"id": self.id, "path": self.path, "title": self.title, "source": self.source, "url": self.url,
                 "author": self.author, "date": self.date, "lang": self.lang, "passages": self.passages,
-                "ingested_at": self.ingested_at}
+                "ingested_at": self.ingested_at, "duplicate_of": self.dup_of}
 
 
 def _vec_blob(v: np.ndarray) -> bytes:
@@ -98,6 +102,10 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_SCHEMA)
+            cols = {r[1] for r in self.db.execute("PRAGMA table_info(articles)")}
+            for col, decl in (("dup_of", "TEXT"), ("minhash", "BLOB")):  # KBs made before these columns
+                if col not in cols:
+                    self.db.execute(f"ALTER TABLE articles ADD COLUMN {col} {decl}")
             if self.get_meta("schema_version") is None:
                 with self.transaction():
                     self.set_meta("schema_version", SCHEMA_VERSION)
@@ -140,9 +148,10 @@ class Store:
         with self.transaction() as db:
             old_p, old_s = self._delete_rows(art.id)
             db.execute("INSERT INTO articles(id, key, path, title, source, url, author, date, lang, content_hash, text,"
-                       " meta, ingested_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       " meta, ingested_at, dup_of, minhash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                        (art.id, art.key, art.path, art.title, art.source, art.url, art.author, art.date, art.lang,
-                        art.content_hash, art.text, json.dumps(art.meta, ensure_ascii=False), art.ingested_at))
+                        art.content_hash, art.text, json.dumps(art.meta, ensure_ascii=False), art.ingested_at,
+                        art.dup_of, art.minhash))
             db.executemany("INSERT INTO sentences(article_id, seq, start, end, paragraph, vec) VALUES(?,?,?,?,?,?)",
                            [(art.id, i, s, e, p, _vec_blob(sent_vecs[i])) for i, (s, e, p) in enumerate(sentences)])
             db.executemany(
@@ -185,12 +194,17 @@ class Store:
     def article_by_key(self, key: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT id, content_hash FROM articles WHERE key=?", (key,)).fetchone()
 
+    def signatures(self):
+        """(article id, MinHash signature) of every article that has one."""
+        for aid, blob in self.db.execute("SELECT id, minhash FROM articles WHERE minhash IS NOT NULL"):
+            yield aid, np.frombuffer(blob, dtype=np.uint64)
+
     def article_by_hash(self, content_hash: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT id, path FROM articles WHERE content_hash=?", (content_hash,)).fetchone()
 
     def articles(self) -> list[Article]:
         rows = self.db.execute("SELECT a.id, a.key, a.path, a.title, a.source, a.url, a.author, a.date, a.lang,"
-                               " a.content_hash, '' AS text, a.meta, a.ingested_at,"
+                               " a.content_hash, '' AS text, a.meta, a.ingested_at, a.dup_of, NULL AS minhash,"
                                " (SELECT COUNT(*) FROM passages p WHERE p.article_id=a.id) AS passages"
                                " FROM articles a ORDER BY a.ingested_at, a.id").fetchall()
         return [self._article(r) for r in rows]

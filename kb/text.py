@@ -109,6 +109,22 @@ def init_jieba(userdict: str | None = None) -> None:
         _jieba_ready = True
 
 
+def lexicon_id() -> str:
+    """Identifies how text is cut into terms (the user dictionary's content): a KB whose terms
+    were cut differently re-tokenises its passages (no re-embedding needed)."""
+    import hashlib
+
+    from . import config
+    path = config.get("KB_USERDICT")
+    if path and not os.path.isabs(path) and not os.path.exists(path):
+        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), path)
+    try:
+        with open(path, "rb") as f:
+            return "userdict:" + hashlib.sha1(f.read()).hexdigest()[:12]
+    except (OSError, TypeError):
+        return "userdict:none"
+
+
 _STOP_EN = frozenset("""a an the of to in on at for from by with and or but is are was were be been being
 do does did what which who whom whose when where why how that this these those it its as into than then
 there their they them he she his her we our you your i me my not no can could will would should may might

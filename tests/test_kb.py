@@ -112,3 +112,24 @@ def test_hostile_queries_do_not_raise(kb):
     for q in ["", "   ", "?!。", "🙂🙂", "a" * 10000, "'; DROP TABLE passages; --", ".*[(", "\x00"]:
         assert isinstance(kb.search(q), list)
     assert kb.search("") == []
+
+
+def test_changing_the_user_dictionary_retokenises_without_reembedding(kb_dir, hash_model, monkeypatch, tmp_path):
+    d = tmp_path / "dict.txt"
+    d.write_text("", encoding="utf-8")
+    monkeypatch.setenv("KB_USERDICT", str(d))
+    k = KnowledgeBase.open(kb_dir, create=True)
+    with k.writer():
+        k.add(_doc("/d.txt", "平台推出了蓝海计划来扶持新卖家。"))
+    vec_before = k.store.db.execute("SELECT vec FROM passages").fetchone()[0]
+    d.write_text("蓝海计划 100 n\n", encoding="utf-8")
+    import jieba
+    jieba.add_word("蓝海计划", 100)  # what a fresh process loading the new dictionary does
+    try:
+        with k.writer():
+            pass
+        assert "蓝海计划" in k.store.db.execute("SELECT terms FROM passages").fetchone()[0].split()
+        assert k.store.db.execute("SELECT vec FROM passages").fetchone()[0] == vec_before
+        assert k.search("蓝海计划", k=1, mode="lexical")
+    finally:
+        jieba.del_word("蓝海计划")
