@@ -185,17 +185,24 @@ def page_read(kb: KnowledgeBase) -> None:
 # --- Add ------------------------------------------------------------------------------------
 def page_add(kb: KnowledgeBase) -> None:
     from ingest import ingest
+    from ingest.fetch import is_url
     from ingest.readers import SUPPORTED
     st.header("Add articles")
     st.caption("Text and Markdown (UTF-8, GBK/GB18030 or Big5), HTML pages, PDF (with a text layer), DOCX and EPUB. "
                "Files are stored in the KB folder.")
     files = st.file_uploader("Article files", accept_multiple_files=True, type=sorted(e.lstrip(".") for e in SUPPORTED))
-    if not st.button("Add to knowledge base", type="primary", disabled=not files):
+    links = st.text_area("Or web links, one per line", key="links", placeholder="https://…")
+    urls = [u.strip() for u in links.splitlines() if u.strip()]
+    bad = [u for u in urls if not is_url(u)]
+    if bad:
+        st.error(f"Not a web link (must start with http:// or https://): {bad[0]}")
+        return
+    if not st.button("Add to knowledge base", type="primary", disabled=not (files or urls), key="add_go"):
         return
     folder = kb.path / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for f in files:
+    paths = list(urls)
+    for f in files or []:
         target = inside(folder, safe_filename(f.name))
         target.write_bytes(f.getvalue())
         paths.append(str(target))

@@ -135,3 +135,37 @@ def test_article_markup_is_escaped(monkeypatch, tmp_path):
     assert "<img" not in raw_html and "<script" not in raw_html
     # The title goes through plain Markdown (no HTML allowed), with Markdown syntax escaped.
     assert any(not m.proto.allow_html and "script" in m.value for m in at.markdown)
+
+
+def test_add_page_takes_links(monkeypatch, tmp_path):
+    import http.server
+    import threading
+
+    page = ("<html><head><title>链接文章</title></head><body><article><h1>链接文章</h1>"
+            "<p>通过链接添加的文章讲述了海外仓的扩建计划。</p></article></body></html>").encode()
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        at = _app(monkeypatch, tmp_path / "kb", model="hash").run()
+        at.sidebar.radio(key="page_radio").set_value("Add articles").run()
+        at.text_area(key="links").set_value(f"http://127.0.0.1:{srv.server_address[1]}/a\nnot a link").run()
+        assert any("Not a web link" in e.value for e in at.error)
+        at.text_area(key="links").set_value(f"http://127.0.0.1:{srv.server_address[1]}/a").run()
+        at.button(key="add_go").click().run()
+        assert any("1 added" in s.value for s in at.success)
+        at.sidebar.radio(key="page_radio").set_value("Ask").run()
+        at.text_input(key="query").set_value("海外仓 扩建").run()
+        assert any("[1] 链接文章" in m.value for m in at.markdown)
+    finally:
+        srv.shutdown()

@@ -85,3 +85,31 @@ def test_fetch_timeout(site, monkeypatch):
     _Handler.routes["/slow"] = ("text/html", ARTICLE)
     with pytest.raises(ReadError, match="timed out"):
         fetch(f"{site}/slow", timeout=0.5)
+
+
+def test_mixed_folder_and_two_links_all_searchable_with_citations(tmp_path, site):
+    from .docgen import pdf_bytes, write_docx, write_epub
+    d = tmp_path / "mixed"
+    d.mkdir()
+    (d / "a.txt").write_bytes("仓储报告\n\n来源:物流周刊\n发布时间:2023年7月1日\n海外仓租金今年上涨了两成。".encode("gbk"))
+    (d / "b.md").write_text("# Shipping notes\n\nSource: Freight Weekly\n\nContainer rates fell in June.\n", encoding="utf-8")
+    (d / "c.pdf").write_bytes(pdf_bytes(["Cover page of the annual review.", "Air cargo volumes doubled in Q3."],
+                                        title="Annual review"))
+    write_docx(d / "d.docx", "退货政策", [("要点", ["跨境退货的平均处理时间为十四天。"])])
+    write_epub(d / "e.epub", "电商史话", [("第一章", "直播带货在二零二零年兴起。")])
+    (d / "f.html").write_text(WECHAT, encoding="utf-8")
+    kb = str(tmp_path / "kb")
+    env = {"KB_MODEL": "hash"}
+    r = run_cli("-m", "ingest", "--kb", kb, str(d), f"{site}/news/1", f"{site}/wx", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    assert "added 7" in r.stdout and "duplicate 1," in r.stdout  # the saved WeChat page is the link's exact bytes
+    checks = [("海外仓租金", "仓储报告", "物流周刊", "2023-07-01"), ("Container rates", "Shipping notes", "Freight Weekly", None),
+              ("Air cargo volumes", "Annual review", None, "2023-09-12"), ("退货 处理时间", "退货政策", None, None),
+              ("直播带货", "电商史话", None, None), ("广州仓 全托管", "美国站全托管开放", "跨境观察", "2023-08-30"),
+              ("Shopify 小黄车", "小黄车模式正式关闭", "TK运营笔记", "2023-09-13")]
+    for q, title, source, date in checks:
+        hit = json.loads(run_cli("-m", "kb", "--kb", kb, "search", "--json", "-k", "1", q, env_extra=env).stdout)["hits"][0]
+        assert hit["title"] == title, (q, hit["title"])
+        assert hit["source"] == source and hit["date"] == date, (q, hit["source"], hit["date"])
+        if title == "Annual review":
+            assert hit["page"] == 2
