@@ -31,6 +31,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KB_CROSS_LEXICAL_WEIGHT", "0.05",
             "Weight of the BM25 signal across languages (only shared names, numbers and Latin terms can match).", float),
     Setting("KB_SENTENCE_WEIGHT", "0.5", "Share of the dense score given to a passage's best sentence (the rest to the passage vector).", float),
+    Setting("KB_RERANKER", "", "Optional sentence-transformers CrossEncoder (name or path) to rerank the fused top passages; empty = off."),
+    Setting("KB_RERANK_DEPTH", "20", "How many fused top passages the reranker re-scores.", int),
     Setting("KB_USERDICT", "data/userdict.txt", "jieba user dictionary of domain terms, used by indexing and queries alike (relative paths: from the project folder)."),
     Setting("KB_BATCH", "64", "Texts per embedding call at ingest.", int),
 )

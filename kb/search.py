@@ -186,6 +186,14 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         scores[j] = dense + lam * lexical[j]
 
     order = np.argsort(-scores, kind="stable")
+    reranker = config.get("KB_RERANKER")
+    if reranker and mode == "hybrid":
+        from .rerank import rerank_scores
+        depth = min(len(order), max(k, config.get("KB_RERANK_DEPTH")))
+        top = order[:depth]
+        ce = np.asarray(rerank_scores(reranker, q, [rows[pids[j]]["text"] for j in top]))
+        scores[top] = ce  # the cross-encoder's score is what ranks these now
+        order = np.concatenate([top[np.argsort(-ce, kind="stable")], order[depth:]])
     hits: list[Hit] = []
     articles: dict[str, object] = {}
     groups: dict[str, str] = {}

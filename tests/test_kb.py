@@ -133,3 +133,15 @@ def test_changing_the_user_dictionary_retokenises_without_reembedding(kb_dir, ha
         assert k.search("蓝海计划", k=1, mode="lexical")
     finally:
         jieba.del_word("蓝海计划")
+
+
+def test_simplified_question_finds_traditional_article_and_marks_it(kb_dir, hash_model):
+    k = KnowledgeBase.open(kb_dir, create=True)
+    with k.writer():
+        k.add(_doc("/t.txt", "臺灣的電子商務市場持續成長。消費者越來越習慣在網路上購物，物流業者因此擴大倉儲。"))
+        k.add(_doc("/s.txt", "今天的天气很好。我们去公园散步。"))
+    simp = k.search("电子商务市场 物流 仓储", k=1, mode="lexical")[0]
+    trad = k.search("電子商務市場 物流 倉儲", k=1, mode="lexical")[0]
+    assert simp.passage_id == trad.passage_id and abs(simp.score - trad.score) < 1e-6
+    assert "電子商務" in simp.text  # the original script is what is shown
+    assert any(simp.text[s:e] == "電子商務" for s, e in simp.marks) or any(simp.text[s:e] == "電子" for s, e in simp.marks)

