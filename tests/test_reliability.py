@@ -63,27 +63,46 @@ def check_consistent(kb_path: Path) -> int:
         kb.close()
 
 
-def test_sigkill_during_ingest_never_corrupts_and_rerun_completes(tmp_path, capfd):
-    src = make_batch(tmp_path / "src", 120)
+def _timed_ingest(kb: Path, src: Path) -> float:
+    t = time.time()
+    subprocess.run(ingest_cmd(kb, src), cwd=ROOT, env=ENV, check=True, capture_output=True)
+    return time.time() - t
+
+
+def test_sigkill_during_ingest_never_corrupts_and_rerun_completes(tmp_path):
+    n_files = 300
+    src = make_batch(tmp_path / "src", n_files)
+    one = make_batch(tmp_path / "one", 1, tag="one")
+    # Time a clean run on this machine, so kills land while files are being written.
+    t_start = _timed_ingest(tmp_path / "ref1", one)
+    t_full = _timed_ingest(tmp_path / "ref", src)
+    per_file = max(0.005, (t_full - t_start) / n_files)
     kb = tmp_path / "kb"
     rng = random.Random(int(os.environ.get("KB_TEST_SEED", "1")))
-    survived, counts = 0, []
+    survived, counts, kill_times = 0, [], []
     for _ in range(KILLS):
+        done = counts[-1] if counts else 0
+        # aim for about n_files / KILLS new articles per run, so the kills spread over the whole batch
+        delay = t_start + 0.004 * done + rng.uniform(0.3, 1.7) * per_file * n_files / KILLS
         p = subprocess.Popen(ingest_cmd(kb, src), cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 3.0))
-        if p.poll() is None:
+        time.sleep(delay)
+        killed = p.poll() is None
+        if killed:
             p.send_signal(signal.SIGKILL)
         p.wait()
+        kill_times.append(round(delay, 2) if killed else None)
         if (kb / "kb.sqlite").exists():
             counts.append(check_consistent(kb))
             survived += 1
     assert survived >= KILLS - 2  # the first kill or two may land before the database exists
     assert counts == sorted(counts)  # work is never lost between runs
+    mid_write = sum(1 for c, t in zip(counts, kill_times[-len(counts):]) if t is not None and 0 < c < n_files)
+    assert mid_write >= KILLS // 2, (counts, kill_times)  # most kills land while articles are being written
     r = subprocess.run(ingest_cmd(kb, src), cwd=ROOT, env=ENV, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert check_consistent(kb) == 120
-    report = {"kills": KILLS, "survived_checks": survived, "articles_after_each_kill": counts}
-    (tmp_path / "report.json").write_text(json.dumps(report))
+    assert check_consistent(kb) == n_files
+    report = {"kills": sum(t is not None for t in kill_times), "consistent_after_kill": survived,
+              "killed_mid_batch": mid_write, "articles_after_each_kill": counts, "clean_run_s": round(t_full, 1)}
     print("KILL-REPORT", json.dumps(report))
 
 
