@@ -88,6 +88,16 @@ class LexicalIndex:
             return np.zeros(len(self.ids), np.float32)
         return self.retriever.get_scores(tids)
 
+    def idf(self, term: str) -> float:
+        """Lucene-style IDF of ``term`` (full IDF for a term no passage has)."""
+        if self.retriever is None:
+            return 1.0
+        indptr = self.retriever.scores["indptr"]
+        n = float(self.retriever.scores["num_docs"])
+        tid = self.retriever.vocab_dict.get(term)
+        df = float(indptr[tid + 1] - indptr[tid]) if tid is not None and tid + 1 < len(indptr) else 0.0
+        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+
     def ideal_score(self, terms: list[str]) -> float:
         """BM25 of a passage of average length holding each query term once: the scale that
         makes scores comparable across queries. Terms absent from the index count at full IDF,
@@ -95,14 +105,7 @@ class LexicalIndex:
         Chinese passage is "TikTok") scores low."""
         if self.retriever is None or not terms:
             return 0.0
-        indptr = self.retriever.scores["indptr"]
-        n = float(self.retriever.scores["num_docs"])
-        total = 0.0
-        for t in terms:
-            tid = self.retriever.vocab_dict.get(t)
-            df = float(indptr[tid + 1] - indptr[tid]) if tid is not None and tid + 1 < len(indptr) else 0.0
-            total += float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
-        return total
+        return sum(self.idf(t) for t in terms)
 
     def row_of(self, pid: int) -> int | None:
         return self._row.get(int(pid))

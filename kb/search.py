@@ -222,8 +222,10 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         h._sents = list(sents[p])  # type: ignore[attr-defined]
         h._art = art               # type: ignore[attr-defined]
         hits.append(h)
+    idf = {t: (lex.idf(t) if lex is not None and config.get("KB_HIGHLIGHT_IDF") >= 1 else 1.0) for t in qterms}
+    lam_hl = config.get("KB_HIGHLIGHT_WEIGHT")
     for h in hits:
-        _highlight(h, qterms, scos, qlang, lam_same, lam_cross, mode)
+        _highlight(h, idf, scos, qlang, lam_hl, lam_cross, mode)
         del h._sents, h._art  # type: ignore[attr-defined]
     return hits
 
@@ -266,13 +268,24 @@ def _sentence_terms(text: str) -> set[str]:
     return set(tokenize(text))
 
 
-def _highlight(h: Hit, qterms: set[str], scos: dict, qlang: str, lam_same: float, lam_cross: float, mode: str) -> None:
-    """Choose the answering sentence with the ranking's signals; mark query terms in the text."""
+def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: float, lam_cross: float,
+               mode: str) -> None:
+    """Choose the answering sentence with the ranking's signals — its own cosine with the
+    question plus the IDF-weighted share of query terms it holds — and mark query terms."""
     art = h._art  # type: ignore[attr-defined]
+    qterms = set(idf)
+    sent_terms = [_sentence_terms(art.text[s["start"]:s["end"]]) for s in h._sents]  # type: ignore[attr-defined]
+    # A term in every sentence of the passage (often the article's subject) cannot tell them
+    # apart; a term in one sentence can. Weigh each query term by how few sentences hold it.
+    n = len(sent_terms)
+    local = {t: float(np.log(1 + n / (1 + sum(t in st for st in sent_terms)))) for t in qterms} \
+        if config.get("KB_HIGHLIGHT_IDF") == 2 else {t: 1.0 for t in qterms}
+    weight = {t: idf[t] * local[t] for t in qterms}
+    total = sum(weight.values()) or 1.0
     best, best_score = None, -1e9
-    for s in h._sents:  # type: ignore[attr-defined]
+    for s, st in zip(h._sents, sent_terms):  # type: ignore[attr-defined]
         text = art.text[s["start"]:s["end"]]
-        overlap = len(qterms & _sentence_terms(text)) / len(qterms) if qterms else 0.0
+        overlap = sum(weight[t] for t in qterms & st) / total if qterms else 0.0
         lam = lam_same if _same_lang(qlang, detect_lang(text)) else lam_cross
         if mode == "lexical":
             sc = overlap
