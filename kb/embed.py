@@ -96,7 +96,8 @@ class SentenceTransformerEmbedder:
             self._model = SentenceTransformer(model, device=device)
         except Exception as e:
             raise ConfigError(f"KB_MODEL={model}: could not load this sentence-transformers model offline ({e})") from None
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
         base = os.path.basename(os.path.normpath(model)).lower()
         self.name = _st_name(model)
         prompts = getattr(self._model, "prompts", {}) or {}
