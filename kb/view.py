@@ -38,6 +38,8 @@ def render(text: str, offset: int = 0, highlight: tuple[int, int] | None = None,
 
     >>> render("a<b>c", highlight=(1, 4))
     'a<mark class="kb-answer">&lt;b&gt;</mark>c'
+    >>> render("one two", highlight=(0, 7), marks=[[4, 7]])
+    '<mark class="kb-answer">one <b>two</b></mark>'
     """
     spans = []  # outermost first
     if passage:
@@ -46,15 +48,22 @@ def render(text: str, offset: int = 0, highlight: tuple[int, int] | None = None,
         spans.append((highlight[0] - offset, highlight[1] - offset, '<mark class="kb-answer">', "</mark>"))
     for s, e in marks or []:
         spans.append((s, e, "<b>", "</b>"))
-    # Cut the text at every span edge; wrap each piece in the tags covering it, so tags nest.
+    # Cut the text at every span edge. Between cuts, the covering spans (outermost first) stay
+    # open as long as they continue; only the tags that end or begin change, so the whole
+    # highlight is one <mark> with any term marks nested inside it.
     cuts = sorted({0, len(text), *(min(max(x, 0), len(text)) for s, e, *_ in spans for x in (s, e))})
-    pieces = []
+    pieces: list[str] = []
+    open_now: list[int] = []
     for a, b in zip(cuts, cuts[1:]):
-        seg = html.escape(text[a:b]).replace("\n", "<br>")
-        for s, e, o, c in reversed(spans):
-            if s <= a and b <= e:
-                seg = o + seg + c
-        pieces.append(seg)
+        want = [i for i, (s, e, _, _) in enumerate(spans) if s <= a and b <= e]
+        keep = 0
+        while keep < min(len(open_now), len(want)) and open_now[keep] == want[keep]:
+            keep += 1
+        pieces += [spans[i][3] for i in reversed(open_now[keep:])]
+        pieces += [spans[i][2] for i in want[keep:]]
+        open_now = want
+        pieces.append(html.escape(text[a:b]).replace("\n", "<br>"))
+    pieces += [spans[i][3] for i in reversed(open_now)]
     return "".join(pieces)
 
 

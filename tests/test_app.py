@@ -169,3 +169,17 @@ def test_add_page_takes_links(monkeypatch, tmp_path):
         assert any("[1] 链接文章" in m.value for m in at.markdown)
     finally:
         srv.shutdown()
+
+
+def test_render_nests_tags_and_escapes():
+    from kb.view import render
+    out = render("前文<i>答案在这里</i>后文", offset=10, highlight=(12, 23), marks=[[5, 7], [9, 12]],
+                 passage=(10, 26))
+    assert out.count("<mark") == 1 and out.count('<span class="kb-passage">') == 1
+    assert "&lt;i&gt;" in out and "<i>" not in out
+    import re
+    depth = 0
+    for tag in re.findall(r"</?(?:mark|b|span)\b", out):  # every tag closes in order
+        depth += -1 if tag.startswith("</") else 1
+        assert depth >= 0
+    assert depth == 0

@@ -102,16 +102,22 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
         page.screenshot(path=str(ROOT / os.environ["KB_SCREENSHOT"]), full_page=False)
 
     # Upload a new article and find it by a question in the same session.
+    # Upload an HTML page and a GBK text file, then find each by a question in the same session.
     f = tmp_path / "hoover-dam.html"
     f.write_text(NEW_ARTICLE, encoding="utf-8")
+    g = tmp_path / "三峡大坝.txt"
+    g.write_bytes("三峡大坝的船闸\n\n三峡大坝的双线五级船闸可以让万吨级船队通过，单向通行约需三个半小时。".encode("gbk"))
     page.get_by_text("Add articles", exact=True).click()
-    page.locator("input[type=file]").set_input_files(str(f))
+    page.locator("input[type=file]").set_input_files([str(f), str(g)])
     expect(page.get_by_text("hoover-dam.html").first).to_be_visible()
     page.get_by_role("button", name="Add to knowledge base").click()
-    expect(page.get_by_text("1 added, 0 updated")).to_be_visible()
+    expect(page.get_by_text("2 added, 0 updated")).to_be_visible()
 
     page.get_by_text("Ask", exact=True).click()
     _ask(page, "What is the installed capacity of the Hoover Dam power plant?")
     expect(page.get_by_text("[1] 胡佛水坝的发电能力")).to_be_visible()
     expect(page.locator("mark.kb-answer").first).to_contain_text("2080兆瓦")
     page.screenshot(path=str(ARTIFACTS / "after-upload.png"))
+    _ask(page, "三峡大坝的船闸通行需要多长时间？")
+    expect(page.get_by_text("[1] 三峡大坝的船闸")).to_be_visible()
+    expect(page.locator("mark.kb-answer").first).to_contain_text("三个半小时")
