@@ -113,30 +113,45 @@ def test_searches_while_ingesting_see_old_or_new_state_without_errors(tmp_path):
     subprocess.run(ingest_cmd(kb_path, first), cwd=ROOT, env=ENV, check=True, capture_output=True)
     from kb import KnowledgeBase
     kb = KnowledgeBase.open(kb_path, model="hash")
-    errors, done, n = [], threading.Event(), [0]
+    errors, done, n, lock = [], threading.Event(), [0], threading.Lock()
 
     def searcher():
         while not done.is_set():
             try:
                 hits = kb.search("跨境电商 全托管 风险", k=5)
                 assert hits and all(kb.store.article(h.article_id) is not None for h in hits)
-                n[0] += 1
+                with lock:
+                    n[0] += 1
             except Exception as e:  # noqa: BLE001 - any error fails the test
                 errors.append(repr(e))
 
-    t = threading.Thread(target=searcher)
-    t.start()
+    # Three threads share one KB object, as the app's browser sessions do, while another
+    # process ingests; the CLI searches the same KB from its own process meanwhile.
+    threads = [threading.Thread(target=searcher) for _ in range(3)]
+    for t in threads:
+        t.start()
     t0 = time.time()
-    r = subprocess.run(ingest_cmd(kb_path, src), cwd=ROOT, env=ENV, capture_output=True, text=True)
+    ing = subprocess.Popen(ingest_cmd(kb_path, src), cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    cli_runs = 0
+    while ing.poll() is None:
+        c = subprocess.run([sys.executable, "-m", "kb", "--kb", str(kb_path), "search", "--json", "跨境电商 全托管"],
+                           cwd=ROOT, env=ENV, capture_output=True, text=True)
+        if c.returncode != 0 or not json.loads(c.stdout)["hits"]:
+            errors.append("cli: " + c.stderr[-300:])
+        cli_runs += 1
+    _, err = ing.communicate()
     secs = time.time() - t0
     done.set()
-    t.join()
-    assert r.returncode == 0, r.stderr
+    for t in threads:
+        t.join()
+    assert ing.returncode == 0, err
     assert errors == []
+    assert cli_runs >= 1
     assert n[0] > 10
     assert kb.store.counts()["articles"] == 155
     assert len(kb.search("编号149的结尾句", k=3)) > 0
-    print("CONCURRENCY-REPORT", json.dumps({"searches": n[0], "seconds": round(secs, 1),
+    print("CONCURRENCY-REPORT", json.dumps({"searches": n[0], "cli_searches": cli_runs, "seconds": round(secs, 1),
                                             "searches_per_s": round(n[0] / secs, 1), "errors": len(errors)}))
     kb.close()
 
