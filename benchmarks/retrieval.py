@@ -92,7 +92,11 @@ def build_kb(name: str, contexts: list[str], env: dict) -> tuple[Path, float]:
 
 
 def _squash(s: str) -> str:
-    return re.sub(r"\s+", "", s).lower()
+    """For answer matching: no whitespace, lower case, one script (answers are Simplified,
+    the Traditional-script variant's highlights are not)."""
+    sys.path.insert(0, str(ROOT))
+    from kb.text import to_simplified
+    return to_simplified(re.sub(r"\s+", "", s).lower())
 
 
 def score(results: list[dict], questions: list[dict]) -> dict:
