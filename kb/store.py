@@ -224,10 +224,6 @@ class Store:
                 out[r["id"]] = r
         return out
 
-    def sentences_of(self, article_id: str, lo: int, hi: int) -> list[sqlite3.Row]:
-        return self.db.execute("SELECT id, seq, start, end, paragraph, vec FROM sentences WHERE article_id=?"
-                               " AND seq>=? AND seq<? ORDER BY seq", (article_id, lo, hi)).fetchall()
-
     def sentence_passages(self, sentence_ids: list[int]) -> dict[int, list[int]]:
         """Passage ids containing each sentence id (a sentence may sit in two overlapping passages)."""
         out: dict[int, list[int]] = {}

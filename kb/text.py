@@ -165,7 +165,3 @@ def tokenize(text: str) -> list[str]:
         return list(_query_tokens_cached(text))
     return _tokenize(text)
 
-
-def is_cross_lingual_term(tok: str) -> bool:
-    """Terms that mean the same in any language: Latin names/acronyms and numbers."""
-    return not _HAN_RE.search(tok)
