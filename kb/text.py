@@ -85,6 +85,16 @@ _jieba_lock = threading.Lock()
 _jieba_ready = False
 
 
+def _userdict_path() -> str:
+    """Setting KB_USERDICT; a relative path that is not found from here is taken from the
+    project folder, so the CLI and the app tokenise alike whatever folder they start in."""
+    from . import config
+    path = config.get("KB_USERDICT")
+    if path and not os.path.isabs(path) and not os.path.exists(path):
+        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), path)
+    return path
+
+
 def init_jieba(userdict: str | None = None) -> None:
     """Load jieba's dictionary once per process (1–3 s) and the user dictionary of domain terms."""
     global _jieba_ready
@@ -98,12 +108,7 @@ def init_jieba(userdict: str | None = None) -> None:
         import jieba
         jieba.setLogLevel(logging.WARNING)
         jieba.initialize()
-        if userdict is None:
-            from . import config
-            userdict = config.get("KB_USERDICT")
-        if userdict and not os.path.isabs(userdict) and not os.path.exists(userdict):
-            # relative to the project, so the CLI and the app tokenise alike from any folder
-            userdict = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), userdict)
+        userdict = userdict or _userdict_path()
         if userdict and os.path.exists(userdict):
             jieba.load_userdict(userdict)
         _jieba_ready = True
@@ -113,13 +118,8 @@ def lexicon_id() -> str:
     """Identifies how text is cut into terms (the user dictionary's content): a KB whose terms
     were cut differently re-tokenises its passages (no re-embedding needed)."""
     import hashlib
-
-    from . import config
-    path = config.get("KB_USERDICT")
-    if path and not os.path.isabs(path) and not os.path.exists(path):
-        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), path)
     try:
-        with open(path, "rb") as f:
+        with open(_userdict_path(), "rb") as f:
             return "userdict:" + hashlib.sha1(f.read()).hexdigest()[:12]
     except (OSError, TypeError):
         return "userdict:none"
