@@ -142,7 +142,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
     bm_scale = lex.ideal_score(terms) if bm_max > 0 else 0.0
     if mode != "dense" and bm_max > 0:
         if allowed is not None:
-            mask = np.fromiter((int(p) in allowed for p in lex.ids), bool, len(lex.ids))
+            mask = np.isin(lex.ids, np.fromiter(allowed, np.int64, len(allowed)))  # vectorised: no per-id Python loop
             bm_f = np.where(mask, bm, 0)
         else:
             bm_f = bm
