@@ -7,6 +7,7 @@ SQLite ``data_version`` they reflect; a stale or missing set is rebuilt from SQL
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sys
 import threading
@@ -20,12 +21,13 @@ import numpy as np
 from . import config
 from .embed import Embedder, embedder_name, get_embedder
 from .errors import EmbedderMismatch, KBError, KBLocked, KBNotFound
-from .index import DenseIndex, LexicalIndex, write_json_atomic
+from .index import DenseIndex, LexicalIndex, ivf_shape, write_json_atomic
 from .segment import make_passages, split_sentences
 from .store import Article, Store, now_iso
 from .text import detect_lang, init_jieba, tokenize
 
 DB_NAME = "kb.sqlite"
+COMPACT_MIN = 2000  # passages in the delta before new bases are written (see _needs_compaction)
 
 
 @dataclass
@@ -59,10 +61,12 @@ class KnowledgeBase:
         self._model = model
         self._lock = threading.RLock()
         self._loaded_version = -1
-        self._lexical_dirty = False
         self.passages_index: DenseIndex | None = None
-        self.sentences_index: DenseIndex | None = None
         self.lexical: LexicalIndex | None = None
+        # Passage ids added to / removed from the indexes since their saved base (see kb.index).
+        self._delta_added: list[int] = []
+        self._delta_removed: list[int] = []
+        self._base: dict | None = None   # manifest entries of the saved base files
         self._writer_lock = None
 
     # --- opening ------------------------------------------------------------------------
@@ -122,27 +126,38 @@ class KnowledgeBase:
 
     def ensure_indexes(self) -> None:
         """Make the in-memory indexes reflect SQLite: load the saved files when they are current,
-        otherwise rebuild from SQLite (and save, unless another process is writing)."""
+        otherwise rebuild from SQLite (and save, unless another process is writing).
+
+        While another process is writing, a reader serves the last saved state (consistent, if
+        a little behind) rather than rebuilding; hits whose passages are gone are skipped."""
         with self._lock:
             version = self.store.data_version()
             if version == self._loaded_version and self.passages_index is not None:
                 return
             man = self._manifest()
             if man and man.get("data_version") == version:
-                try:
-                    self._load(man)
-                    self._loaded_version = version
+                if self._try_load(man):
                     return
-                except Exception as e:  # a damaged file: fall through to a rebuild
-                    _notice(f"derived index unreadable ({e}); rebuilding from SQLite")
-            elif self._loaded_version >= 0 and self._writer_lock is None and self._other_writer_active():
-                return  # an ingest is writing; keep serving the state already loaded
-            else:
+            elif self._writer_lock is None and self._other_writer_active():
+                if man and man.get("data_version") != self._loaded_version and self._try_load(man):
+                    return
+                if self.passages_index is not None:
+                    return
+            elif version > 0:
                 have = man.get("data_version") if man else "none"
-                if version > 0:
-                    _notice(f"derived indexes are stale (index version {have}, database version {version}); rebuilding from SQLite")
+                _notice(f"derived indexes are stale (index version {have}, database version {version}); rebuilding from SQLite")
             self._rebuild_in_memory()
             self._save_if_free()
+
+    def _try_load(self, man: dict) -> bool:
+        try:
+            self._load(man)
+        except Exception as e:  # a damaged or old-format file: the caller rebuilds
+            _notice(f"derived index unreadable ({type(e).__name__}: {e}); rebuilding from SQLite")
+            self.passages_index = self.lexical = None
+            return False
+        self._loaded_version = man["data_version"]
+        return True
 
     def _save_if_free(self) -> None:
         """Save rebuilt indexes, holding the write lock so no writer's files are swept away."""
@@ -172,28 +187,53 @@ class KnowledgeBase:
         return False
 
     def _load(self, man: dict) -> None:
+        """Load the saved bases, then replay the delta: drop removed ids, add the added ones'
+        vectors and terms from SQLite."""
         d = self._index_dir
-        dim = self.dim
-        self.passages_index = DenseIndex.load(d / man["passages"], dim)
-        self.sentences_index = DenseIndex.load(d / man["sentences"], dim)
+        dense = man["dense"]
+        self.passages_index = DenseIndex.load(d / dense["file"], self.dim, dense["kind"], dense["nprobe"])
         self.lexical = LexicalIndex.load(d / man["lexical"])
-        self._lexical_dirty = False
+        self._base = {"dense": dense, "lexical": man["lexical"]}
+        self._delta_added, self._delta_removed = [], []
+        if man.get("delta"):
+            with np.load(d / man["delta"], allow_pickle=False) as z:
+                removed, added = z["removed"].tolist(), z["added"].tolist()
+            self._mirror(removed, added)
+
+    def _mirror(self, removed: list[int], added: list[int]) -> None:
+        """Apply one change to the in-memory indexes and remember it as part of the delta."""
+        if removed:
+            self.passages_index.remove(removed)
+            self.lexical.remove(removed)
+            self._delta_removed += removed
+        if added:
+            for ids, vecs, terms in self.store.index_rows(added, self.dim):
+                self.passages_index.add(ids, vecs)
+                for p, t in zip(ids.tolist(), terms):
+                    self.lexical.add(p, t)
+                self._delta_added += ids.tolist()
 
     def _rebuild_in_memory(self) -> None:
+        """Both indexes from SQLite, from one consistent snapshot; the next save writes new bases."""
         dim = self.dim
-        self.store.db.execute("BEGIN")  # one consistent snapshot for all three indexes
+        self.store.db.execute("BEGIN")
         try:
             version = self.store.data_version()
-            self.passages_index = DenseIndex(dim)
-            self.sentences_index = DenseIndex(dim)
+            id_parts, vec_parts = [], []
             for ids, vecs in self.store.iter_vectors("passages", dim):
-                self.passages_index.add(ids, vecs)
-            for ids, vecs in self.store.iter_vectors("sentences", dim):
-                self.sentences_index.add(ids, vecs)
+                id_parts.append(ids)
+                vec_parts.append(vecs)
+            ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
+            vecs = np.vstack(vec_parts) if vec_parts else np.zeros((0, dim), np.float32)
+            del id_parts, vec_parts
+            self.passages_index = DenseIndex.build(dim, ids, vecs, config.get("KB_ANN_MIN_PASSAGES"))
+            del vecs
             self._rebuild_lexical()
         finally:
             self.store.db.execute("COMMIT")
         self._loaded_version = version
+        self._base = None  # nothing saved matches these indexes yet
+        self._delta_added, self._delta_removed = [], []
 
     def _rebuild_lexical(self) -> None:
         ids: list[int] = []
@@ -202,25 +242,53 @@ class KnowledgeBase:
             ids += i
             docs += d
         self.lexical = LexicalIndex.build(ids, docs)
-        self._lexical_dirty = False
+
+    def _needs_compaction(self) -> bool:
+        """Write new bases when there are none or the delta has grown past a tenth of the KB
+        (at least COMPACT_MIN passages), or the dense index no longer fits the KB's size."""
+        if self._base is None:
+            return True
+        delta = len(self._delta_added) + len(self._delta_removed)
+        if delta > max(COMPACT_MIN, len(self.passages_index) // 10):
+            return True
+        return self._dense_misfit()
+
+    def _dense_misfit(self) -> bool:
+        n, idx = len(self.passages_index), self.passages_index
+        ann_min = config.get("KB_ANN_MIN_PASSAGES")
+        if idx.kind == "flat":
+            return n >= ann_min
+        return n < ann_min // 2 or idx.nlist * 4 < ivf_shape(n)[0]
 
     def _save(self) -> None:
-        """Write the indexes under new names, fsync, then switch the manifest (atomic rename)."""
+        """Write new files, fsync, then switch the manifest (atomic rename). Between compactions
+        only the delta's ids are written; a compaction writes both bases afresh."""
         d = self._index_dir
         d.mkdir(parents=True, exist_ok=True)
         v = self._loaded_version
         stamp = f"{v}-{int(time.time() * 1000)}"
-        names = {"passages": f"passages-{stamp}.faiss", "sentences": f"sentences-{stamp}.faiss",
-                 "lexical": f"bm25-{stamp}"}
-        self.passages_index.save(d / names["passages"])
-        self.sentences_index.save(d / names["sentences"])
-        self.lexical.save(d / names["lexical"])
-        from .index import _fsync
-        _fsync(d / names["passages"])
-        _fsync(d / names["sentences"])
-        write_json_atomic(d / "manifest.json", {"data_version": v, **names, "embedder": self.embedder_name,
-                                                "written_at": now_iso()})
-        keep = set(names.values()) | {"manifest.json"}
+        if self._needs_compaction():
+            if self._dense_misfit():  # the dense index no longer fits the KB's size: both anew
+                self._rebuild_in_memory()
+            elif self._base is not None:  # the in-memory lexical index is base + delta: rebuild it whole
+                self._rebuild_lexical()
+            dense = {"file": f"passages-{stamp}.faiss", **self.passages_index.describe()}
+            self.passages_index.save(d / dense["file"])
+            self.lexical.save(d / f"bm25-{stamp}")
+            self._base = {"dense": dense, "lexical": f"bm25-{stamp}"}
+            self._delta_added, self._delta_removed = [], []
+            delta_file = None
+        else:
+            delta_file = f"delta-{stamp}.npz"
+            with open(d / delta_file, "wb") as f:
+                np.savez(f, added=np.asarray(self._delta_added, np.int64),
+                         removed=np.asarray(self._delta_removed, np.int64))
+                f.flush()
+                os.fsync(f.fileno())
+        write_json_atomic(d / "manifest.json", {"data_version": v, **self._base, "delta": delta_file,
+                                                "passages": len(self.passages_index),
+                                                "embedder": self.embedder_name, "written_at": now_iso()})
+        keep = {self._base["dense"]["file"], self._base["lexical"], delta_file, "manifest.json"}
         for f in d.iterdir():
             if f.name not in keep:
                 shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
@@ -282,16 +350,13 @@ class KnowledgeBase:
             self.store.set_meta("lexicon", current)
         if n:
             _notice(f"user dictionary changed: re-tokenised {n} passages for BM25 (vectors kept)")
-            self._rebuild_lexical()
-            self._loaded_version = self.store.data_version()
+            self._rebuild_in_memory()
 
     def flush(self) -> None:
-        """Bring the lexical index up to date and save all derived indexes, if anything changed."""
+        """Save the derived indexes (the delta, or new bases when due), if anything changed."""
         with self._lock:
             if self.passages_index is None:
                 return
-            if self._lexical_dirty:
-                self._rebuild_lexical()
             man = self._manifest()
             if not man or man.get("data_version") != self._loaded_version:
                 self._save()
@@ -381,16 +446,9 @@ class KnowledgeBase:
 
     def _apply(self, art_id: str, old_p: list[int], old_s: list[int]) -> None:
         """Mirror one committed SQLite change into the in-memory indexes."""
-        self.passages_index.remove(old_p)
-        self.sentences_index.remove(old_s)
-        if art_id:
-            dim = self.dim
-            from .store import vecs_from_blobs
-            prow = self.store.db.execute("SELECT id, vec FROM passages WHERE article_id=?", (art_id,)).fetchall()
-            srow = self.store.db.execute("SELECT id, vec FROM sentences WHERE article_id=?", (art_id,)).fetchall()
-            self.passages_index.add([r[0] for r in prow], vecs_from_blobs([r[1] for r in prow], dim))
-            self.sentences_index.add([r[0] for r in srow], vecs_from_blobs([r[1] for r in srow], dim))
-        self._lexical_dirty = True
+        added = [r[0] for r in self.store.db.execute("SELECT id FROM passages WHERE article_id=? ORDER BY id",
+                                                     (art_id,))] if art_id else []
+        self._mirror(list(old_p), added)
         self._loaded_version = self.store.data_version()
 
     def remove(self, article_id: str) -> Article:
@@ -421,7 +479,15 @@ class KnowledgeBase:
         size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
         return {"path": str(self.path), **c, "embedder": self.store.get_meta("embedder") or self.embedder_name,
                 "dim": int(self.store.get_meta("dim") or 0), "data_version": self.store.data_version(),
-                "index": "faiss exact inner product (IndexFlatIP) + bm25s", "bytes_on_disk": size}
+                "index": self.index_info(), "bytes_on_disk": size}
+
+    def index_info(self) -> str:
+        """The derived indexes in words, e.g. for ``kb stats``."""
+        self.ensure_indexes()
+        d = self.passages_index.describe()
+        dense = ("faiss exact inner product (IndexFlatIP)" if d["kind"] == "flat" else
+                 f"faiss IVF, 8-bit scalar quantised (nlist {d['nlist']}, nprobe {d['nprobe']})")
+        return f"{dense} + bm25s ({self.lexical.delta_size if self.lexical else 0} passages in the delta)"
 
     def search(self, query: str, k: int = 5, **kw):
         """Ranked, cited passages for ``query``; see ``kb.search.search``."""

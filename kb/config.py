@@ -26,7 +26,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KB_PASSAGE_TOKENS", "120",
             "Target passage length: jieba tokens for Chinese, words for English (chosen with benchmarks/retrieval.py).", int),
     Setting("KB_PASSAGE_MAX_CHARS", "600", "Hard ceiling on a passage's characters, so a cited snippet reads at a glance.", int),
-    Setting("KB_CANDIDATES", "60", "Candidates taken from each retriever (dense passages, dense sentences, BM25) before fusion.", int),
+    Setting("KB_CANDIDATES", "60", "Candidates taken from each retriever (dense passages, BM25) before fusion.", int),
+    Setting("KB_ANN_MIN_PASSAGES", "20000",
+            "From this many passages on, vectors are searched with an approximate FAISS index (IVF, 8-bit) instead of "
+            "exactly (chosen with benchmarks/perf.py).", int),
     Setting("KB_LEXICAL_WEIGHT", "0.35", "Weight of the BM25 signal when query and passage share a language.", float),
     Setting("KB_CROSS_LEXICAL_WEIGHT", "0.05",
             "Weight of the BM25 signal across languages (only shared names, numbers and Latin terms can match).", float),

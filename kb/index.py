@@ -1,28 +1,84 @@
-"""Derived search indexes: FAISS for vectors, bm25s for lexical terms.
+"""Derived search indexes: FAISS for passage vectors, bm25s for lexical terms.
 
-Both map their internal rows to SQLite ids here, so row numbers never leave this module.
-Both are rebuilt from SQLite by ``kb rebuild`` and saved as plain files (no pickle).
+Both are keyed by SQLite passage id and can always be rebuilt from SQLite (``kb rebuild``);
+both are saved as plain files (no pickle).
+
+Growth without rebuilds: each index is a saved *base* plus a small in-memory *delta* of
+passages added since (and *tombstones* for passages removed since). The KB records the delta's
+ids next to the base (see ``kb.base``) and reloads their vectors and terms from SQLite on open,
+so adding one article writes a few bytes, not the whole index. When the delta grows past a
+share of the base, the KB writes a new base (compaction).
+
+Dense index kind, chosen by size and recorded in the manifest (figures: benchmarks/perf.py):
+- ``flat``: exact inner product while the KB is small (a brute-force scan is cheap);
+- ``ivf``: an inverted file over 8-bit scalar-quantised vectors (FAISS ``IndexIVFScalarQuantizer``)
+  from KB_ANN_MIN_PASSAGES passages on: a quarter of the memory of float vectors and a scan of
+  ``nprobe`` of its ``nlist`` lists per query. It supports removal, which HNSW does not.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 
+K1, B = 1.5, 0.75  # bm25s defaults (Lucene variant); the delta is scored with the same formula
+
+
+def ivf_shape(n: int) -> tuple[int, int]:
+    """(nlist, nprobe) for ``n`` vectors: about 4·√n lists (a power of two, 256–16384), and a
+    probe count that reached recall@10 ≥ 0.95 against exact search in benchmarks/perf.py."""
+    nlist = 2 ** int(round(math.log2(max(256.0, min(16384.0, 4 * math.sqrt(max(n, 1)))))))
+    return nlist, max(16, nlist // 32)
+
 
 class DenseIndex:
-    """Exact inner-product search over L2-normalised vectors, keyed by SQLite row id."""
+    """Inner-product search over L2-normalised vectors, keyed by SQLite row id."""
 
-    def __init__(self, dim: int, index=None):
+    def __init__(self, dim: int, index=None, kind: str = "flat", nprobe: int = 0):
         import faiss
         self.dim = dim
         self._faiss = faiss
+        self.kind = kind
+        self.nprobe = nprobe
         self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        if kind == "ivf":
+            self.index.nprobe = nprobe
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
+
+    @property
+    def nlist(self) -> int:
+        return int(self.index.nlist) if self.kind == "ivf" else 0
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe, "vectors": len(self)}
+
+    @classmethod
+    def build(cls, dim: int, ids: np.ndarray, vecs: np.ndarray, ann_min: int) -> "DenseIndex":
+        """Exact while ``len(ids) < ann_min``; otherwise an IVF-SQ8 index trained on these vectors."""
+        import faiss
+        n = len(ids)
+        if n < ann_min:
+            out = cls(dim)
+            out.add(ids, vecs)
+            return out
+        nlist, nprobe = ivf_shape(n)
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                              faiss.METRIC_INNER_PRODUCT)
+        index.cp.max_points_per_centroid = 64  # train on at most 64 points per list: minutes, not hours, at 1M
+        rng = np.random.default_rng(0)
+        sample = vecs[np.sort(rng.choice(n, min(n, 64 * nlist), replace=False))]
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # so remove_ids works by id
+        out = cls(dim, index, "ivf", nprobe)
+        for i in range(0, n, 100_000):
+            out.add(ids[i:i + 100_000], vecs[i:i + 100_000])
+        return out
 
     def add(self, ids, vecs: np.ndarray) -> None:
         if len(ids):
@@ -32,70 +88,133 @@ class DenseIndex:
         if len(ids):
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
 
-    def search(self, q: np.ndarray, k: int, allowed: set[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` (ids, scores) for one query vector, optionally only among ``allowed`` ids."""
+    def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (ids, scores) for one query vector, optionally only among ``allowed`` ids
+        (the caller searches small allowed sets exactly; see ``kb.search``)."""
         if len(self) == 0 or k <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        f = self._faiss
         params = None
         if allowed is not None:
-            if not allowed:
+            if not len(allowed):
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
-            params = self._faiss.SearchParameters(sel=self._faiss.IDSelectorBatch(np.fromiter(allowed, np.int64)))
+            sel = f.IDSelectorBatch(np.asarray(allowed, np.int64))
+            # Filtered IVF search probes more lists, since most of each list may be filtered out.
+            params = (f.SearchParametersIVF(sel=sel, nprobe=min(self.nlist, 4 * self.nprobe)) if self.kind == "ivf"
+                      else f.SearchParameters(sel=sel))
         scores, ids = self.index.search(np.ascontiguousarray(q.reshape(1, -1), dtype=np.float32), min(k, len(self)),
                                         params=params)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
-    def vectors(self, ids) -> np.ndarray:
-        return self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+    def ids(self) -> np.ndarray:
+        """Every id in the index (for consistency checks)."""
+        f = self._faiss
+        if self.kind == "flat":
+            return f.vector_to_array(self.index.id_map)
+        inv = self.index.invlists
+        out = [f.rev_swig_ptr(inv.get_ids(i), inv.list_size(i)).copy() for i in range(self.nlist) if inv.list_size(i)]
+        return np.concatenate(out) if out else np.zeros(0, np.int64)
 
     def save(self, path: Path) -> None:
         self._faiss.write_index(self.index, str(path))
+        _fsync(path)
 
     @classmethod
-    def load(cls, path: Path, dim: int) -> "DenseIndex":
+    def load(cls, path: Path, dim: int, kind: str, nprobe: int) -> "DenseIndex":
         import faiss
-        return cls(dim, faiss.read_index(str(path)))
+        index = faiss.read_index(str(path))
+        if index.d != dim:
+            raise ValueError(f"{path.name} holds {index.d}-d vectors, the KB {dim}-d")
+        if kind == "ivf":
+            index.set_direct_map_type(faiss.DirectMap.Hashtable)
+        return cls(dim, index, kind, nprobe)
 
 
 class LexicalIndex:
-    """BM25 (bm25s) over the lexical terms of ``kb.text.tokenize``, keyed by passage id."""
+    """BM25 over the terms of ``kb.text.tokenize``, keyed by passage id: a bm25s base (memory-
+    mapped) plus a delta of passages added since, scored with the same Lucene formula and the
+    base's statistics, and tombstones for base passages removed since."""
 
-    def __init__(self, retriever=None, ids: np.ndarray | None = None):
+    def __init__(self, retriever=None, ids: np.ndarray | None = None, avgdl: float = 0.0):
         self.retriever = retriever
-        self.ids = ids if ids is not None else np.zeros(0, np.int64)
-        self._row = {int(p): i for i, p in enumerate(self.ids)}
+        self.ids = ids if ids is not None else np.zeros(0, np.int64)  # ascending: rows found by bisection
+        self.avgdl = avgdl
+        self.dead = np.zeros(len(self.ids), bool)
+        self._postings: dict[str, dict[int, int]] = {}
+        self._delta: dict[int, dict[str, int]] = {}   # passage id -> term frequencies
+        self._dlen: dict[int, int] = {}
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.ids) - int(self.dead.sum()) + len(self._delta)
+
+    @property
+    def delta_size(self) -> int:
+        return len(self._delta)
+
+    def live_ids(self) -> np.ndarray:
+        return np.concatenate([self.ids[~self.dead], np.fromiter(self._delta, np.int64, len(self._delta))])
 
     @classmethod
     def build(cls, ids: list[int], docs: list[list[str]]) -> "LexicalIndex":
         if not ids:
             return cls()
         import bm25s
-        retriever = bm25s.BM25()
+        order = np.argsort(np.asarray(ids, np.int64), kind="stable")
+        ids_arr = np.asarray(ids, np.int64)[order]
+        docs = [docs[i] for i in order]
+        retriever = bm25s.BM25(k1=K1, b=B)
         # bm25s needs at least one token per document to size its matrix; "" is its empty token.
         retriever.index([d if d else [""] for d in docs], show_progress=False)
-        return cls(retriever, np.asarray(ids, dtype=np.int64))
+        avgdl = float(np.mean([max(1, len(d)) for d in docs]))
+        return cls(retriever, ids_arr, avgdl)
 
-    def scores(self, terms: list[str]) -> np.ndarray:
-        """BM25 score of every indexed passage (aligned with ``self.ids``) for the query terms."""
+    # --- incremental changes ----------------------------------------------------------
+    def _row(self, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, found) of base ids ``pids``."""
+        pids = np.asarray(pids, np.int64)
+        if not len(self.ids):
+            return np.zeros(len(pids), np.int64), np.zeros(len(pids), bool)
+        rows = np.minimum(np.searchsorted(self.ids, pids), len(self.ids) - 1)
+        return rows, self.ids[rows] == pids
+
+    def add(self, pid: int, terms: list[str]) -> None:
+        tf: dict[str, int] = {}
+        for t in terms:
+            tf[t] = tf.get(t, 0) + 1
+        self.remove([pid])
+        self._delta[int(pid)] = tf
+        self._dlen[int(pid)] = max(1, len(terms))
+        for t, c in tf.items():
+            self._postings.setdefault(t, {})[int(pid)] = c
+
+    def remove(self, pids) -> None:
+        if not len(pids):
+            return
+        rows, found = self._row(pids)
+        self.dead[rows[found]] = True
+        for p in pids:
+            tf = self._delta.pop(int(p), None)
+            self._dlen.pop(int(p), None)
+            for t in tf or ():
+                post = self._postings.get(t)
+                if post is not None:
+                    post.pop(int(p), None)
+                    if not post:
+                        del self._postings[t]
+
+    # --- scoring ----------------------------------------------------------------------
+    def _base_df(self, term: str) -> int:
         if self.retriever is None:
-            return np.zeros(0, np.float32)
-        tids = self.retriever.get_tokens_ids([t for t in terms if t])
-        if not tids:
-            return np.zeros(len(self.ids), np.float32)
-        return self.retriever.get_scores(tids)
+            return 0
+        tid = self.retriever.vocab_dict.get(term)
+        indptr = self.retriever.scores["indptr"]
+        return int(indptr[tid + 1] - indptr[tid]) if tid is not None and tid + 1 < len(indptr) else 0
 
     def idf(self, term: str) -> float:
-        """Lucene-style IDF of ``term`` (full IDF for a term no passage has)."""
-        if self.retriever is None:
-            return 1.0
-        indptr = self.retriever.scores["indptr"]
-        n = float(self.retriever.scores["num_docs"])
-        tid = self.retriever.vocab_dict.get(term)
-        df = float(indptr[tid + 1] - indptr[tid]) if tid is not None and tid + 1 < len(indptr) else 0.0
+        """Lucene IDF of ``term`` over base and delta (full IDF for a term no passage has)."""
+        n = float(len(self.ids) + len(self._delta))
+        df = float(self._base_df(term) + len(self._postings.get(term, ())))
         return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
     def ideal_score(self, terms: list[str]) -> float:
@@ -103,16 +222,38 @@ class LexicalIndex:
         makes scores comparable across queries. Terms absent from the index count at full IDF,
         so a query only partly matched (say, an English question whose only shared term with a
         Chinese passage is "TikTok") scores low."""
-        if self.retriever is None or not terms:
+        if not len(self) or not terms:
             return 0.0
         return sum(self.idf(t) for t in terms)
 
-    def row_of(self, pid: int) -> int | None:
-        return self._row.get(int(pid))
+    def query(self, terms: list[str]) -> "LexicalScores":
+        """BM25 of every live passage for these query terms."""
+        terms = [t for t in terms if t]
+        base = None
+        if self.retriever is not None and terms:
+            tids = self.retriever.get_tokens_ids(terms)
+            if tids:
+                base = self.retriever.get_scores(tids)
+                if self.dead.any():
+                    base[self.dead] = 0
+        delta: dict[int, float] = {}
+        if self._delta and terms:
+            avgdl = self.avgdl or float(np.mean(list(self._dlen.values())))
+            for t in terms:
+                post = self._postings.get(t)
+                if not post:
+                    continue
+                w = self.idf(t)
+                for p, c in post.items():
+                    delta[p] = delta.get(p, 0.0) + w * c / (K1 * (1 - B + B * self._dlen[p] / avgdl) + c)
+        return LexicalScores(self, base, delta)
 
+    # --- files ------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
+        """Write the base only (the KB writes the delta's ids itself)."""
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "ids.npy", self.ids, allow_pickle=False)
+        (folder / "stats.json").write_text(json.dumps({"avgdl": self.avgdl, "k1": K1, "b": B}))
         if self.retriever is not None:
             self.retriever.save(str(folder), allow_pickle=False)
         for f in folder.iterdir():
@@ -121,11 +262,52 @@ class LexicalIndex:
     @classmethod
     def load(cls, folder: Path) -> "LexicalIndex":
         ids = np.load(folder / "ids.npy", allow_pickle=False)
+        avgdl = json.loads((folder / "stats.json").read_text())["avgdl"]
         if len(ids) == 0:
             return cls()
         import bm25s
-        retriever = bm25s.BM25.load(str(folder), mmap=False, allow_pickle=False)
-        return cls(retriever, ids)
+        # Memory-mapped: a million passages' score matrix stays on disk until a query touches it.
+        retriever = bm25s.BM25.load(str(folder), mmap=True, allow_pickle=False)
+        return cls(retriever, np.asarray(ids, np.int64), avgdl)
+
+
+class LexicalScores:
+    """One query's BM25 scores over the base (an array aligned with its ids) and the delta."""
+
+    def __init__(self, lex: LexicalIndex, base: np.ndarray | None, delta: dict[int, float]):
+        self.lex, self.base, self.delta = lex, base, delta
+
+    def any(self) -> bool:
+        return (self.base is not None and bool(self.base.any())) or bool(self.delta)
+
+    def top(self, n: int, allowed: np.ndarray | None = None) -> dict[int, float]:
+        """The ``n`` best-scoring passages (score > 0), optionally only among ``allowed`` ids."""
+        out: dict[int, float] = {}
+        if self.base is not None:
+            s = self.base
+            if allowed is not None:
+                s = np.where(np.isin(self.lex.ids, allowed), s, 0)
+            if len(s) > n:
+                idx = np.argpartition(-s, n)[:n]
+            else:
+                idx = np.arange(len(s))
+            out = {int(self.lex.ids[i]): float(s[i]) for i in idx if s[i] > 0}
+        if self.delta:
+            d = self.delta if allowed is None else {p: v for p, v in self.delta.items() if p in set(allowed.tolist())}
+            out.update(d)
+            if len(out) > n:
+                out = dict(sorted(out.items(), key=lambda kv: -kv[1])[:n])
+        return out
+
+    def get(self, pids: list[int]) -> np.ndarray:
+        out = np.zeros(len(pids), np.float32)
+        if self.base is not None and len(pids):
+            rows, found = self.lex._row(np.asarray(pids, np.int64))
+            out[found] = self.base[rows[found]]
+        for j, p in enumerate(pids):
+            if p in self.delta:
+                out[j] = self.delta[p]
+        return out
 
 
 def _fsync(path: Path) -> None:

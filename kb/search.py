@@ -115,9 +115,10 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
     allowed = None
     if filters and filters.sql():
         where, args = filters.sql()
-        allowed = store.filtered_passage_ids(where, args)
-        if not allowed:
+        found = store.filtered_passage_ids(where, args)
+        if not found:
             return []
+        allowed = np.fromiter(found, np.int64, len(found))
     terms = tokenize(q)
     qlang = detect_lang(q)
     n_cand = max(config.get("KB_CANDIDATES"), 3 * k)
@@ -125,65 +126,49 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
     lam_same = config.get("KB_LEXICAL_WEIGHT")
     lam_cross = config.get("KB_CROSS_LEXICAL_WEIGHT")
 
+    # 1. Candidates: the best passages by vector and the best by BM25.
     cand: set[int] = set()
     qv = None
     if mode != "lexical":
         qv = query_vector if query_vector is not None else kb.embedder.queries([q])[0]
-        ids, _ = kb.passages_index.search(qv, n_cand, allowed)
-        cand.update(int(i) for i in ids)
-        if mode == "hybrid" and w_sent > 0 and allowed is None:
-            sids, _ = kb.sentences_index.search(qv, n_cand)
-            for pids in store.sentence_passages([int(s) for s in sids]).values():
-                cand.update(pids)
-
+        cand.update(int(i) for i in _dense_candidates(kb, qv, n_cand, allowed))
     lex = kb.lexical
-    bm = lex.scores(terms) if lex is not None and len(lex) and terms else np.zeros(0, np.float32)
-    bm_max = float(bm.max()) if len(bm) else 0.0
-    bm_scale = lex.ideal_score(terms) if bm_max > 0 else 0.0
-    if mode != "dense" and bm_max > 0:
-        if allowed is not None:
-            mask = np.isin(lex.ids, np.fromiter(allowed, np.int64, len(allowed)))  # vectorised: no per-id Python loop
-            bm_f = np.where(mask, bm, 0)
-        else:
-            bm_f = bm
-        top = np.argpartition(-bm_f, min(n_cand, len(bm_f) - 1))[:n_cand]
-        cand.update(int(lex.ids[i]) for i in top if bm_f[i] > 0)
+    ls = lex.query(terms) if lex is not None and len(lex) and terms else None
+    if ls is not None and mode != "dense":
+        cand.update(ls.top(n_cand, allowed))
     if not cand:
         return []
 
+    # 2. Score every candidate with its own vector, its sentences' vectors and its BM25.
     rows = store.passages_by_id(sorted(cand))
-    pids = [p for p in sorted(cand) if p in rows]
+    pids = [p for p in sorted(cand) if p in rows]  # a passage removed since the index was saved drops out
     if not pids:
         return []
-    lexical = np.zeros(len(pids), np.float32)
-    if bm_max > 0:
-        for j, p in enumerate(pids):
-            r = lex.row_of(p)
-            if r is not None:
-                lexical[j] = min(1.0, bm[r] / bm_scale) if mode != "lexical" else bm[r] / bm_max
-
-    sents = _sentences_for(store, [rows[p] for p in pids])
+    bm = ls.get(pids) if ls is not None else np.zeros(len(pids), np.float32)
+    if mode == "lexical":
+        lexical = bm / (bm.max() or 1.0)
+    else:
+        scale = lex.ideal_score(terms) if ls is not None else 0.0
+        lexical = np.minimum(1.0, bm / scale) if scale > 0 else np.zeros(len(pids), np.float32)
+    dim = kb.dim
+    sents, svecs = store.sentences_of_passages(pids, dim)
     if qv is not None:
-        pcos = kb.passages_index.vectors(pids) @ qv
-        all_sids = [s["id"] for p in pids for s in sents[p]]
-        svec = kb.sentences_index.vectors(all_sids) @ qv if all_sids else np.zeros(0)
-        scos = dict(zip(all_sids, svec.tolist()))
+        from .store import vecs_from_blobs
+        pcos = vecs_from_blobs([rows[p]["vec"] for p in pids], dim) @ qv
+        scos_row = svecs @ qv if len(svecs) else np.zeros(0, np.float32)
+        scos = {s[0]: float(scos_row[s[4]]) for ss in sents.values() for s in ss}
     else:
         pcos = np.zeros(len(pids), np.float32)
         scos = {}
 
-    scores = np.zeros(len(pids), np.float64)
-    for j, p in enumerate(pids):
-        if mode == "lexical":
-            scores[j] = lexical[j]
-            continue
-        if mode == "dense":
-            scores[j] = pcos[j]
-            continue
-        best = max((scos.get(s["id"], -1.0) for s in sents[p]), default=pcos[j])
-        dense = (1 - w_sent) * pcos[j] + w_sent * best
-        lam = lam_same if _same_lang(qlang, rows[p]["lang"]) else lam_cross
-        scores[j] = dense + lam * lexical[j]
+    if mode == "lexical":
+        scores = lexical.astype(np.float64)
+    elif mode == "dense":
+        scores = pcos.astype(np.float64)
+    else:
+        best = np.array([max((scos[s[0]] for s in sents[p]), default=pcos[j]) for j, p in enumerate(pids)])
+        lam = np.array([lam_same if _same_lang(qlang, rows[p]["lang"]) else lam_cross for p in pids])
+        scores = (1 - w_sent) * pcos + w_sent * best + lam * lexical
 
     order = np.argsort(-scores, kind="stable")
     reranker = config.get("KB_RERANKER")
@@ -194,11 +179,12 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         ce = np.asarray(rerank_scores(reranker, q, [rows[pids[j]]["text"] for j in top]))
         scores[top] = ce  # the cross-encoder's score is what ranks these now
         order = np.concatenate([top[np.argsort(-ce, kind="stable")], order[depth:]])
+
+    # 3. The top k, overlapping passages of one article merged, near-duplicate articles cited once.
     hits: list[Hit] = []
     articles: dict[str, object] = {}
     groups: dict[str, str] = {}
     max_chars = config.get("KB_PASSAGE_MAX_CHARS")
-    qterms = set(terms)
     for j in order:
         if len(hits) >= k:
             break
@@ -222,6 +208,9 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         h._sents = list(sents[p])  # type: ignore[attr-defined]
         h._art = art               # type: ignore[attr-defined]
         hits.append(h)
+
+    # 4. In each hit, the answering sentence and the query terms.
+    qterms = set(terms)
     idf = {t: (lex.idf(t) if lex is not None and config.get("KB_HIGHLIGHT_IDF") >= 1 else 1.0) for t in qterms}
     lam_hl = config.get("KB_HIGHLIGHT_WEIGHT")
     for h in hits:
@@ -230,20 +219,20 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
     return hits
 
 
-def _sentences_for(store, prow_list) -> dict[int, list]:
-    """Sentence rows (id, seq, start, end) of each passage, one query per article."""
-    by_art: dict[str, list] = {}
-    for r in prow_list:
-        by_art.setdefault(r["article_id"], []).append(r)
-    out: dict[int, list] = {}
-    for aid, prs in by_art.items():
-        lo = min(r["sent_lo"] for r in prs)
-        hi = max(r["sent_hi"] for r in prs)
-        srows = store.db.execute("SELECT id, seq, start, end FROM sentences WHERE article_id=? AND seq>=? AND seq<?"
-                                 " ORDER BY seq", (aid, lo, hi)).fetchall()
-        for r in prs:
-            out[r["id"]] = [dict(s) for s in srows if r["sent_lo"] <= s["seq"] < r["sent_hi"]]
-    return out
+# Up to this many passages in a filter are searched exactly (their vectors read from SQLite)
+# when the index is approximate: an IVF search restricted to a few ids can miss them.
+EXACT_FILTER_MAX = 50_000
+
+
+def _dense_candidates(kb, qv: np.ndarray, n: int, allowed: np.ndarray | None) -> np.ndarray:
+    index = kb.passages_index
+    if allowed is not None and index.kind != "flat" and len(allowed) <= EXACT_FILTER_MAX:
+        ids, vecs = kb.store.vectors_of(allowed.tolist())
+        sims = vecs @ qv
+        top = np.argsort(-sims, kind="stable")[:n]
+        return ids[top]
+    ids, _ = index.search(qv, n, allowed)
+    return ids
 
 
 def _merge_into(hits: list[Hit], row, art, max_chars: int, sents: list) -> bool:
@@ -257,24 +246,26 @@ def _merge_into(hits: list[Hit], row, art, max_chars: int, sents: list) -> bool:
             h.start, h.end = s, e
             h.text = art.text[s:e]
             h.paragraph = min(h.paragraph, row["paragraph"])
-            known = {x["id"] for x in h._sents}  # type: ignore[attr-defined]
-            h._sents = sorted(h._sents + [x for x in sents if x["id"] not in known], key=lambda x: x["seq"])  # type: ignore[attr-defined]
+            known = {x[0] for x in h._sents}  # type: ignore[attr-defined]
+            h._sents = sorted(h._sents + [x for x in sents if x[0] not in known], key=lambda x: x[1])  # type: ignore[attr-defined]
         h.merged.append(row["id"])
         return True
     return False
 
 
-def _sentence_terms(text: str) -> set[str]:
-    return set(tokenize(text))
-
-
 def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: float, lam_cross: float,
                mode: str) -> None:
     """Choose the answering sentence with the ranking's signals — its own cosine with the
-    question plus the IDF-weighted share of query terms it holds — and mark query terms."""
+    question plus the IDF-weighted share of query terms it holds — and mark query terms.
+    Terms are found the way they are marked (``mark_terms``), once per hit, not re-tokenised."""
     art = h._art  # type: ignore[attr-defined]
     qterms = set(idf)
-    sent_terms = [_sentence_terms(art.text[s["start"]:s["end"]]) for s in h._sents]  # type: ignore[attr-defined]
+    h.marks = mark_terms(h.text, qterms)
+    # Query terms in each sentence, from the marks (sentence spans are article offsets).
+    found = [(h.start + a, h.text[a:b]) for a, b in h.marks]
+    sent_terms = []
+    for s in h._sents:  # type: ignore[attr-defined]
+        sent_terms.append({_fold(t) for off, t in found if s[2] <= off < s[3]})
     # A term in every sentence of the passage (often the article's subject) cannot tell them
     # apart; a term in one sentence can. Weigh each query term by how few sentences hold it.
     n = len(sent_terms)
@@ -284,34 +275,37 @@ def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: 
     total = sum(weight.values()) or 1.0
     best, best_score = None, -1e9
     for s, st in zip(h._sents, sent_terms):  # type: ignore[attr-defined]
-        text = art.text[s["start"]:s["end"]]
-        overlap = sum(weight[t] for t in qterms & st) / total if qterms else 0.0
-        lam = lam_same if _same_lang(qlang, detect_lang(text)) else lam_cross
+        overlap = sum(weight.get(t, 0.0) for t in st) / total if qterms else 0.0
         if mode == "lexical":
             sc = overlap
         elif mode == "dense":
-            sc = scos.get(s["id"], 0.0)
+            sc = scos.get(s[0], 0.0)
         else:
-            sc = scos.get(s["id"], 0.0) + lam * overlap
+            lam = lam_same if _same_lang(qlang, detect_lang(art.text[s[2]:s[3]])) else lam_cross
+            sc = scos.get(s[0], 0.0) + lam * overlap
         if sc > best_score:
             best, best_score = s, sc
     if best is not None:
-        h.highlight = art.text[best["start"]:best["end"]]
-        h.highlight_start, h.highlight_end = best["start"], best["end"]
-    h.marks = mark_terms(h.text, qterms)
+        h.highlight = art.text[best[2]:best[3]]
+        h.highlight_start, h.highlight_end = best[2], best[3]
     pages = art.meta.get("pages") if isinstance(art.meta, dict) else None
     if pages is not None:
         import bisect
         h.page = 1 + bisect.bisect_right(pages, h.start)
 
 
+def _fold(text: str) -> str:
+    """What a term is compared as: Simplified, lower case (same length as the input)."""
+    simp = to_simplified(text)
+    folded = simp.lower()
+    return folded if len(folded) == len(text) else "".join(c.lower() if len(c.lower()) == 1 else c for c in simp)
+
+
 def mark_terms(text: str, terms) -> list[list[int]]:
     """Non-overlapping [start, end] spans of ``terms`` in ``text``, across scripts and case."""
     if not terms:
         return []
-    folded = to_simplified(text).lower()
-    if len(folded) != len(text):  # conversion changed length: match on the original instead
-        folded = text.lower()
+    folded = _fold(text)
     # Latin terms match whole words only ("us" must not mark "business").
     alts = [re.escape(t) if has_han(t) else rf"(?<![a-z0-9]){re.escape(t)}(?![a-z0-9])"
             for t in sorted(terms, key=len, reverse=True) if t]

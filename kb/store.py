@@ -214,27 +214,43 @@ class Store:
                                " FROM passages WHERE article_id=? ORDER BY seq", (article_id,)).fetchall()
 
     def passages_by_id(self, ids: list[int]) -> dict[int, sqlite3.Row]:
+        """Passage rows by id, with their vectors (``vec``, float32 bytes)."""
         out = {}
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             q = ",".join("?" * len(chunk))
             for r in self.db.execute(
                     f"SELECT p.id, p.article_id, p.seq, p.paragraph, p.paragraph_end, p.start, p.end, p.sent_lo, p.sent_hi,"
-                    f" p.text, p.lang, p.terms FROM passages p WHERE p.id IN ({q})", chunk):
+                    f" p.text, p.lang, p.vec FROM passages p WHERE p.id IN ({q})", chunk):
                 out[r["id"]] = r
         return out
 
-    def sentence_passages(self, sentence_ids: list[int]) -> dict[int, list[int]]:
-        """Passage ids containing each sentence id (a sentence may sit in two overlapping passages)."""
-        out: dict[int, list[int]] = {}
-        for i in range(0, len(sentence_ids), 500):
-            chunk = sentence_ids[i:i + 500]
+    def sentences_of_passages(self, pids: list[int], dim: int) -> tuple[dict[int, list[tuple]], np.ndarray]:
+        """Each passage's sentences as (id, seq, start, end, row) in reading order, where ``row``
+        indexes the returned vector matrix — one query for all candidates of a search."""
+        out: dict[int, list[tuple]] = {p: [] for p in pids}
+        blobs: list[bytes] = []
+        for i in range(0, len(pids), 500):
+            chunk = pids[i:i + 500]
             q = ",".join("?" * len(chunk))
-            for sid, pid in self.db.execute(
-                    f"SELECT s.id, p.id FROM sentences s JOIN passages p ON p.article_id=s.article_id"
-                    f" AND s.seq>=p.sent_lo AND s.seq<p.sent_hi WHERE s.id IN ({q})", chunk):
-                out.setdefault(sid, []).append(pid)
-        return out
+            for pid, sid, seq, start, end, vec in self.db.execute(
+                    f"SELECT p.id, s.id, s.seq, s.start, s.end, s.vec FROM passages p JOIN sentences s"
+                    f" ON s.article_id=p.article_id AND s.seq>=p.sent_lo AND s.seq<p.sent_hi"
+                    f" WHERE p.id IN ({q}) ORDER BY p.id, s.seq", chunk):
+                out[pid].append((sid, seq, start, end, len(blobs)))
+                blobs.append(vec)
+        return out, vecs_from_blobs(blobs, dim)
+
+    def vectors_of(self, ids) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of these passages, for exact search within a filter."""
+        id_parts, vec_parts = [], []
+        dim = int(self.get_meta("dim") or 0)
+        for got, vecs, _ in self.index_rows(list(ids), dim):
+            id_parts.append(got)
+            vec_parts.append(vecs)
+        if not id_parts:
+            return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
+        return np.concatenate(id_parts), np.vstack(vec_parts)
 
     def iter_vectors(self, table: str, dim: int, batch: int = 20000):
         """Yield (ids, vectors) in batches, for rebuilding the FAISS index."""
@@ -247,6 +263,16 @@ class Store:
             ids = np.array([r[0] for r in rows], dtype=np.int64)
             yield ids, vecs_from_blobs([r[1] for r in rows], dim)
             last = int(ids[-1])
+
+    def index_rows(self, ids: list[int], dim: int, batch: int = 5000):
+        """Yield (ids, vectors, term lists) of these passages (those that still exist), for the indexes."""
+        for i in range(0, len(ids), batch):
+            chunk = ids[i:i + batch]
+            q = ",".join("?" * len(chunk))
+            rows = self.db.execute(f"SELECT id, vec, terms FROM passages WHERE id IN ({q}) ORDER BY id", chunk).fetchall()
+            if rows:
+                yield (np.array([r[0] for r in rows], np.int64), vecs_from_blobs([r[1] for r in rows], dim),
+                       [r[2].split() for r in rows])
 
     def iter_terms(self, batch: int = 20000):
         """Yield (passage ids, term lists) for rebuilding the BM25 index."""

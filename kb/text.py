@@ -62,21 +62,42 @@ def has_han(text: str) -> bool:
 
 # --- Traditional/Simplified --------------------------------------------------------
 
-_opencc = None
-_opencc_lock = threading.Lock()
+_T2S: dict[int, str] | None = None
+_t2s_lock = threading.Lock()
+
+
+def _t2s_table() -> dict[int, str]:
+    """Character table Traditional → Simplified from OpenCC's TSCharacters dictionary (first
+    candidate of each entry)."""
+    global _T2S
+    if _T2S is None:
+        with _t2s_lock:
+            if _T2S is None:
+                import opencc
+                path = os.path.join(os.path.dirname(opencc.__file__), "dictionary", "TSCharacters.txt")
+                table = {}
+                with open(path, encoding="utf-8") as f:
+                    for line in f:
+                        src, _, dst = line.rstrip("\n").partition("\t")
+                        cand = dst.split(" ")[0] if dst else ""
+                        if len(src) == 1 and len(cand) == 1 and cand != src:
+                            table[ord(src)] = cand
+                _T2S = table
+    return _T2S
 
 
 def to_simplified(text: str) -> str:
-    """Traditional → Simplified (OpenCC t2s); used for matching only, never for display."""
-    global _opencc
+    """Traditional → Simplified, character by character (OpenCC's character table); used for
+    matching only, never for display. One character in, one out, so offsets carry over, and it
+    runs at ``str.translate`` speed (OpenCC's phrase-level converter is pure Python and cost more
+    than the rest of a search).
+
+    >>> to_simplified("臺灣電商後來") == "台湾电商后来"
+    True
+    """
     if not _HAN_RE.search(text):
         return text
-    if _opencc is None:
-        with _opencc_lock:
-            if _opencc is None:
-                from opencc import OpenCC
-                _opencc = OpenCC("t2s")
-    return _opencc.convert(text)
+    return text.translate(_t2s_table())
 
 
 # --- jieba -------------------------------------------------------------------------
@@ -114,15 +135,18 @@ def init_jieba(userdict: str | None = None) -> None:
         _jieba_ready = True
 
 
+_FOLDING = "t2s-chars;"  # how Traditional is folded; part of the lexicon id
+
+
 def lexicon_id() -> str:
     """Identifies how text is cut into terms (the user dictionary's content): a KB whose terms
     were cut differently re-tokenises its passages (no re-embedding needed)."""
     import hashlib
     try:
         with open(_userdict_path(), "rb") as f:
-            return "userdict:" + hashlib.sha1(f.read()).hexdigest()[:12]
+            return _FOLDING + "userdict:" + hashlib.sha1(f.read()).hexdigest()[:12]
     except (OSError, TypeError):
-        return "userdict:none"
+        return _FOLDING + "userdict:none"
 
 
 _STOP_EN = frozenset("""a an the of to in on at for from by with and or but is are was were be been being
