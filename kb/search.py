@@ -151,24 +151,32 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         scale = lex.ideal_score(terms) if ls is not None else 0.0
         lexical = np.minimum(1.0, bm / scale) if scale > 0 else np.zeros(len(pids), np.float32)
     dim = kb.dim
-    sents, svecs = store.sentences_of_passages(pids, dim)
     if qv is not None:
         from .store import vecs_from_blobs
         pcos = vecs_from_blobs([rows[p]["vec"] for p in pids], dim) @ qv
-        scos_row = svecs @ qv if len(svecs) else np.zeros(0, np.float32)
-        scos = {s[0]: float(scos_row[s[4]]) for ss in sents.values() for s in ss}
     else:
         pcos = np.zeros(len(pids), np.float32)
-        scos = {}
-
+    lam = np.array([lam_same if _same_lang(qlang, rows[p]["lang"]) else lam_cross for p in pids])
     if mode == "lexical":
         scores = lexical.astype(np.float64)
     elif mode == "dense":
         scores = pcos.astype(np.float64)
     else:
-        best = np.array([max((scos[s[0]] for s in sents[p]), default=pcos[j]) for j, p in enumerate(pids)])
-        lam = np.array([lam_same if _same_lang(qlang, rows[p]["lang"]) else lam_cross for p in pids])
-        scores = (1 - w_sent) * pcos + w_sent * best + lam * lexical
+        scores = pcos + lam * lexical  # the score with the passage vector standing in for its best sentence
+    # Sentence vectors are read for the leading candidates only (KB_SENTENCE_DEPTH): reading
+    # them is the costliest step of a search, and a passage far down this list does not reach the top k.
+    depth = max(3 * k, config.get("KB_SENTENCE_DEPTH"))
+    lead = np.argsort(-scores, kind="stable")[:depth]
+    sents, svecs = store.sentences_of_passages([pids[j] for j in lead], dim)
+    scos: dict[int, float] = {}
+    if qv is not None and len(svecs):
+        scos_row = svecs @ qv
+        scos = {s[0]: float(scos_row[s[4]]) for ss in sents.values() for s in ss}
+    if mode == "hybrid":
+        for j in lead:
+            best = max((scos[s[0]] for s in sents[pids[j]]), default=pcos[j])
+            scores[j] = (1 - w_sent) * pcos[j] + w_sent * best + lam[j] * lexical[j]
+        scores[np.setdiff1d(np.arange(len(pids)), lead)] -= 10  # below every fully scored one
 
     order = np.argsort(-scores, kind="stable")
     reranker = config.get("KB_RERANKER")
@@ -199,6 +207,8 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         group = art.dup_of or aid  # near-duplicate copies of one story are cited once
         if groups.setdefault(group, aid) != aid:
             continue
+        if p not in sents:
+            sents.update(store.sentences_of_passages([p], dim)[0])  # (only when fewer than k lead)
         if _merge_into(hits, row, art, max_chars, sents[p]):
             continue
         h = Hit(rank=len(hits) + 1, score=float(scores[j]), article_id=aid, title=art.title, path=art.path,
