@@ -34,6 +34,15 @@ def ivf_shape(n: int) -> tuple[int, int]:
     return nlist, max(16, nlist // 32)
 
 
+def _single_thread(faiss) -> None:
+    """One query at a time gains nothing from FAISS's OpenMP threads, and they hurt: FAISS and
+    the bundled embedder ship separate OpenMP runtimes, and FAISS's idle threads spin on the
+    cores the next question's embedding needs (a search at 10k passages took 51 ms instead of
+    18 ms on 2 cores, benchmarks/README.md)."""
+    if faiss.omp_get_max_threads() != 1:
+        faiss.omp_set_num_threads(1)
+
+
 class DenseIndex:
     """Inner-product search over L2-normalised vectors, keyed by SQLite row id."""
 
@@ -67,6 +76,7 @@ class DenseIndex:
             out.add(ids, vecs)
             return out
         nlist, nprobe = ivf_shape(n)
+        faiss.omp_set_num_threads(os.cpu_count() or 1)  # training and adding use every core
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit,
                                               faiss.METRIC_INNER_PRODUCT)
@@ -102,6 +112,7 @@ class DenseIndex:
             # Filtered IVF search probes more lists, since most of each list may be filtered out.
             params = (f.SearchParametersIVF(sel=sel, nprobe=min(self.nlist, 4 * self.nprobe)) if self.kind == "ivf"
                       else f.SearchParameters(sel=sel))
+        _single_thread(f)
         scores, ids = self.index.search(np.ascontiguousarray(q.reshape(1, -1), dtype=np.float32), min(k, len(self)),
                                         params=params)
         keep = ids[0] >= 0

@@ -184,7 +184,8 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         from .rerank import rerank_scores
         depth = min(len(order), max(k, config.get("KB_RERANK_DEPTH")))
         top = order[:depth]
-        ce = np.asarray(rerank_scores(reranker, q, [rows[pids[j]]["text"] for j in top]))
+        texts = [store.passage_text(pids[j]) for j in top]
+        ce = np.asarray(rerank_scores(reranker, q, texts))
         scores[top] = ce  # the cross-encoder's score is what ranks these now
         order = np.concatenate([top[np.argsort(-ce, kind="stable")], order[depth:]])
 
@@ -213,7 +214,8 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
             continue
         h = Hit(rank=len(hits) + 1, score=float(scores[j]), article_id=aid, title=art.title, path=art.path,
                 source=art.source, url=art.url, date=art.date, author=art.author, lang=row["lang"], passage_id=p,
-                paragraph=row["paragraph"], start=row["start"], end=row["end"], text=row["text"], highlight="",
+                paragraph=row["paragraph"], start=row["start"], end=row["end"], text=art.text[row["start"]:row["end"]],
+                highlight="",
                 highlight_start=row["start"], highlight_end=row["end"], dense=float(pcos[j]), lexical=float(lexical[j]))
         h._sents = list(sents[p])  # type: ignore[attr-defined]
         h._art = art               # type: ignore[attr-defined]
@@ -291,7 +293,8 @@ def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: 
         elif mode == "dense":
             sc = scos.get(s[0], 0.0)
         else:
-            lam = lam_same if _same_lang(qlang, detect_lang(art.text[s[2]:s[3]])) else lam_cross
+            slang = h.lang if h.lang != "mixed" else detect_lang(art.text[s[2]:s[3]])
+            lam = lam_same if _same_lang(qlang, slang) else lam_cross
             sc = scos.get(s[0], 0.0) + lam * overlap
         if sc > best_score:
             best, best_score = s, sc

