@@ -27,7 +27,10 @@ from .store import Article, Store, now_iso
 from .text import detect_lang, init_jieba, tokenize
 
 DB_NAME = "kb.sqlite"
-COMPACT_MIN = 2000  # passages in the delta before new bases are written (see _needs_compaction)
+# New bases are written once the delta (passages added or removed since) exceeds a tenth of the
+# KB, at least COMPACT_MIN and at most COMPACT_MAX passages: a bounded share of rebuild work per
+# change, and a bounded replay from SQLite when a KB is opened.
+COMPACT_MIN, COMPACT_MAX = 50, 20_000
 
 
 @dataclass
@@ -244,12 +247,12 @@ class KnowledgeBase:
         self.lexical = LexicalIndex.build(ids, docs)
 
     def _needs_compaction(self) -> bool:
-        """Write new bases when there are none or the delta has grown past a tenth of the KB
-        (at least COMPACT_MIN passages), or the dense index no longer fits the KB's size."""
+        """Write new bases when there are none, the delta is due (see COMPACT_MIN), or the
+        dense index no longer fits the KB's size."""
         if self._base is None:
             return True
         delta = len(self._delta_added) + len(self._delta_removed)
-        if delta > max(COMPACT_MIN, len(self.passages_index) // 10):
+        if delta > min(COMPACT_MAX, max(COMPACT_MIN, len(self.passages_index) // 10)):
             return True
         return self._dense_misfit()
 

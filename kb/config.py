@@ -27,7 +27,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Target passage length: jieba tokens for Chinese, words for English (chosen with benchmarks/retrieval.py).", int),
     Setting("KB_PASSAGE_MAX_CHARS", "600", "Hard ceiling on a passage's characters, so a cited snippet reads at a glance.", int),
     Setting("KB_CANDIDATES", "60", "Candidates taken from each retriever (dense passages, BM25) before fusion.", int),
-    Setting("KB_SENTENCE_DEPTH", "30",
+    Setting("KB_SENTENCE_DEPTH", "15",
             "How many leading candidates are scored with their sentences' vectors too (the rest by passage vector and BM25).", int),
     Setting("KB_ANN_MIN_PASSAGES", "20000",
             "From this many passages on, vectors are searched with an approximate FAISS index (IVF, 8-bit) instead of "

@@ -1,4 +1,8 @@
-"""Hybrid search: dense passages + dense sentences + BM25, fused into one cited ranking.
+"""Hybrid search: passage vectors + sentence vectors + BM25, fused into one cited ranking.
+
+Candidates come from the FAISS passage index and from BM25 (KB_CANDIDATES each). All are
+scored first with what the indexes hold in memory; the leading KB_SENTENCE_DEPTH are then
+scored in full from SQLite (exact passage vector, every sentence's vector, language).
 
 Score of a passage p for query q (all vectors L2-normalised):
 
@@ -139,44 +143,45 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
     if not cand:
         return []
 
-    # 2. Score every candidate with its own vector, its sentences' vectors and its BM25.
-    rows = store.passages_by_id(sorted(cand))
-    pids = [p for p in sorted(cand) if p in rows]  # a passage removed since the index was saved drops out
-    if not pids:
-        return []
+    # 2. A first score for every candidate from what is in memory: its vector as the index holds
+    #    it and its BM25, assuming a same-language match (KB_LEXICAL_WEIGHT).
+    pids = sorted(cand)
+    dim = kb.dim
     bm = ls.get(pids) if ls is not None else np.zeros(len(pids), np.float32)
     if mode == "lexical":
         lexical = bm / (bm.max() or 1.0)
     else:
         scale = lex.ideal_score(terms) if ls is not None else 0.0
         lexical = np.minimum(1.0, bm / scale) if scale > 0 else np.zeros(len(pids), np.float32)
-    dim = kb.dim
-    if qv is not None:
-        from .store import vecs_from_blobs
-        pcos = vecs_from_blobs([rows[p]["vec"] for p in pids], dim) @ qv
-    else:
-        pcos = np.zeros(len(pids), np.float32)
-    lam = np.array([lam_same if _same_lang(qlang, rows[p]["lang"]) else lam_cross for p in pids])
-    if mode == "lexical":
-        scores = lexical.astype(np.float64)
-    elif mode == "dense":
-        scores = pcos.astype(np.float64)
-    else:
-        scores = pcos + lam * lexical  # the score with the passage vector standing in for its best sentence
-    # Sentence vectors are read for the leading candidates only (KB_SENTENCE_DEPTH): reading
-    # them is the costliest step of a search, and a passage far down this list does not reach the top k.
-    depth = max(3 * k, config.get("KB_SENTENCE_DEPTH"))
-    lead = np.argsort(-scores, kind="stable")[:depth]
+    pcos = kb.passages_index.vectors(pids) @ qv if qv is not None else np.zeros(len(pids), np.float32)
+    scores = {"lexical": lexical, "dense": pcos}.get(mode, pcos + lam_same * lexical).astype(np.float64)
+
+    # 3. The leading candidates (KB_SENTENCE_DEPTH) scored in full from SQLite: the exact passage
+    #    vector, the best sentence's vector, the language-aware BM25 weight. Reading rows is the
+    #    costliest step of a search, and a passage far down this list does not reach the top k.
+    depth = max(k, config.get("KB_SENTENCE_DEPTH"))
+    lead = [int(j) for j in np.argsort(-scores, kind="stable")[:depth]]
+    rows = store.passages_by_id([pids[j] for j in lead])
+    lead = [j for j in lead if pids[j] in rows]  # a passage removed since the index was saved drops out
     sents, svecs = store.sentences_of_passages([pids[j] for j in lead], dim)
     scos: dict[int, float] = {}
     if qv is not None and len(svecs):
         scos_row = svecs @ qv
         scos = {s[0]: float(scos_row[s[4]]) for ss in sents.values() for s in ss}
-    if mode == "hybrid":
-        for j in lead:
-            best = max((scos[s[0]] for s in sents[pids[j]]), default=pcos[j])
-            scores[j] = (1 - w_sent) * pcos[j] + w_sent * best + lam[j] * lexical[j]
-        scores[np.setdiff1d(np.arange(len(pids)), lead)] -= 10  # below every fully scored one
+    if qv is not None and lead:
+        from .store import vecs_from_blobs
+        pcos[lead] = vecs_from_blobs([rows[pids[j]]["vec"] for j in lead], dim) @ qv
+    for j in lead:
+        p = pids[j]
+        lam = lam_same if _same_lang(qlang, rows[p]["lang"]) else lam_cross
+        if mode == "hybrid":
+            best = max((scos[s[0]] for s in sents[p]), default=pcos[j])
+            scores[j] = (1 - w_sent) * pcos[j] + w_sent * best + lam * lexical[j]
+        elif mode == "dense":
+            scores[j] = pcos[j]
+    rest = np.ones(len(pids), bool)
+    rest[lead] = False
+    scores[rest] -= 10  # below every fully scored candidate
 
     order = np.argsort(-scores, kind="stable")
     reranker = config.get("KB_RERANKER")
@@ -198,6 +203,10 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         if len(hits) >= k:
             break
         p = pids[j]
+        if p not in rows:  # past the lead: only when fewer than k hits came out of it
+            rows.update(store.passages_by_id([p]))
+            if p not in rows:
+                continue
         row = rows[p]
         aid = row["article_id"]
         if aid not in articles:
@@ -272,12 +281,13 @@ def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: 
     Terms are found the way they are marked (``mark_terms``), once per hit, not re-tokenised."""
     art = h._art  # type: ignore[attr-defined]
     qterms = set(idf)
-    h.marks = mark_terms(h.text, qterms)
+    found = _term_spans(h.text, qterms)
+    h.marks = [[a, b] for a, b, _ in found]
     # Query terms in each sentence, from the marks (sentence spans are article offsets).
-    found = [(h.start + a, h.text[a:b]) for a, b in h.marks]
     sent_terms = []
     for s in h._sents:  # type: ignore[attr-defined]
-        sent_terms.append({_fold(t) for off, t in found if s[2] <= off < s[3]})
+        lo, hi = s[2] - h.start, s[3] - h.start
+        sent_terms.append({t for a, _, t in found if lo <= a < hi})
     # A term in every sentence of the passage (often the article's subject) cannot tell them
     # apart; a term in one sentence can. Weigh each query term by how few sentences hold it.
     n = len(sent_terms)
@@ -316,6 +326,11 @@ def _fold(text: str) -> str:
 
 def mark_terms(text: str, terms) -> list[list[int]]:
     """Non-overlapping [start, end] spans of ``terms`` in ``text``, across scripts and case."""
+    return [[a, b] for a, b, _ in _term_spans(text, terms)]
+
+
+def _term_spans(text: str, terms) -> list[tuple[int, int, str]]:
+    """(start, end, term) of each non-overlapping match of ``terms`` in ``text``."""
     if not terms:
         return []
     folded = _fold(text)
@@ -324,5 +339,4 @@ def mark_terms(text: str, terms) -> list[list[int]]:
             for t in sorted(terms, key=len, reverse=True) if t]
     if not alts:
         return []
-    pattern = "|".join(alts)
-    return [[m.start(), m.end()] for m in re.finditer(pattern, folded)]
+    return [(m.start(), m.end(), m.group()) for m in re.finditer("|".join(alts), folded)]

@@ -1,0 +1,143 @@
+"""Growing and shrinking a KB without rebuilding it: the saved base + delta, compaction, the
+switch to an approximate (IVF) index, and BM25 over the delta (fake hash embedder)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from kb import ArticleInput, Filters, KnowledgeBase
+from kb import base as kb_base
+from kb.index import K1, B, LexicalIndex, ivf_shape
+
+TOPICS = ["跨境电商", "人工智能", "新能源汽车", "半导体", "短视频", "物流", "教育", "医疗", "旅游", "农业"]
+
+
+def _doc(i: int, extra: str = "") -> ArticleInput:
+    t = TOPICS[i % len(TOPICS)]
+    text = (f"第{i}篇文章讨论{t}行业。{t}企业在{2000 + i}年增长很快，编号{i:04d}。\n"
+            f"专家认为{t}的前景取决于政策。The report number {i} covers {t}.{extra}")
+    return ArticleInput(key=f"/doc{i}.txt", path=f"doc{i}.txt", text=text, content_hash=f"h{i}{extra}", title=f"doc{i}")
+
+
+def _manifest(path):
+    return json.loads((path / "index" / "manifest.json").read_text())
+
+
+def _consistent(kb: KnowledgeBase) -> None:
+    pids = sorted(r[0] for r in kb.store.db.execute("SELECT id FROM passages"))
+    assert sorted(kb.passages_index.ids().tolist()) == pids
+    assert sorted(kb.lexical.live_ids().tolist()) == pids
+
+
+@pytest.fixture
+def grown(kb_dir, hash_model):
+    kb = KnowledgeBase.open(kb_dir, create=True)
+    with kb.writer():
+        for i in range(60):  # one passage each: past COMPACT_MIN, so the first save writes bases
+            kb.add(_doc(i))
+    yield kb
+    kb.close()
+
+
+def test_adding_one_article_writes_a_delta_not_new_bases(grown, kb_dir):
+    before = _manifest(kb_dir)
+    assert before["delta"] is None
+    with grown.writer():
+        grown.add(_doc(500, " 独有词汇鲲鹏计划。"))
+    after = _manifest(kb_dir)
+    assert after["dense"]["file"] == before["dense"]["file"] and after["lexical"] == before["lexical"]
+    assert after["delta"] and after["data_version"] == grown.store.data_version()
+    with np.load(kb_dir / "index" / after["delta"]) as z:
+        new = {r[0] for r in grown.store.db.execute("SELECT p.id FROM passages p WHERE p.article_id="
+                                                    "(SELECT id FROM articles WHERE key='/doc500.txt')")}
+        assert set(z["added"].tolist()) == new and len(z["removed"]) == 0
+    # A new process loads base + delta and finds the new article by a term only it holds.
+    again = KnowledgeBase.open(kb_dir)
+    again.ensure_indexes()
+    _consistent(again)
+    assert again.lexical.delta_size == len(new)
+    hits = again.search("鲲鹏计划", k=3, mode="lexical")
+    assert hits and hits[0].title == "doc500"
+    assert again.search("鲲鹏计划", k=3)[0].title == "doc500"
+
+
+def test_removing_and_updating_after_the_base_was_saved(grown, kb_dir):
+    victim = grown.store.article_by_key("/doc3.txt")["id"]
+    with grown.writer():
+        grown.remove(victim)
+        grown.add(_doc(4, " 修订版。"))  # same key, new content: old passages out, new ones in
+    man = _manifest(kb_dir)
+    with np.load(kb_dir / "index" / man["delta"]) as z:
+        assert len(z["removed"]) >= 2 and len(z["added"]) >= 1
+    again = KnowledgeBase.open(kb_dir)
+    again.ensure_indexes()
+    _consistent(again)
+    assert all(h.title != "doc3" for h in again.search("编号0003", k=10, mode="lexical"))
+    assert again.search("修订版", k=1, mode="lexical")[0].title == "doc4"
+
+
+def test_a_large_delta_is_compacted_into_new_bases(grown, kb_dir, monkeypatch):
+    monkeypatch.setattr(kb_base, "COMPACT_MIN", 5)  # the KB holds 60 passages: due after 6
+    first = _manifest(kb_dir)
+    with grown.writer():
+        for i in range(100, 130):
+            grown.add(_doc(i))
+    man = _manifest(kb_dir)
+    assert man["delta"] is None and man["lexical"] != first["lexical"]
+    assert grown.lexical.delta_size == 0
+    _consistent(grown)
+    files = {f.name for f in (kb_dir / "index").iterdir()}
+    assert files == {"manifest.json", man["dense"]["file"], man["lexical"]}  # old bases swept away
+
+
+def test_switches_to_ivf_past_the_threshold_and_records_it(kb_dir, hash_model, monkeypatch):
+    monkeypatch.setenv("KB_ANN_MIN_PASSAGES", "120")
+    kb = KnowledgeBase.open(kb_dir, create=True)
+    with kb.writer():
+        for i in range(40):
+            kb.add(_doc(i))
+    assert _manifest(kb_dir)["dense"]["kind"] == "flat"
+    with kb.writer():
+        for i in range(40, 160):
+            kb.add(_doc(i))
+    man = _manifest(kb_dir)
+    n = kb.store.counts()["passages"]
+    assert n >= 120 and man["dense"]["kind"] == "ivf" and man["dense"]["nlist"] == ivf_shape(n)[0]
+    assert "IVF" in kb.stats()["index"]
+    again = KnowledgeBase.open(kb_dir)
+    again.ensure_indexes()
+    assert again.passages_index.kind == "ivf"
+    _consistent(again)
+    # Removal works on the IVF index; a filter is searched exactly.
+    aid = again.store.article_by_key("/doc7.txt")["id"]
+    with again.writer():
+        again.remove(aid)
+    _consistent(again)
+    keep = again.store.article_by_key("/doc8.txt")["id"]
+    hits = again.search("人工智能 行业", k=3, filters=Filters(article=keep))
+    assert hits and {h.article_id for h in hits} == {keep}
+
+
+def test_delta_bm25_uses_the_base_statistics():
+    docs = [["电商", "平台", "美国"], ["电商", "物流"], ["教育", "学校", "老师", "学生"]]
+    lex = LexicalIndex.build([10, 11, 12], docs)
+    lex.add(20, ["电商", "电商", "鲲鹏"])
+    s = lex.query(["电商", "鲲鹏"])
+    got = s.get([20])[0]
+    avgdl = np.mean([3, 2, 4])
+    expect = sum(lex.idf(t) * c / (K1 * (1 - B + B * 3 / avgdl) + c) for t, c in (("电商", 2), ("鲲鹏", 1)))
+    assert got == pytest.approx(expect, rel=1e-6)
+    assert lex.idf("鲲鹏") > lex.idf("电商") > 0
+    assert list(s.top(1)) == [20]
+    lex.remove([10, 20])
+    assert sorted(lex.live_ids().tolist()) == [11, 12]
+    assert 10 not in lex.query(["美国"]).top(5)
+
+
+def test_ivf_shape_never_asks_for_more_lists_than_the_data_can_train():
+    for n in (50, 1_000, 20_000, 100_000, 1_000_000):
+        nlist, nprobe = ivf_shape(n)
+        assert nlist * 39 <= max(n, 39) and 1 <= nprobe <= nlist
+    assert ivf_shape(1_000_000)[0] == 4096
