@@ -234,8 +234,10 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
     qterms = set(terms)
     idf = {t: (lex.idf(t) if lex is not None and config.get("KB_HIGHLIGHT_IDF") >= 1 else 1.0) for t in qterms}
     lam_hl = config.get("KB_HIGHLIGHT_WEIGHT")
+    wants = answer_type(q)
+    ctx_w, type_w = config.get("KB_HIGHLIGHT_CONTEXT"), config.get("KB_HIGHLIGHT_ANSWER_TYPE")
     for h in hits:
-        _highlight(h, idf, scos, qlang, lam_hl, lam_cross, mode)
+        _highlight(h, idf, scos, qlang, lam_hl, lam_cross, mode, wants, ctx_w, type_w)
         del h._sents, h._art  # type: ignore[attr-defined]
     return hits
 
@@ -275,7 +277,7 @@ def _merge_into(hits: list[Hit], row, art, max_chars: int, sents: list) -> bool:
 
 
 def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: float, lam_cross: float,
-               mode: str) -> None:
+               mode: str, wants: re.Pattern | None = None, ctx_w: float = 0.0, type_w: float = 0.0) -> None:
     """Choose the answering sentence with the ranking's signals — its own cosine with the
     question plus the IDF-weighted share of query terms it holds — and mark query terms.
     Terms are found the way they are marked (``mark_terms``), once per hit, not re-tokenised."""
@@ -296,8 +298,15 @@ def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: 
     weight = {t: idf[t] * local[t] for t in qterms}
     total = sum(weight.values()) or 1.0
     best, best_score = None, -1e9
+    prev: set = set()
     for s, st in zip(h._sents, sent_terms):  # type: ignore[attr-defined]
         overlap = sum(weight.get(t, 0.0) for t in st) / total if qterms else 0.0
+        # Query terms in the sentence before count in part: it often names the subject that
+        # this one refers to by a pronoun ("环氧氯丙烷是… 它是一个无色液体…").
+        overlap += ctx_w * sum(weight.get(t, 0.0) for t in prev - st) / total if qterms else 0.0
+        prev = st
+        if wants is not None and wants.search(art.text[s[2]:s[3]]):
+            overlap += type_w  # the question asks for a date or a number and this sentence has one
         if mode == "lexical":
             sc = overlap
         elif mode == "dense":
@@ -315,6 +324,22 @@ def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: 
     if pages is not None:
         import bisect
         h.page = 1 + bisect.bisect_right(pages, h.start)
+
+
+# Question words asking for a date or a number, and what such an answer looks like.
+_DATE_Q = re.compile(r"哪一?年|什么时候|何时|哪一?天|几月|几号|日期|年份|哪个朝代|哪个时期|when|what year|which year", re.I)
+_NUM_Q = re.compile(r"多少|几[个位名次种年岁天条座部家人]|多大|多长|多高|多重|多远|多久|how many|how much|how long|how old", re.I)
+_DATE_A = re.compile(r"\d{1,4}\s*年|\d{1,2}\s*月|\d{1,2}\s*日|[〇零一二三四五六七八九十百千]{2,}年|世纪|年代|朝|(?:1[5-9]|20)\d\d")
+_NUM_A = re.compile(r"\d|[一二三四五六七八九十百千万亿两]+[个位名次种年岁天条座部家人米公里吨元％%倍]")
+
+
+def answer_type(q: str) -> re.Pattern | None:
+    """The pattern an answer to ``q`` matches, when the question asks for a date or a number."""
+    if _DATE_Q.search(q):
+        return _DATE_A
+    if _NUM_Q.search(q):
+        return _NUM_A
+    return None
 
 
 def _fold(text: str) -> str:

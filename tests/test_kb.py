@@ -145,3 +145,12 @@ def test_simplified_question_finds_traditional_article_and_marks_it(kb_dir, hash
     assert simp.passage_id == trad.passage_id and abs(simp.score - trad.score) < 1e-6
     assert "電子商務" in simp.text  # the original script is what is shown
     assert any(simp.text[s:e] == "電子商務" for s, e in simp.marks) or any(simp.text[s:e] == "電子" for s, e in simp.marks)
+
+
+def test_answer_type_of_questions():
+    from kb.search import answer_type
+    assert answer_type("德龙烟铁路全长多少公里？").search("线路全长548公里，设计时速160公里。")
+    assert answer_type("额亦都是在哪一年去世的？").search("天命六年(1621年)六十岁去世。")
+    assert not answer_type("额亦都是在哪一年去世的？").search("额亦都老年居住在沈阳。")
+    assert answer_type("How many moons does Saturn have?").search("Saturn has 146 moons.")
+    assert answer_type("邹游的职业是什么？") is None
