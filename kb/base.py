@@ -431,8 +431,7 @@ class KnowledgeBase:
         if getattr(self, "_dups", None) is None:
             from .dedup import DuplicateFinder
             self._dups = DuplicateFinder()
-            for aid, sig in self.store.signatures():
-                self._dups.add(aid, sig)
+            self._dups.load(*self.store.signatures())
         return self._dups
 
     def _embed_passages(self, sent_texts: list[str], pass_texts: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -110,6 +110,8 @@ class Store:
             for col, decl in (("dup_of", "TEXT"), ("minhash", "BLOB")):  # KBs made before these columns
                 if col not in cols:
                     self.db.execute(f"ALTER TABLE articles ADD COLUMN {col} {decl}")
+            # Covers the near-duplicate check's read of every signature without touching article text.
+            self.db.execute("CREATE INDEX IF NOT EXISTS articles_minhash ON articles(id, minhash)")
             if self.get_meta("schema_version") is None:
                 with self.transaction():
                     self.set_meta("schema_version", SCHEMA_VERSION)
@@ -203,10 +205,12 @@ class Store:
     def article_by_key(self, key: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT id, content_hash FROM articles WHERE key=?", (key,)).fetchone()
 
-    def signatures(self):
-        """(article id, MinHash signature) of every article that has one."""
-        for aid, blob in self.db.execute("SELECT id, minhash FROM articles WHERE minhash IS NOT NULL"):
-            yield aid, np.frombuffer(blob, dtype=np.uint64)
+    def signatures(self) -> tuple[list[str], np.ndarray]:
+        """(article ids, their MinHash signatures as rows of one uint64 matrix)."""
+        rows = self.db.execute("SELECT id, minhash FROM articles WHERE minhash IS NOT NULL").fetchall()
+        sigs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint64).reshape(len(rows), -1) if rows else \
+            np.zeros((0, 0), np.uint64)
+        return [r[0] for r in rows], sigs
 
     def article_by_hash(self, content_hash: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT id, path FROM articles WHERE content_hash=?", (content_hash,)).fetchone()
