@@ -124,7 +124,8 @@ def run_queries(kb_path: Path, questions: list[dict], modes=MODES) -> tuple[dict
 
     from kb import KnowledgeBase
     kb = KnowledgeBase.open(kb_path)
-    kb.ensure_indexes()
+    with kb.writer(wait_message=False):  # a cached KB cut with an older lexicon is re-tokenised here
+        pass
     kb.embedder.queries(["warm-up"])
     t = time.time()
     qv = np.vstack([kb.embedder.queries([q["query"]]) for q in questions])

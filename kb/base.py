@@ -70,6 +70,7 @@ class KnowledgeBase:
         self._delta_added: list[int] = []
         self._delta_removed: list[int] = []
         self._base: dict | None = None   # manifest entries of the saved base files
+        self._fresh = False  # indexes just rebuilt from SQLite by this object, unchanged since
         self._writer_lock = None
 
     # --- opening ------------------------------------------------------------------------
@@ -192,6 +193,7 @@ class KnowledgeBase:
     def _load(self, man: dict) -> None:
         """Load the saved bases, then replay the delta: drop removed ids, add the added ones'
         vectors and terms from SQLite."""
+        self._fresh = False
         d = self._index_dir
         dense = man["dense"]
         self.passages_index = DenseIndex.load(d / dense["file"], self.dim, dense["kind"], dense["nprobe"])
@@ -205,6 +207,7 @@ class KnowledgeBase:
 
     def _mirror(self, removed: list[int], added: list[int]) -> None:
         """Apply one change to the in-memory indexes and remember it as part of the delta."""
+        self._fresh = False
         if removed:
             self.passages_index.remove(removed)
             self.lexical.remove(removed)
@@ -235,6 +238,7 @@ class KnowledgeBase:
         finally:
             self.store.db.execute("COMMIT")
         self._loaded_version = version
+        self._fresh = True
         self._base = None  # nothing saved matches these indexes yet
         self._delta_added, self._delta_removed = [], []
 
@@ -299,9 +303,10 @@ class KnowledgeBase:
     def rebuild(self) -> dict:
         """Rebuild every derived index from SQLite and save it (``python -m kb rebuild``)."""
         with self.writer():
-            init_jieba()
-            self._rebuild_in_memory()
-            self._save()
+            if not self._fresh:  # (opening the writer has just rebuilt them when they were missing)
+                init_jieba()
+                self._rebuild_in_memory()
+                self._save()
         return self.stats()
 
     # --- writing -----------------------------------------------------------------------
