@@ -34,7 +34,15 @@ def ivf_shape(n: int) -> tuple[int, int]:
     nlist = 2 ** int(round(math.log2(max(256.0, min(16384.0, 4 * math.sqrt(max(n, 1)))))))
     while nlist > 1 and nlist * 39 > n:
         nlist //= 2
-    return nlist, min(nlist, max(16, nlist // 16))
+    return nlist, probes_for(nlist)
+
+
+def probes_for(nlist: int) -> int:
+    """Lists probed per query: setting KB_NPROBE, else 64. In benchmarks/perf.py 64 probes gave
+    recall@10 0.964 at 100k passages (1,024 lists) and 0.962 at 1M (4,096 lists) against exact
+    search, where 32 gave 0.937 and 0.947."""
+    from . import config
+    return max(1, min(nlist, config.get("KB_NPROBE") or 64))
 
 
 def _single_thread(faiss) -> None:
@@ -157,6 +165,7 @@ class DenseIndex:
             raise ValueError(f"{path.name} holds {index.d}-d vectors, the KB {dim}-d")
         if kind == "ivf":
             index.set_direct_map_type(faiss.DirectMap.Hashtable)
+            nprobe = probes_for(int(index.nlist))  # a search-time choice: the setting as it is now
         return cls(dim, index, kind, nprobe)
 
 
