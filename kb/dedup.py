@@ -44,18 +44,21 @@ class DuplicateFinder:
         self.ids: list[str | None] = []
         self.matrix = np.zeros((0, NUM_PERM), np.uint64)
 
-    def load(self, ids: list[str], sigs: np.ndarray) -> None:
-        """Start from these stored signatures (one row each)."""
+    def load(self, ids: list[str], blobs: list[bytes]) -> None:
+        """Start from these stored signatures, with room to add more without copying."""
+        n = len(ids)
         self.ids = list(ids)
         self.rows = {a: i for i, a in enumerate(ids)}
-        self.matrix = np.array(sigs, np.uint64).reshape(len(ids), NUM_PERM) if len(ids) else \
-            np.zeros((0, NUM_PERM), np.uint64)
+        self.matrix = np.full((n + max(1024, n // 8), NUM_PERM), self._GONE, np.uint64)
+        for i in range(0, n, 20_000):
+            chunk = blobs[i:i + 20_000]
+            self.matrix[i:i + len(chunk)] = np.frombuffer(b"".join(chunk), np.uint64).reshape(len(chunk), NUM_PERM)
 
     def add(self, article_id: str, sig: np.ndarray) -> None:
         self.remove(article_id)
         n = len(self.ids)
         if n == len(self.matrix):
-            grown = np.full((max(64, 2 * n), NUM_PERM), self._GONE, np.uint64)
+            grown = np.full((max(1024, n + n // 4), NUM_PERM), self._GONE, np.uint64)
             grown[:n] = self.matrix
             self.matrix = grown
         self.matrix[n] = sig

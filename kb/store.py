@@ -205,12 +205,10 @@ class Store:
     def article_by_key(self, key: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT id, content_hash FROM articles WHERE key=?", (key,)).fetchone()
 
-    def signatures(self) -> tuple[list[str], np.ndarray]:
-        """(article ids, their MinHash signatures as rows of one uint64 matrix)."""
+    def signatures(self) -> tuple[list[str], list[bytes]]:
+        """(article ids, their MinHash signatures as uint64 bytes)."""
         rows = self.db.execute("SELECT id, minhash FROM articles WHERE minhash IS NOT NULL").fetchall()
-        sigs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint64).reshape(len(rows), -1) if rows else \
-            np.zeros((0, 0), np.uint64)
-        return [r[0] for r in rows], sigs
+        return [r[0] for r in rows], [r[1] for r in rows]
 
     def article_by_hash(self, content_hash: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT id, path FROM articles WHERE content_hash=?", (content_hash,)).fetchone()
