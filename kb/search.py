@@ -194,7 +194,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         scores[top] = ce  # the cross-encoder's score is what ranks these now
         order = np.concatenate([top[np.argsort(-ce, kind="stable")], order[depth:]])
 
-    # 3. The top k, overlapping passages of one article merged, near-duplicate articles cited once.
+    # 4. The top k, overlapping passages of one article merged, near-duplicate articles cited once.
     hits: list[Hit] = []
     articles: dict[str, object] = {}
     groups: dict[str, str] = {}
@@ -230,7 +230,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         h._art = art               # type: ignore[attr-defined]
         hits.append(h)
 
-    # 4. In each hit, the answering sentence and the query terms.
+    # 5. In each hit, the answering sentence and the query terms.
     qterms = set(terms)
     idf = {t: (lex.idf(t) if lex is not None and config.get("KB_HIGHLIGHT_IDF") >= 1 else 1.0) for t in qterms}
     lam_hl = config.get("KB_HIGHLIGHT_WEIGHT")
