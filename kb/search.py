@@ -181,6 +181,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
             scores[j] = pcos[j]
     rest = np.ones(len(pids), bool)
     rest[lead] = False
+    shown = scores.copy()  # the score a hit reports (the offset below only orders)
     scores[rest] -= 10  # below every fully scored candidate
 
     order = np.argsort(-scores, kind="stable")
@@ -191,7 +192,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         top = order[:depth]
         texts = [store.passage_text(pids[j]) for j in top]
         ce = np.asarray(rerank_scores(reranker, q, texts))
-        scores[top] = ce  # the cross-encoder's score is what ranks these now
+        scores[top] = shown[top] = ce  # the cross-encoder's score is what ranks these now
         order = np.concatenate([top[np.argsort(-ce, kind="stable")], order[depth:]])
 
     # 4. The top k, overlapping passages of one article merged, near-duplicate articles cited once.
@@ -221,7 +222,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
             sents.update(store.sentences_of_passages([p], dim)[0])  # (only when fewer than k lead)
         if _merge_into(hits, row, art, max_chars, sents[p]):
             continue
-        h = Hit(rank=len(hits) + 1, score=float(scores[j]), article_id=aid, title=art.title, path=art.path,
+        h = Hit(rank=len(hits) + 1, score=float(shown[j]), article_id=aid, title=art.title, path=art.path,
                 source=art.source, url=art.url, date=art.date, author=art.author, lang=row["lang"], passage_id=p,
                 paragraph=row["paragraph"], start=row["start"], end=row["end"], text=art.text[row["start"]:row["end"]],
                 highlight="",
