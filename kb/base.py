@@ -110,8 +110,13 @@ class KnowledgeBase:
 
     @property
     def dim(self) -> int:
-        d = self.store.get_meta("dim")
-        return int(d) if d else self.embedder.dim
+        """The KB's vector width: stored with the first article and fixed from then on."""
+        if getattr(self, "_dim", None) is None:
+            d = self.store.get_meta("dim")
+            if not d:
+                return self.embedder.dim
+            self._dim = int(d)
+        return self._dim
 
     def close(self) -> None:
         self.store.close()
@@ -196,7 +201,7 @@ class KnowledgeBase:
         self._fresh = False
         d = self._index_dir
         dense = man["dense"]
-        self.passages_index = DenseIndex.load(d / dense["file"], self.dim, dense["kind"], dense["nprobe"])
+        self.passages_index = DenseIndex.load(d / dense["file"], self.dim, dense["kind"])
         self.lexical = LexicalIndex.load(d / man["lexical"])
         self._base = {"dense": dense, "lexical": man["lexical"]}
         self._delta_added, self._delta_removed = [], []

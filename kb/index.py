@@ -158,11 +158,12 @@ class DenseIndex:
         _fsync(path)
 
     @classmethod
-    def load(cls, path: Path, dim: int, kind: str, nprobe: int) -> "DenseIndex":
+    def load(cls, path: Path, dim: int, kind: str) -> "DenseIndex":
         import faiss
         index = faiss.read_index(str(path))
         if index.d != dim:
             raise ValueError(f"{path.name} holds {index.d}-d vectors, the KB {dim}-d")
+        nprobe = 0
         if kind == "ivf":
             index.set_direct_map_type(faiss.DirectMap.Hashtable)
             nprobe = probes_for(int(index.nlist))  # a search-time choice: the setting as it is now
@@ -330,7 +331,8 @@ class LexicalScores:
                 idx = idx[np.argpartition(-s[idx], n)[:n]]
             out = dict(zip(self.lex.ids[idx].tolist(), s[idx].tolist()))
         if self.delta:
-            d = self.delta if allowed is None else {p: v for p, v in self.delta.items() if p in set(allowed.tolist())}
+            keep = None if allowed is None else set(allowed.tolist())
+            d = self.delta if keep is None else {p: v for p, v in self.delta.items() if p in keep}
             out.update(d)
             if len(out) > n:
                 out = dict(sorted(out.items(), key=lambda kv: -kv[1])[:n])

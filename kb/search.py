@@ -251,7 +251,7 @@ EXACT_FILTER_MAX = 50_000
 def _dense_candidates(kb, qv: np.ndarray, n: int, allowed: np.ndarray | None) -> np.ndarray:
     index = kb.passages_index
     if allowed is not None and index.kind != "flat" and len(allowed) <= EXACT_FILTER_MAX:
-        ids, vecs = kb.store.vectors_of(allowed.tolist())
+        ids, vecs = kb.store.vectors_of(allowed.tolist(), kb.dim)
         sims = vecs @ qv
         top = np.argsort(-sims, kind="stable")[:n]
         return ids[top]

@@ -255,16 +255,14 @@ class Store:
                 blobs.append(vec)
         return out, vecs_from_blobs(blobs, dim)
 
-    def vectors_of(self, ids) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, vectors) of these passages, for exact search within a filter."""
-        id_parts, vec_parts = [], []
-        dim = int(self.get_meta("dim") or 0)
-        for got, vecs, _ in self.index_rows(list(ids), dim):
-            id_parts.append(got)
-            vec_parts.append(vecs)
-        if not id_parts:
-            return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
-        return np.concatenate(id_parts), np.vstack(vec_parts)
+    def vectors_of(self, ids: list[int], dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of these passages (those that still exist), for exact search within a filter."""
+        rows = []
+        for i in range(0, len(ids), 5000):
+            chunk = ids[i:i + 5000]
+            q = ",".join("?" * len(chunk))
+            rows += self.db.execute(f"SELECT id, vec FROM passages WHERE id IN ({q}) ORDER BY id", chunk).fetchall()
+        return np.array([r[0] for r in rows], np.int64), vecs_from_blobs([r[1] for r in rows], dim)
 
     def iter_vectors(self, table: str, dim: int, batch: int = 20000):
         """Yield (ids, vectors) in batches, for rebuilding the FAISS index."""
