@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -133,9 +134,11 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
     # 1. Candidates: the best passages by vector and the best by BM25.
     cand: set[int] = set()
     qv = None
+    dense_sims: dict[int, float] = {}
     if mode != "lexical":
         qv = query_vector if query_vector is not None else kb.embedder.queries([q])[0]
-        cand.update(int(i) for i in _dense_candidates(kb, qv, n_cand, allowed))
+        dense_sims = dict(zip(*(a.tolist() for a in _dense_candidates(kb, qv, n_cand, allowed))))
+        cand.update(dense_sims)
     lex = kb.lexical
     ls = lex.query(terms) if lex is not None and len(lex) and terms else None
     if ls is not None and mode != "dense":
@@ -153,7 +156,12 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
     else:
         scale = lex.ideal_score(terms) if ls is not None else 0.0
         lexical = np.minimum(1.0, bm / scale) if scale > 0 else np.zeros(len(pids), np.float32)
-    pcos = kb.passages_index.vectors(pids) @ qv if qv is not None else np.zeros(len(pids), np.float32)
+    pcos = np.zeros(len(pids), np.float32)
+    if qv is not None:  # the vector search's own scores, and the index's vectors for the BM25-only candidates
+        pcos[:] = [dense_sims.get(p, 0.0) for p in pids]
+        missing = [j for j, p in enumerate(pids) if p not in dense_sims]
+        if missing:
+            pcos[missing] = kb.passages_index.vectors([pids[j] for j in missing]) @ qv
     scores = {"lexical": lexical, "dense": pcos}.get(mode, pcos + lam_same * lexical).astype(np.float64)
 
     # 3. The leading candidates (KB_SENTENCE_DEPTH) scored in full from SQLite: the exact passage
@@ -211,7 +219,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         row = rows[p]
         aid = row["article_id"]
         if aid not in articles:
-            articles[aid] = store.article(aid)
+            articles[aid] = store.article_for_citation(aid)
         art = articles[aid]
         if art is None:
             continue
@@ -248,15 +256,15 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
 EXACT_FILTER_MAX = 50_000
 
 
-def _dense_candidates(kb, qv: np.ndarray, n: int, allowed: np.ndarray | None) -> np.ndarray:
+def _dense_candidates(kb, qv: np.ndarray, n: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, cosines) of the ``n`` passages nearest to ``qv``."""
     index = kb.passages_index
     if allowed is not None and index.kind != "flat" and len(allowed) <= EXACT_FILTER_MAX:
         ids, vecs = kb.store.vectors_of(allowed.tolist(), kb.dim)
         sims = vecs @ qv
         top = np.argsort(-sims, kind="stable")[:n]
-        return ids[top]
-    ids, _ = index.search(qv, n, allowed)
-    return ids
+        return ids[top], sims[top]
+    return index.search(qv, n, allowed)
 
 
 def _merge_into(hits: list[Hit], row, art, max_chars: int, sents: list) -> bool:
@@ -357,12 +365,16 @@ def mark_terms(text: str, terms) -> list[list[int]]:
 
 def _term_spans(text: str, terms) -> list[tuple[int, int, str]]:
     """(start, end, term) of each non-overlapping match of ``terms`` in ``text``."""
-    if not terms:
+    pattern = _terms_pattern(frozenset(t for t in terms if t)) if terms else None
+    if pattern is None:
         return []
-    folded = _fold(text)
+    return [(m.start(), m.end(), m.group()) for m in pattern.finditer(_fold(text))]
+
+
+@lru_cache(maxsize=256)
+def _terms_pattern(terms: frozenset) -> re.Pattern | None:
+    """One regex for a query's terms, longest first (built once per query, not once per hit)."""
     # Latin terms match whole words only ("us" must not mark "business").
     alts = [re.escape(t) if has_han(t) else rf"(?<![a-z0-9]){re.escape(t)}(?![a-z0-9])"
-            for t in sorted(terms, key=len, reverse=True) if t]
-    if not alts:
-        return []
-    return [(m.start(), m.end(), m.group()) for m in re.finditer("|".join(alts), folded)]
+            for t in sorted(terms, key=lambda t: (-len(t), t))]
+    return re.compile("|".join(alts)) if alts else None

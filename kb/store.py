@@ -198,6 +198,13 @@ class Store:
                               " FROM articles a WHERE id=?", (article_id,)).fetchone()
         return self._article(row) if row else None
 
+    def article_for_citation(self, article_id: str) -> Article | None:
+        """The article as a search hit cites it: without its passage count and MinHash signature
+        (``article`` counts passages, a subquery a search would pay for every hit)."""
+        row = self.db.execute("SELECT id, key, path, title, source, url, author, date, lang, content_hash, text,"
+                              " meta, ingested_at, dup_of FROM articles WHERE id=?", (article_id,)).fetchone()
+        return self._article(row) if row else None
+
     def find_article(self, prefix: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM articles WHERE id LIKE ? ESCAPE '\\'",
                                               (prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",))]
