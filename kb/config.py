@@ -37,7 +37,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KB_CROSS_LEXICAL_WEIGHT", "0.05",
             "Weight of the BM25 signal across languages (only shared names, numbers and Latin terms can match).", float),
     Setting("KB_SENTENCE_WEIGHT", "0.5", "Share of the dense score given to a passage's best sentence (the rest to the passage vector).", float),
-    Setting("KB_HIGHLIGHT_WEIGHT", "0.35", "Weight of query-term overlap against sentence cosine when choosing the sentence to highlight.", float),
+    Setting("KB_HIGHLIGHT_WEIGHT", "0.6", "Weight of query-term overlap against sentence cosine when choosing the sentence to highlight.", float),
     Setting("KB_HIGHLIGHT_IDF", "2",
             "How query terms count in that overlap: 0 equally, 1 by IDF, 2 by IDF times rarity among the passage's sentences.", int),
     Setting("KB_HIGHLIGHT_CONTEXT", "0.5",
