@@ -254,7 +254,7 @@ def worker_ann(kb_path: str, n_queries: str) -> dict:
     _, truth = exact.search(qv, 10)
     idx = kb.passages_index
     out = {"kind": idx.kind, "nprobe": idx.nprobe, "nlist": idx.nlist, "sweep": []}
-    probes = [idx.nprobe] if idx.kind == "flat" else sorted({8, 16, 32, 64, 128, idx.nprobe} & set(range(1, idx.nlist + 1)))
+    probes = [idx.nprobe] if idx.kind == "flat" else sorted({8, 16, 32, 48, 64, 96, 128, idx.nprobe} & set(range(1, idx.nlist + 1)))
     for p in probes:
         if idx.kind == "ivf":
             idx.index.nprobe = p

@@ -46,11 +46,11 @@ TRAIN_PER_LIST, TRAIN_ITERATIONS = 40, 10
 
 
 def probes_for(nlist: int) -> int:
-    """Lists probed per query: setting KB_NPROBE, else 64. In benchmarks/perf.py 64 probes gave
-    recall@10 0.964 at 100k passages (1,024 lists) and 0.962 at 1M (4,096 lists) against exact
-    search, where 32 gave 0.937 and 0.947."""
+    """Lists probed per query: setting KB_NPROBE, else 64 (32 from 8,192 lists on). From the
+    recall@10-against-exact sweep of benchmarks/perf.py: 100k passages in 2,048 lists, 64 probes
+    0.958 (48: 0.950); 1M passages in 8,192 lists, 32 probes 0.963 (64: 0.969, 16: 0.952)."""
     from . import config
-    return max(1, min(nlist, config.get("KB_NPROBE") or 64))
+    return max(1, min(nlist, config.get("KB_NPROBE") or (64 if nlist < 8192 else 32)))
 
 
 def _single_thread(faiss) -> None:

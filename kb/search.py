@@ -17,6 +17,8 @@ sentence is chosen with the same two signals, sentence by sentence.
 """
 from __future__ import annotations
 
+import bisect
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -295,24 +297,31 @@ def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: 
     found = _term_spans(h.text, qterms)
     h.marks = [[a, b] for a, b, _ in found]
     # Query terms in each sentence, from the marks (sentence spans are article offsets).
-    sent_terms = []
-    for s in h._sents:  # type: ignore[attr-defined]
-        lo, hi = s[2] - h.start, s[3] - h.start
-        sent_terms.append({t for a, _, t in found if lo <= a < hi})
+    sents = h._sents  # type: ignore[attr-defined]
+    starts = [s[2] - h.start for s in sents]
+    sent_terms: list[set] = [set() for _ in sents]
+    for a, _, t in found:
+        i = bisect.bisect_right(starts, a) - 1
+        if 0 <= i < len(sents) and a < sents[i][3] - h.start:
+            sent_terms[i].add(t)
     # A term in every sentence of the passage (often the article's subject) cannot tell them
     # apart; a term in one sentence can. Weigh each query term by how few sentences hold it.
     n = len(sent_terms)
-    local = {t: float(np.log(1 + n / (1 + sum(t in st for st in sent_terms)))) for t in qterms} \
-        if config.get("KB_HIGHLIGHT_IDF") == 2 else {t: 1.0 for t in qterms}
-    weight = {t: idf[t] * local[t] for t in qterms}
+    if config.get("KB_HIGHLIGHT_IDF") == 2:
+        held: dict[str, int] = {}
+        for st in sent_terms:
+            for t in st:
+                held[t] = held.get(t, 0) + 1
+        weight = {t: idf[t] * math.log(1 + n / (1 + held.get(t, 0))) for t in qterms}
+    else:
+        weight = dict(idf)
     total = sum(weight.values()) or 1.0
     best, best_score = None, -1e9
     prev: set = set()
-    for s, st in zip(h._sents, sent_terms):  # type: ignore[attr-defined]
-        overlap = sum(weight.get(t, 0.0) for t in st) / total if qterms else 0.0
+    for s, st in zip(sents, sent_terms):
         # Query terms in the sentence before count in part: it often names the subject that
         # this one refers to by a pronoun ("环氧氯丙烷是… 它是一个无色液体…").
-        overlap += ctx_w * sum(weight.get(t, 0.0) for t in prev - st) / total if qterms else 0.0
+        overlap = (sum(weight[t] for t in st) + ctx_w * sum(weight[t] for t in prev - st)) / total if st or prev else 0.0
         prev = st
         if wants is not None and wants.search(art.text[s[2]:s[3]]):
             overlap += type_w  # the question asks for a date or a number and this sentence has one
@@ -331,7 +340,6 @@ def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: 
         h.highlight_start, h.highlight_end = best[2], best[3]
     pages = art.meta.get("pages") if isinstance(art.meta, dict) else None
     if pages is not None:
-        import bisect
         h.page = 1 + bisect.bisect_right(pages, h.start)
 
 

@@ -140,4 +140,4 @@ def test_ivf_shape_never_asks_for_more_lists_than_the_data_can_train():
     for n in (50, 1_000, 20_000, 100_000, 1_000_000):
         nlist, nprobe = ivf_shape(n)
         assert nlist * 39 <= max(n, 39) and 1 <= nprobe <= nlist  # FAISS wants 39 training points a list
-    assert ivf_shape(1_000_000) == (8192, 64) and ivf_shape(100_000) == (2048, 64)
+    assert ivf_shape(1_000_000) == (8192, 32) and ivf_shape(100_000) == (2048, 64)
