@@ -71,6 +71,7 @@ class KnowledgeBase:
         self._delta_removed: list[int] = []
         self._base: dict | None = None   # manifest entries of the saved base files
         self._fresh = False  # indexes just rebuilt from SQLite by this object, unchanged since
+        self._dim: int | None = None  # read from SQLite once (see ``dim``)
         self._writer_lock = None
 
     # --- opening ------------------------------------------------------------------------
@@ -111,7 +112,7 @@ class KnowledgeBase:
     @property
     def dim(self) -> int:
         """The KB's vector width: stored with the first article and fixed from then on."""
-        if getattr(self, "_dim", None) is None:
+        if self._dim is None:
             d = self.store.get_meta("dim")
             if not d:
                 return self.embedder.dim

@@ -221,7 +221,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         row = rows[p]
         aid = row["article_id"]
         if aid not in articles:
-            articles[aid] = store.article_for_citation(aid)
+            articles[aid] = store.article(aid, count_passages=False)
         art = articles[aid]
         if art is None:
             continue

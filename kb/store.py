@@ -193,16 +193,11 @@ class Store:
         d["meta"] = json.loads(d.get("meta") or "{}")
         return Article(**d)
 
-    def article(self, article_id: str) -> Article | None:
-        row = self.db.execute("SELECT a.*, (SELECT COUNT(*) FROM passages p WHERE p.article_id=a.id) AS passages"
-                              " FROM articles a WHERE id=?", (article_id,)).fetchone()
-        return self._article(row) if row else None
-
-    def article_for_citation(self, article_id: str) -> Article | None:
-        """The article as a search hit cites it: without its passage count and MinHash signature
-        (``article`` counts passages, a subquery a search would pay for every hit)."""
-        row = self.db.execute("SELECT id, key, path, title, source, url, author, date, lang, content_hash, text,"
-                              " meta, ingested_at, dup_of FROM articles WHERE id=?", (article_id,)).fetchone()
+    def article(self, article_id: str, count_passages: bool = True) -> Article | None:
+        """One article; ``count_passages=False`` skips counting its passages (a subquery a search
+        would otherwise pay for every hit it cites)."""
+        count = ", (SELECT COUNT(*) FROM passages p WHERE p.article_id=a.id) AS passages" if count_passages else ""
+        row = self.db.execute(f"SELECT a.*{count} FROM articles a WHERE id=?", (article_id,)).fetchone()
         return self._article(row) if row else None
 
     def find_article(self, prefix: str) -> list[str]:
