@@ -126,9 +126,9 @@ def run_queries(kb_path: Path, questions: list[dict], modes=MODES) -> tuple[dict
     kb = KnowledgeBase.open(kb_path)
     with kb.writer(wait_message=False):  # a cached KB cut with an older lexicon is re-tokenised here
         pass
-    kb.embedder.queries(["warm-up"])
+    kb.query_vector("warm-up")
     t = time.time()
-    qv = np.vstack([kb.embedder.queries([q["query"]]) for q in questions])
+    qv = np.vstack([kb.query_vector(q["query"]) for q in questions])
     embed_s = (time.time() - t) / len(questions)
     out = {}
     for mode in modes:
@@ -168,7 +168,8 @@ def main() -> None:
         trad = name.endswith("-trad")
         file, direction = SETS[name.removesuffix("-trad")]
         contexts, questions = load_squad(DATA / file, a.limit, traditional=trad)
-        tag = Path(file).stem[:22] + ("-trad" if trad else "") + f"-p{env.get('KB_PASSAGE_TOKENS', 'default')}"
+        # "-fold": KBs whose text is embedded in its Simplified folding (``KnowledgeBase.folds_script``)
+        tag = Path(file).stem[:22] + ("-trad" if trad else "") + f"-p{env.get('KB_PASSAGE_TOKENS', 'default')}-fold"
         kb, secs = build_kb(tag, contexts, env)
         label = f"{name}: {direction}{' (contexts in Traditional script)' if trad else ''}"
         print(f"\n## {label} — {len(contexts)} articles, {len(questions)} questions (ingest {secs:.0f} s)\n")
@@ -180,6 +181,12 @@ def main() -> None:
             shown = "hybrid (shipped)" if mode == "hybrid" else f"{mode} only"
             print(f"| {shown} | {s['recall@1']:.3f} | {s['recall@5']:.3f} | {s['recall@10']:.3f} | {s['mrr@10']:.3f} "
                   f"| {s['highlight']:.3f} | {s['ms']:.1f} |", flush=True)
+        if trad:  # the same questions in Traditional script, for the cross-script comparison
+            from opencc import OpenCC
+            cc = OpenCC("s2t")
+            s = run_queries(kb, [q | {"query": cc.convert(q["query"])} for q in questions], modes=("hybrid",))[0]["hybrid"]
+            print(f"| hybrid, questions also in Traditional | {s['recall@1']:.3f} | {s['recall@5']:.3f} | {s['recall@10']:.3f} "
+                  f"| {s['mrr@10']:.3f} | {s['highlight']:.3f} | {s['ms']:.1f} |", flush=True)
         print(f"\nembedding one question: {1000 * embed_s:.1f} ms")
         if a.sweep:
             grid = [{"KB_LEXICAL_WEIGHT": ls, "KB_CROSS_LEXICAL_WEIGHT": lc, "KB_SENTENCE_WEIGHT": ws}

@@ -24,7 +24,7 @@ from .errors import EmbedderMismatch, KBError, KBLocked, KBNotFound
 from .index import DenseIndex, LexicalIndex, ivf_shape, write_json_atomic
 from .segment import make_passages, split_sentences
 from .store import Article, Store, now_iso
-from .text import detect_lang, init_jieba, tokenize
+from .text import detect_lang, init_jieba, to_simplified, tokenize
 
 DB_NAME = "kb.sqlite"
 # New bases are written once the delta (passages added or removed since) exceeds a tenth of the
@@ -72,6 +72,7 @@ class KnowledgeBase:
         self._base: dict | None = None   # manifest entries of the saved base files
         self._fresh = False  # indexes just rebuilt from SQLite by this object, unchanged since
         self._dim: int | None = None  # read from SQLite once (see ``dim``)
+        self._fold: bool | None = None  # read from SQLite once (see ``folds_script``)
         self._writer_lock = None
 
     # --- opening ------------------------------------------------------------------------
@@ -102,6 +103,23 @@ class KnowledgeBase:
             raise EmbedderMismatch(
                 f"The KB in {self.path} was built with embedder '{built}' but '{self.embedder_name}' is configured; "
                 f"set KB_MODEL to the model that built it, or rebuild the KB with the new one.")
+
+    @property
+    def folds_script(self) -> bool:
+        """Whether this KB embeds the Simplified folding of its text (``kb.text.to_simplified``) and
+        so must fold questions too. New KBs do: a Simplified question then meets a Traditional
+        article in the same script (on CMRC converted to Traditional, recall@1 0.979 unfolded
+        against 0.983 over the Simplified originals, benchmarks/README.md). KBs built before this
+        carry no flag and keep embedding text as it is, so their stored vectors stay valid."""
+        if self._fold is None:
+            mode = self.store.get_meta("embed_script")
+            older = mode is None and self.store.get_meta("embedder") is not None  # (flag written with the name)
+            self._fold = not older and mode in (None, "simplified")
+        return self._fold
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The question's vector, its script folded as the KB's passages were."""
+        return self.embedder.queries([to_simplified(query) if self.folds_script else query])[0]
 
     @property
     def embedder(self) -> Embedder:
@@ -407,7 +425,8 @@ class KnowledgeBase:
                                  hard_breaks=doc.meta.get("pages") or ())
         sent_texts = [doc.text[s.start:s.end] for s in sentences]
         pass_texts = [p.text for p in passages]
-        sent_vecs, pass_vecs = self._embed_passages(sent_texts, pass_texts)
+        fold = self.folds_script
+        sent_vecs, pass_vecs = self._embed_passages(sent_texts, pass_texts, fold)
         rows = [{"seq": p.seq, "paragraph": p.paragraph, "paragraph_end": p.paragraph_end, "start": p.start,
                  "end": p.end, "sent_lo": p.sent_lo, "sent_hi": p.sent_hi, "text": p.text, "lang": p.lang,
                  "terms": " ".join(tokenize(p.text))} for p in passages]
@@ -427,6 +446,8 @@ class KnowledgeBase:
                 with self.store.transaction():
                     self.store.set_meta("embedder", self.embedder.name)
                     self.store.set_meta("dim", str(self.embedder.dim))
+                    self.store.set_meta("embed_script", "simplified" if fold else "as-is")
+                    self._fold = fold
             old_p, old_s = self.store.put_article(art, [(s.start, s.end, s.paragraph) for s in sentences], sent_vecs,
                                                   rows, pass_vecs)
             self._apply(art_id, old_p, old_s)
@@ -445,10 +466,12 @@ class KnowledgeBase:
             self._dups.load(*self.store.signatures())
         return self._dups
 
-    def _embed_passages(self, sent_texts: list[str], pass_texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _embed_passages(self, sent_texts: list[str], pass_texts: list[str], fold: bool) -> tuple[np.ndarray, np.ndarray]:
         """Embed sentences and passages together in large batches: the bundled engine packs a
         batch's tokens without padding, so bigger batches only save per-call overhead."""
         texts = sent_texts + pass_texts
+        if fold:
+            texts = [to_simplified(t) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self.embedder.dim), np.float32)
         bs = max(1, config.get("KB_BATCH"))

@@ -138,7 +138,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
     qv = None
     dense_sims: dict[int, float] = {}
     if mode != "lexical":
-        qv = query_vector if query_vector is not None else kb.embedder.queries([q])[0]
+        qv = query_vector if query_vector is not None else kb.query_vector(q)
         dense_sims = dict(zip(*(a.tolist() for a in _dense_candidates(kb, qv, n_cand, allowed))))
         cand.update(dense_sims)
     lex = kb.lexical

@@ -147,6 +147,30 @@ def test_simplified_question_finds_traditional_article_and_marks_it(kb_dir, hash
     assert any(simp.text[s:e] == "電子商務" for s, e in simp.marks) or any(simp.text[s:e] == "電子" for s, e in simp.marks)
 
 
+def test_new_kbs_embed_the_simplified_folding_and_older_ones_keep_their_text(kb_dir, hash_model, tmp_path):
+    trad, simp = "臺灣的電子商務市場持續成長。", "台湾的电子商务市场持续成长。"
+    k = KnowledgeBase.open(kb_dir, create=True)
+    with k.writer():
+        k.add(_doc("/t.txt", trad))
+    assert k.folds_script and k.store.get_meta("embed_script") == "simplified"
+    np.testing.assert_array_equal(k.query_vector(trad), k.query_vector(simp))
+    stored = np.frombuffer(k.store.db.execute("SELECT vec FROM passages").fetchone()[0], np.float32)
+    np.testing.assert_allclose(stored, k.embedder.passages([simp])[0], atol=1e-6)
+    hit = k.search(trad, k=1, mode="dense")[0]
+    assert hit.text == trad and hit.dense == pytest.approx(float(k.query_vector(simp) @ stored), abs=1e-5)
+    k.close()
+    # A KB written before the flag existed (embedder recorded, no embed_script) embeds text as it is.
+    k = KnowledgeBase.open(kb_dir)
+    k.store.db.execute("DELETE FROM meta WHERE key='embed_script'")
+    k = KnowledgeBase.open(kb_dir)
+    assert not k.folds_script
+    seen = []
+    k.embedder.queries = lambda texts: seen.extend(texts) or np.zeros((len(texts), k.dim), np.float32)
+    k.query_vector(trad)
+    del k.embedder.queries  # (the embedder is shared by the process)
+    assert seen == [trad]
+
+
 def test_answer_type_of_questions():
     from kb.search import answer_type
     assert answer_type("德龙烟铁路全长多少公里？").search("线路全长548公里，设计时速160公里。")
