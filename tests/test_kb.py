@@ -153,6 +153,7 @@ def test_new_kbs_embed_the_simplified_folding_and_older_ones_keep_their_text(kb_
     with k.writer():
         k.add(_doc("/t.txt", trad))
     assert k.folds_script and k.store.get_meta("embed_script") == "simplified"
+    assert k.stats()["embedded_text"] == "Simplified folding"
     np.testing.assert_array_equal(k.query_vector(trad), k.query_vector(simp))
     stored = np.frombuffer(k.store.db.execute("SELECT vec FROM passages").fetchone()[0], np.float32)
     np.testing.assert_allclose(stored, k.embedder.passages([simp])[0], atol=1e-6)
@@ -163,7 +164,7 @@ def test_new_kbs_embed_the_simplified_folding_and_older_ones_keep_their_text(kb_
     k = KnowledgeBase.open(kb_dir)
     k.store.db.execute("DELETE FROM meta WHERE key='embed_script'")
     k = KnowledgeBase.open(kb_dir)
-    assert not k.folds_script
+    assert not k.folds_script and k.stats()["embedded_text"] == "as written"
     seen = []
     k.embedder.queries = lambda texts: seen.extend(texts) or np.zeros((len(texts), k.dim), np.float32)
     k.query_vector(trad)
