@@ -44,6 +44,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Share of the preceding sentence's query terms a sentence is credited with (it often names the subject a pronoun stands for).", float),
     Setting("KB_HIGHLIGHT_ANSWER_TYPE", "0.4",
             "Added to a sentence's term overlap when the question asks for a date or number (哪一年, 多少, how many…) and the sentence holds one.", float),
+    Setting("KB_HIGHLIGHT_SUBJECT", "0.25",
+            "Share of its weight in that overlap kept by a query term that the article's title or first sentence names "
+            "(the subject, which later sentences call 它, 本鱼, it).", float),
     Setting("KB_RERANKER", "", "Optional sentence-transformers CrossEncoder (name or path) to rerank the fused top passages; empty = off."),
     Setting("KB_RERANK_DEPTH", "20", "How many fused top passages the reranker re-scores.", int),
     Setting("KB_USERDICT", "data/userdict.txt", "jieba user dictionary of domain terms, used by indexing and queries alike (relative paths: from the project folder)."),

