@@ -28,7 +28,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import config
-from .segment import split_sentences
+from .segment import first_sentence
 from .text import detect_lang, has_han, normalize, to_simplified, tokenize
 
 MODES = ("hybrid", "dense", "lexical")
@@ -373,9 +373,7 @@ def answer_type(q: str) -> re.Pattern | None:
 
 def _subject_text(art) -> str:
     """The article's title and first sentence, folded as terms are compared."""
-    first = split_sentences(art.text[:400])
-    lead = art.text[first[0].start:first[0].end] if first else ""
-    return _fold(f"{art.title or ''}\n{lead}")
+    return _fold(f"{art.title or ''}\n{first_sentence(art.text)}")
 
 
 def _fold(text: str) -> str:
