@@ -524,7 +524,8 @@ class KnowledgeBase:
         self.ensure_indexes()
         d = self.passages_index.describe()
         dense = ("faiss exact inner product (IndexFlatIP)" if d["kind"] == "flat" else
-                 f"faiss IVF, 8-bit scalar quantised (nlist {d['nlist']}, nprobe {d['nprobe']})")
+                 f"faiss IVF, {'half-precision' if d['codec'] == 'fp16' else '8-bit scalar quantised'} vectors"
+                 f" (nlist {d['nlist']}, nprobe {d['nprobe']})")
         return f"{dense} + bm25s ({self.lexical.delta_size if self.lexical else 0} passages in the delta)"
 
     def search(self, query: str, k: int = 5, **kw):

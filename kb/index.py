@@ -11,9 +11,12 @@ share of the base, the KB writes a new base (compaction).
 
 Dense index kind, chosen by size and recorded in the manifest (figures: benchmarks/perf.py):
 - ``flat``: exact inner product while the KB is small (a brute-force scan is cheap);
-- ``ivf``: an inverted file over 8-bit scalar-quantised vectors (FAISS ``IndexIVFScalarQuantizer``)
-  from KB_ANN_MIN_PASSAGES passages on: a quarter of the memory of float vectors and a scan of
-  ``nprobe`` of its ``nlist`` lists per query. It supports removal, which HNSW does not.
+- ``ivf``: an inverted file over half-precision vectors (FAISS ``IndexIVFScalarQuantizer``,
+  fp16) from KB_ANN_MIN_PASSAGES passages on: half the memory of float vectors and a scan of
+  ``nprobe`` of its ``nlist`` lists per query. It supports removal, which HNSW does not. Side by
+  side on the same vectors, fp16 beat 8-bit codes on both speed and recall (8-bit gave 0.948 at
+  100k in 0.68 ms where fp16 gave 0.957 in 0.41 ms); KBs built with 8-bit codes keep them until
+  ``kb rebuild``.
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ def ivf_shape(n: int) -> tuple[int, int]:
     nlist = 2 ** int(round(math.log2(max(256.0, min(16384.0, 8 * math.sqrt(max(n, 1)))))))
     while nlist > 1 and nlist * TRAIN_PER_LIST > n:
         nlist //= 2
-    return nlist, probes_for(nlist)
+    return nlist, probes_for(nlist, "fp16")
 
 
 # k-means of the IVF lists: this many sample points per list (FAISS asks for at least 39) and
@@ -45,12 +48,15 @@ def ivf_shape(n: int) -> tuple[int, int]:
 TRAIN_PER_LIST, TRAIN_ITERATIONS = 40, 10
 
 
-def probes_for(nlist: int) -> int:
-    """Lists probed per query: setting KB_NPROBE, else 64 (32 from 8,192 lists on). From the
-    recall@10-against-exact sweep of benchmarks/perf.py: 100k passages in 2,048 lists, 64 probes
-    0.958 (48: 0.950); 1M passages in 8,192 lists, 32 probes 0.963 (64: 0.969, 16: 0.952)."""
+def probes_for(nlist: int, codec: str) -> int:
+    """Lists probed per query: setting KB_NPROBE, else by the index's vector codec — fp16: 48
+    (32 from 8,192 lists on); 8-bit (KBs built before fp16): 64 (32 from 8,192 lists on). From the
+    recall@10-against-exact sweeps of benchmarks/perf.py (figures in benchmarks/README.md): fp16,
+    100k passages in 2,048 lists, 48 probes 0.957; 1M in 8,192 lists, 32 probes 0.975; 8-bit,
+    100k 64 probes 0.958 (48: 0.950), 1M 32 probes 0.963."""
     from . import config
-    return max(1, min(nlist, config.get("KB_NPROBE") or (64 if nlist < 8192 else 32)))
+    default = (48 if codec == "fp16" else 64) if nlist < 8192 else 32
+    return max(1, min(nlist, config.get("KB_NPROBE") or default))
 
 
 def _single_thread(faiss) -> None:
@@ -83,11 +89,19 @@ class DenseIndex:
         return int(self.index.nlist) if self.kind == "ivf" else 0
 
     def describe(self) -> dict:
-        return {"kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe, "vectors": len(self)}
+        return {"kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe, "vectors": len(self),
+                "codec": self.codec}
+
+    @property
+    def codec(self) -> str:
+        """How an ``ivf`` index stores vectors: 'fp16', or '8bit' for KBs built before fp16."""
+        if self.kind != "ivf":
+            return "float32"
+        return "8bit" if self.index.sq.qtype == self._faiss.ScalarQuantizer.QT_8bit else "fp16"
 
     @classmethod
     def build(cls, dim: int, ids: np.ndarray, vecs: np.ndarray, ann_min: int) -> "DenseIndex":
-        """Exact while ``len(ids) < ann_min``; otherwise an IVF-SQ8 index trained on these vectors."""
+        """Exact while ``len(ids) < ann_min``; otherwise an IVF index over fp16 vectors, trained on these."""
         import faiss
         n = len(ids)
         if n < ann_min:
@@ -97,7 +111,7 @@ class DenseIndex:
         nlist, nprobe = ivf_shape(n)
         faiss.omp_set_num_threads(os.cpu_count() or 1)  # training and adding use every core
         quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit,
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_fp16,
                                               faiss.METRIC_INNER_PRODUCT)
         index.cp.max_points_per_centroid = TRAIN_PER_LIST
         index.cp.niter = TRAIN_ITERATIONS
@@ -139,7 +153,7 @@ class DenseIndex:
         return ids[0][keep], scores[0][keep]
 
     def vectors(self, ids: list[int]) -> np.ndarray:
-        """The vectors of these ids as the index holds them (8-bit approximations for ``ivf``)."""
+        """The vectors of these ids as the index holds them (half precision for ``ivf``)."""
         if not len(ids):
             return np.zeros((0, self.dim), np.float32)
         try:
@@ -172,11 +186,12 @@ class DenseIndex:
         index = faiss.read_index(str(path))
         if index.d != dim:
             raise ValueError(f"{path.name} holds {index.d}-d vectors, the KB {dim}-d")
-        nprobe = 0
+        out = cls(dim, index, kind)
         if kind == "ivf":
             index.set_direct_map_type(faiss.DirectMap.Hashtable)
-            nprobe = probes_for(int(index.nlist))  # a search-time choice: the setting as it is now
-        return cls(dim, index, kind, nprobe)
+            # a search-time choice: the setting as it is now
+            out.nprobe = index.nprobe = probes_for(int(index.nlist), out.codec)
+        return out
 
 
 class LexicalIndex:

@@ -23,7 +23,6 @@ import bisect
 import math
 import re
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
@@ -389,17 +388,32 @@ def mark_terms(text: str, terms) -> list[list[int]]:
 
 
 def _term_spans(text: str, terms) -> list[tuple[int, int, str]]:
-    """(start, end, term) of each non-overlapping match of ``terms`` in ``text``."""
-    pattern = _terms_pattern(frozenset(t for t in terms if t)) if terms else None
-    if pattern is None:
+    """(start, end, term) of each non-overlapping match of ``terms`` in ``text``, scanning left
+    to right and taking the longest term where several start at one place (as a regex of the
+    terms, longest first, would). Latin terms match whole words only ("us" must not mark
+    "business"). Found with ``str.find`` per term: several times faster than one regex
+    alternation over a passage."""
+    terms = [t for t in terms if t]
+    if not terms:
         return []
-    return [(m.start(), m.end(), m.group()) for m in pattern.finditer(_fold(text))]
+    folded = _fold(text)
+    found = []
+    for t in terms:
+        latin = not has_han(t)
+        i = folded.find(t)
+        while i >= 0:
+            j = i + len(t)
+            if not latin or not (i and _WORD(folded[i - 1]) or j < len(folded) and _WORD(folded[j])):
+                found.append((i, -len(t), t))
+            i = folded.find(t, i + 1)
+    found.sort()
+    out, end = [], 0
+    for i, neg, t in found:
+        if i >= end:
+            out.append((i, i - neg, t))
+            end = i - neg
+    return out
 
 
-@lru_cache(maxsize=256)
-def _terms_pattern(terms: frozenset) -> re.Pattern | None:
-    """One regex for a query's terms, longest first (built once per query, not once per hit)."""
-    # Latin terms match whole words only ("us" must not mark "business").
-    alts = [re.escape(t) if has_han(t) else rf"(?<![a-z0-9]){re.escape(t)}(?![a-z0-9])"
-            for t in sorted(terms, key=lambda t: (-len(t), t))]
-    return re.compile("|".join(alts)) if alts else None
+def _WORD(c: str) -> bool:
+    return c.isascii() and c.isalnum()

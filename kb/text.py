@@ -11,6 +11,8 @@ import threading
 import unicodedata
 from functools import lru_cache
 
+import numpy as np
+
 # Full-width ASCII (U+FF01..U+FF5E) maps one-to-one onto ASCII, so "２０万" and "20万" match.
 # CJK punctuation that reads naturally in Chinese text stays as it is; the mapping is
 # character for character, so offsets into normalised text stay simple.
@@ -62,13 +64,13 @@ def has_han(text: str) -> bool:
 
 # --- Traditional/Simplified --------------------------------------------------------
 
-_T2S: dict[int, str] | None = None
+_T2S: tuple[dict[int, str], np.ndarray] | None = None
 _t2s_lock = threading.Lock()
 
 
-def _t2s_table() -> dict[int, str]:
+def _t2s_table() -> tuple[dict[int, str], np.ndarray]:
     """Character table Traditional → Simplified from OpenCC's TSCharacters dictionary (first
-    candidate of each entry)."""
+    candidate of each entry): as a dict for ``str.translate`` and as a code point array."""
     global _T2S
     if _T2S is None:
         with _t2s_lock:
@@ -82,7 +84,9 @@ def _t2s_table() -> dict[int, str]:
                         cand = dst.split(" ")[0] if dst else ""
                         if len(src) == 1 and len(cand) == 1 and cand != src:
                             table[ord(src)] = cand
-                _T2S = table
+                points = np.arange(0x110000, dtype=np.uint32)
+                points[list(table)] = [ord(c) for c in table.values()]
+                _T2S = table, points
     return _T2S
 
 
@@ -97,7 +101,16 @@ def to_simplified(text: str) -> str:
     """
     if not _HAN_RE.search(text):
         return text
-    return text.translate(_t2s_table())
+    table, points = _t2s_table()
+    if len(text) < 64:
+        return text.translate(table)
+    # Longer texts through the code point array: 4x faster than translate's per-character dict
+    # lookups (5 µs against 20 µs for 200 characters; benchmarks/README.md).
+    try:
+        codes = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    except UnicodeEncodeError:  # a lone surrogate
+        return text.translate(table)
+    return points[codes].tobytes().decode("utf-32-le")
 
 
 # --- jieba -------------------------------------------------------------------------

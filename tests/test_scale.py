@@ -108,7 +108,8 @@ def test_switches_to_ivf_past_the_threshold_and_records_it(kb_dir, hash_model, m
     assert "IVF" in kb.stats()["index"]
     again = KnowledgeBase.open(kb_dir)
     again.ensure_indexes()
-    assert again.passages_index.kind == "ivf"
+    assert again.passages_index.kind == "ivf" and again.passages_index.codec == "fp16"
+    assert "half-precision" in again.stats()["index"]
     _consistent(again)
     # Removal works on the IVF index; a filter is searched exactly.
     aid = again.store.article_by_key("/doc7.txt")["id"]
@@ -140,4 +141,24 @@ def test_ivf_shape_never_asks_for_more_lists_than_the_data_can_train():
     for n in (50, 1_000, 20_000, 100_000, 1_000_000):
         nlist, nprobe = ivf_shape(n)
         assert nlist * 39 <= max(n, 39) and 1 <= nprobe <= nlist  # FAISS wants 39 training points a list
-    assert ivf_shape(1_000_000) == (8192, 32) and ivf_shape(100_000) == (2048, 64)
+    assert ivf_shape(1_000_000) == (8192, 32) and ivf_shape(100_000) == (2048, 48)
+
+
+def test_an_ivf_index_of_8bit_codes_from_an_older_kb_loads_with_its_own_probe_count(tmp_path):
+    import faiss
+    from kb.index import DenseIndex, probes_for
+    rng = np.random.default_rng(0)
+    vecs = rng.standard_normal((2000, 16)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    old = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(16), 16, 32, faiss.ScalarQuantizer.QT_8bit,
+                                        faiss.METRIC_INNER_PRODUCT)
+    old.train(vecs)
+    old.add_with_ids(vecs, np.arange(2000, dtype=np.int64))
+    faiss.write_index(old, str(tmp_path / "dense.faiss"))
+    idx = DenseIndex.load(tmp_path / "dense.faiss", 16, "ivf")
+    assert idx.codec == "8bit" and idx.nprobe == probes_for(32, "8bit") == 32
+    assert probes_for(2048, "8bit") == 64 and probes_for(2048, "fp16") == 48
+    ids, _ = idx.search(vecs[5], 3)
+    assert ids[0] == 5
+    new = DenseIndex.build(16, np.arange(2000), vecs, ann_min=100)
+    assert new.kind == "ivf" and new.codec == "fp16" and new.search(vecs[7], 3)[0][0] == 7

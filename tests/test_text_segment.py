@@ -72,3 +72,13 @@ def test_token_count_tracks_jieba():
     s = "此前TikTok电商已在美国TikTok用户中进行了数月测试,目前40%的TikTok美国用户首页界面包含商城入口"
     n_jieba = sum(1 for t in jieba.lcut(s) if t.strip() and (t.isalnum()))
     assert abs(count_tokens(s) - n_jieba) <= 0.35 * n_jieba
+
+
+def test_long_texts_fold_through_the_code_point_table_exactly_as_short_ones():
+    from kb.text import to_simplified
+    short = "臺灣電商後來發展，𠀀 naïve ABC。"
+    assert len(short) < 64
+    long = short * 8
+    assert to_simplified(long) == to_simplified(short) * 8 == "台湾电商后来发展，𠀀 naïve ABC。" * 8
+    odd = "臺\ud800" * 40  # a lone surrogate cannot be encoded; the table lookup still applies
+    assert to_simplified(odd) == "台\ud800" * 40
