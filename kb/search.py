@@ -1,8 +1,9 @@
 """Hybrid search: passage vectors + sentence vectors + BM25, fused into one cited ranking.
 
 Candidates come from the FAISS passage index and from BM25 (KB_CANDIDATES each). All are
-scored first with what the indexes hold in memory; the leading KB_SENTENCE_DEPTH are then
-scored in full from SQLite (exact passage vector, every sentence's vector, language).
+scored with the passage vectors the index holds in memory (exact for the flat index, half
+precision for IVF) and BM25; the leading KB_SENTENCE_DEPTH are then scored in full with their
+sentences' vectors and their language, read from SQLite in one query.
 
 Score of a passage p for query q (all vectors L2-normalised):
 
@@ -168,21 +169,17 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
             pcos[missing] = kb.passages_index.vectors([pids[j] for j in missing]) @ qv
     scores = {"lexical": lexical, "dense": pcos}.get(mode, pcos + lam_same * lexical).astype(np.float64)
 
-    # 3. The leading candidates (KB_SENTENCE_DEPTH) scored in full from SQLite: the exact passage
-    #    vector, the best sentence's vector, the language-aware BM25 weight. Reading rows is the
-    #    costliest step of a search, and a passage far down this list does not reach the top k.
+    # 3. The leading candidates (KB_SENTENCE_DEPTH) scored in full from SQLite: the best
+    #    sentence's vector, the language-aware BM25 weight. Reading rows is the costliest step of
+    #    a search, and a passage far down this list does not reach the top k.
     depth = max(k, config.get("KB_SENTENCE_DEPTH"))
     lead = [int(j) for j in np.argsort(-scores, kind="stable")[:depth]]
-    rows = store.passages_by_id([pids[j] for j in lead])
+    rows, sents, svecs = store.passages_with_sentences([pids[j] for j in lead], dim)
     lead = [j for j in lead if pids[j] in rows]  # a passage removed since the index was saved drops out
-    sents, svecs = store.sentences_of_passages([pids[j] for j in lead], dim)
     scos: dict[int, float] = {}
     if qv is not None and len(svecs):
         scos_row = svecs @ qv
         scos = {s[0]: float(scos_row[s[4]]) for ss in sents.values() for s in ss}
-    if qv is not None and lead:
-        from .store import vecs_from_blobs
-        pcos[lead] = vecs_from_blobs([rows[pids[j]]["vec"] for j in lead], dim) @ qv
     for j in lead:
         p = pids[j]
         lam = lam_same if _same_lang(qlang, rows[p]["lang"]) else lam_cross
@@ -209,7 +206,14 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
 
     # 4. The top k, overlapping passages of one article merged, near-duplicate articles cited once.
     hits: list[Hit] = []
-    articles: dict[str, object] = {}
+    first: list[str] = []  # the articles of the leading passages, read in one query
+    for j in order[:depth]:
+        aid = rows[pids[j]]["article_id"] if pids[j] in rows else None
+        if aid is not None and aid not in first:
+            first.append(aid)
+            if len(first) == k:
+                break
+    articles = store.articles_by_id(first)
     groups: dict[str, str] = {}
     max_chars = config.get("KB_PASSAGE_MAX_CHARS")
     for j in order:
@@ -217,21 +221,21 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
             break
         p = pids[j]
         if p not in rows:  # past the lead: only when fewer than k hits came out of it
-            rows.update(store.passages_by_id([p]))
-            if p not in rows:
+            more_rows, more_sents, _ = store.passages_with_sentences([p], dim)
+            if p not in more_rows:
                 continue
+            rows.update(more_rows)
+            sents.update(more_sents)
         row = rows[p]
         aid = row["article_id"]
         if aid not in articles:
-            articles[aid] = store.article(aid, count_passages=False)
-        art = articles[aid]
+            articles.update(store.articles_by_id([aid]))
+        art = articles.get(aid)
         if art is None:
             continue
         group = art.dup_of or aid  # near-duplicate copies of one story are cited once
         if groups.setdefault(group, aid) != aid:
             continue
-        if p not in sents:
-            sents.update(store.sentences_of_passages([p], dim)[0])  # (only when fewer than k lead)
         if _merge_into(hits, row, art, max_chars, sents[p]):
             continue
         h = Hit(rank=len(hits) + 1, score=float(shown[j]), article_id=aid, title=art.title, path=art.path,

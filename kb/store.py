@@ -193,12 +193,21 @@ class Store:
         d["meta"] = json.loads(d.get("meta") or "{}")
         return Article(**d)
 
-    def article(self, article_id: str, count_passages: bool = True) -> Article | None:
-        """One article; ``count_passages=False`` skips counting its passages (a subquery a search
-        would otherwise pay for every hit it cites)."""
-        count = ", (SELECT COUNT(*) FROM passages p WHERE p.article_id=a.id) AS passages" if count_passages else ""
-        row = self.db.execute(f"SELECT a.*{count} FROM articles a WHERE id=?", (article_id,)).fetchone()
+    def article(self, article_id: str) -> Article | None:
+        """One article, with its passage count."""
+        row = self.db.execute("SELECT a.*, (SELECT COUNT(*) FROM passages p WHERE p.article_id=a.id) AS passages"
+                              " FROM articles a WHERE id=?", (article_id,)).fetchone()
         return self._article(row) if row else None
+
+    def articles_by_id(self, ids: list[str]) -> dict[str, Article]:
+        """The articles a search cites, in one query, without their MinHash signatures or
+        passage counts."""
+        if not ids:
+            return {}
+        q = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT id, key, path, title, source, url, author, date, lang, content_hash, text,"
+                               f" meta, ingested_at, dup_of FROM articles WHERE id IN ({q})", list(ids))
+        return {r["id"]: self._article(r) for r in rows}
 
     def find_article(self, prefix: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM articles WHERE id LIKE ? ESCAPE '\\'",
@@ -226,36 +235,32 @@ class Store:
         return self.db.execute("SELECT id, seq, paragraph, paragraph_end, start, end, sent_lo, sent_hi, text, lang"
                                " FROM passages WHERE article_id=? ORDER BY seq", (article_id,)).fetchall()
 
-    def passages_by_id(self, ids: list[int]) -> dict[int, sqlite3.Row]:
-        """What ranking needs of each passage: its article, span, language and vector (``vec``,
-        float32 bytes). Its text is the article's text over [start, end)."""
-        out = {}
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            q = ",".join("?" * len(chunk))
-            for r in self.db.execute(
-                    f"SELECT id, article_id, paragraph, start, end, lang, vec FROM passages WHERE id IN ({q})", chunk):
-                out[r["id"]] = r
-        return out
-
-    def passage_text(self, pid: int) -> str:
-        return self.db.execute("SELECT text FROM passages WHERE id=?", (pid,)).fetchone()[0]
-
-    def sentences_of_passages(self, pids: list[int], dim: int) -> tuple[dict[int, list[tuple]], np.ndarray]:
-        """Each passage's sentences as (id, seq, start, end, row) in reading order, where ``row``
-        indexes the returned vector matrix — one query for all candidates of a search."""
-        out: dict[int, list[tuple]] = {p: [] for p in pids}
+    def passages_with_sentences(self, pids: list[int], dim: int) -> tuple[dict[int, dict], dict[int, list[tuple]], np.ndarray]:
+        """What ranking needs of each passage, in one query for all candidates of a search:
+        ``rows`` (article, paragraph, span, language; its text is the article's text over
+        [start, end)), its sentences as (id, seq, start, end, row) in reading order, where ``row``
+        indexes the returned sentence-vector matrix. A passage that no longer exists is absent."""
+        rows: dict[int, dict] = {}
+        sents: dict[int, list[tuple]] = {}
         blobs: list[bytes] = []
         for i in range(0, len(pids), 500):
             chunk = pids[i:i + 500]
             q = ",".join("?" * len(chunk))
-            for pid, sid, seq, start, end, vec in self.db.execute(
-                    f"SELECT p.id, s.id, s.seq, s.start, s.end, s.vec FROM passages p JOIN sentences s"
+            for pid, aid, para, pstart, pend, lang, sid, seq, start, end, vec in self.db.execute(
+                    f"SELECT p.id, p.article_id, p.paragraph, p.start, p.end, p.lang, s.id, s.seq, s.start, s.end, s.vec"
+                    f" FROM passages p JOIN sentences s"
                     f" ON s.article_id=p.article_id AND s.seq>=p.sent_lo AND s.seq<p.sent_hi"
                     f" WHERE p.id IN ({q}) ORDER BY p.id, s.seq", chunk):
-                out[pid].append((sid, seq, start, end, len(blobs)))
+                if pid not in rows:
+                    rows[pid] = {"id": pid, "article_id": aid, "paragraph": para, "start": pstart, "end": pend,
+                                 "lang": lang}
+                    sents[pid] = []
+                sents[pid].append((sid, seq, start, end, len(blobs)))
                 blobs.append(vec)
-        return out, vecs_from_blobs(blobs, dim)
+        return rows, sents, vecs_from_blobs(blobs, dim)
+
+    def passage_text(self, pid: int) -> str:
+        return self.db.execute("SELECT text FROM passages WHERE id=?", (pid,)).fetchone()[0]
 
     def vectors_of(self, ids: list[int], dim: int) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of these passages (those that still exist), for exact search within a filter."""
