@@ -32,7 +32,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KB_ANN_MIN_PASSAGES", "20000",
             "From this many passages on, vectors are searched with an approximate FAISS index (IVF, half-precision vectors) instead of "
             "exactly; below it an exact scan costs at most ~1.2 ms on 2 CPUs (0.6 ms at 10k, benchmarks/README.md).", int),
-    Setting("KB_NPROBE", "0", "Lists an IVF search probes; 0 = 48, or 32 from 8,192 lists on (64 for KBs whose IVF index holds 8-bit codes); recall@10 ≥ 0.95 against exact search at 100k and 1M passages.", int),
+    Setting("KB_NPROBE", "0", "Lists an IVF search probes; 0 = 48, or 16 from 8,192 lists on (64 / 32 for KBs whose IVF index holds 8-bit codes); recall@10 ≥ 0.95 against exact search at 100k and 1M passages.", int),
     Setting("KB_LEXICAL_WEIGHT", "0.35", "Weight of the BM25 signal when query and passage share a language.", float),
     Setting("KB_CROSS_LEXICAL_WEIGHT", "0.05",
             "Weight of the BM25 signal across languages (only shared names, numbers and Latin terms can match).", float),

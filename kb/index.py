@@ -14,9 +14,9 @@ Dense index kind, chosen by size and recorded in the manifest (figures: benchmar
 - ``ivf``: an inverted file over half-precision vectors (FAISS ``IndexIVFScalarQuantizer``,
   fp16) from KB_ANN_MIN_PASSAGES passages on: half the memory of float vectors and a scan of
   ``nprobe`` of its ``nlist`` lists per query. It supports removal, which HNSW does not. Side by
-  side on the same vectors, fp16 beat 8-bit codes on both speed and recall (8-bit gave 0.948 at
-  100k in 0.68 ms where fp16 gave 0.957 in 0.41 ms); KBs built with 8-bit codes keep them until
-  ``kb rebuild``.
+  side on the same vectors, fp16 beat 8-bit codes on both speed and recall (recall@10 at 100k:
+  8-bit 0.948 in 0.68 ms, fp16 0.957 in 0.41 ms; at 1M: 0.952 in 1.35 ms, 0.975 in 1.12 ms);
+  KBs built with 8-bit codes keep them until ``kb rebuild``.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def ivf_shape(n: int) -> tuple[int, int]:
     """(nlist, nprobe) for ``n`` vectors: about 8·√n lists (a power of two, 256–16384, and never
     fewer than TRAIN_PER_LIST points a list), and a probe count chosen with the recall@10-against-
     exact sweep of benchmarks/perf.py. Twice the lists of the usual 4·√n scan half the vectors
-    per probe for the same recall: at 1M passages 8,192 lists and 64 probes gave recall@10 0.958
+    per probe for the same recall (8-bit codes): at 1M passages 8,192 lists and 64 probes gave recall@10 0.958
     in 1.9 ms, 4,096 lists 0.963 in 2.8 ms; at 100k, 2,048 lists 0.956 in 0.7 ms, 1,024 lists
     0.956 in 1.1 ms (benchmarks/README.md)."""
     nlist = 2 ** int(round(math.log2(max(256.0, min(16384.0, 8 * math.sqrt(max(n, 1)))))))
@@ -50,12 +50,15 @@ TRAIN_PER_LIST, TRAIN_ITERATIONS = 40, 10
 
 def probes_for(nlist: int, codec: str) -> int:
     """Lists probed per query: setting KB_NPROBE, else by the index's vector codec — fp16: 48
-    (32 from 8,192 lists on); 8-bit (KBs built before fp16): 64 (32 from 8,192 lists on). From the
+    (16 from 8,192 lists on); 8-bit (KBs built before fp16): 64 (32 from 8,192 lists on). From the
     recall@10-against-exact sweeps of benchmarks/perf.py (figures in benchmarks/README.md): fp16,
-    100k passages in 2,048 lists, 48 probes 0.957; 1M in 8,192 lists, 32 probes 0.975; 8-bit,
-    100k 64 probes 0.958 (48: 0.950), 1M 32 probes 0.963."""
+    100k passages in 2,048 lists, 48 probes 0.963 (32: 0.949); 1M in 8,192 lists, 16 probes 0.972
+    (32: 0.983, 8: 0.955); 8-bit, 100k 64 probes 0.958 (48: 0.950), 1M 32 probes 0.963."""
     from . import config
-    default = (48 if codec == "fp16" else 64) if nlist < 8192 else 32
+    if nlist >= 8192:
+        default = 16 if codec == "fp16" else 32
+    else:
+        default = 48 if codec == "fp16" else 64
     return max(1, min(nlist, config.get("KB_NPROBE") or default))
 
 

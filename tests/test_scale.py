@@ -141,7 +141,7 @@ def test_ivf_shape_never_asks_for_more_lists_than_the_data_can_train():
     for n in (50, 1_000, 20_000, 100_000, 1_000_000):
         nlist, nprobe = ivf_shape(n)
         assert nlist * 39 <= max(n, 39) and 1 <= nprobe <= nlist  # FAISS wants 39 training points a list
-    assert ivf_shape(1_000_000) == (8192, 32) and ivf_shape(100_000) == (2048, 48)
+    assert ivf_shape(1_000_000) == (8192, 16) and ivf_shape(100_000) == (2048, 48)
 
 
 def test_an_ivf_index_of_8bit_codes_from_an_older_kb_loads_with_its_own_probe_count(tmp_path):
