@@ -408,7 +408,7 @@ def _term_spans(text: str, terms) -> list[tuple[int, int, str]]:
         i = folded.find(t)
         while i >= 0:
             j = i + len(t)
-            if not latin or not (i and _WORD(folded[i - 1]) or j < len(folded) and _WORD(folded[j])):
+            if not latin or not (i and _is_word_char(folded[i - 1]) or j < len(folded) and _is_word_char(folded[j])):
                 found.append((i, -len(t), t))
             i = folded.find(t, i + 1)
     found.sort()
@@ -420,5 +420,6 @@ def _term_spans(text: str, terms) -> list[tuple[int, int, str]]:
     return out
 
 
-def _WORD(c: str) -> bool:
+def _is_word_char(c: str) -> bool:
+    """A character that continues a Latin word (``[a-z0-9]`` once folded)."""
     return c.isascii() and c.isalnum()

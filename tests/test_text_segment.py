@@ -82,3 +82,13 @@ def test_long_texts_fold_through_the_code_point_table_exactly_as_short_ones():
     assert to_simplified(long) == to_simplified(short) * 8 == "台湾电商后来发展，𠀀 naïve ABC。" * 8
     odd = "臺\ud800" * 40  # a lone surrogate cannot be encoded; the table lookup still applies
     assert to_simplified(odd) == "台\ud800" * 40
+
+
+def test_query_terms_are_marked_longest_first_whole_latin_words_across_scripts():
+    from kb.search import mark_terms
+    text = "US business: 跨境電商平台與電商, TikTok Shop in the US."
+    spans = mark_terms(text, {"us", "电商", "跨境电商", "tiktok"})
+    got = [text[a:b] for a, b in spans]
+    # "us" inside "business" is not a match; 跨境電商 wins over its part 電商 where both start.
+    assert got == ["US", "跨境電商", "電商", "TikTok", "US"]
+    assert mark_terms(text, set()) == [] and mark_terms(text, {""}) == []
