@@ -248,15 +248,15 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         hits.append(h)
 
     # 5. In each hit, the answering sentence and the query terms.
-    qterms = set(terms)
     idf_mode = config.get("KB_HIGHLIGHT_IDF")
-    idf = {t: (lex.idf(t) if lex is not None and idf_mode >= 1 else 1.0) for t in qterms}
-    lam_hl = config.get("KB_HIGHLIGHT_WEIGHT")
-    wants = answer_type(q)
-    ctx_w, type_w = config.get("KB_HIGHLIGHT_CONTEXT"), config.get("KB_HIGHLIGHT_ANSWER_TYPE")
-    topic_w = config.get("KB_HIGHLIGHT_SUBJECT")
+    hl = _Highlighting(
+        idf={t: (lex.idf(t) if lex is not None and idf_mode >= 1 else 1.0) for t in set(terms)},
+        idf_mode=idf_mode, scos=scos, qlang=qlang, mode=mode, wants=answer_type(q),
+        lam_same=config.get("KB_HIGHLIGHT_WEIGHT"), lam_cross=lam_cross,
+        context=config.get("KB_HIGHLIGHT_CONTEXT"), answer_type=config.get("KB_HIGHLIGHT_ANSWER_TYPE"),
+        subject=config.get("KB_HIGHLIGHT_SUBJECT"))
     for h in hits:
-        _highlight(h, idf, scos, qlang, lam_hl, lam_cross, mode, wants, ctx_w, type_w, topic_w, idf_mode)
+        _highlight(h, hl)
         del h._sents, h._art  # type: ignore[attr-defined]
     return hits
 
@@ -295,13 +295,29 @@ def _merge_into(hits: list[Hit], row, art, max_chars: int, sents: list) -> bool:
     return False
 
 
-def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: float, lam_cross: float,
-               mode: str, wants: re.Pattern | None = None, ctx_w: float = 0.0, type_w: float = 0.0,
-               topic_w: float = 1.0, idf_mode: int = 2) -> None:
+@dataclass
+class _Highlighting:
+    """One search's inputs to choosing each hit's sentence (the KB_HIGHLIGHT_* settings read once)."""
+    idf: dict[str, float]        # query term -> weight (IDF, or 1 with KB_HIGHLIGHT_IDF=0)
+    idf_mode: int                # KB_HIGHLIGHT_IDF
+    scos: dict[int, float]       # sentence id -> cosine with the question
+    qlang: str
+    mode: str
+    wants: re.Pattern | None     # what an answer looks like, for date / number questions
+    lam_same: float              # KB_HIGHLIGHT_WEIGHT
+    lam_cross: float             # KB_CROSS_LEXICAL_WEIGHT
+    context: float               # KB_HIGHLIGHT_CONTEXT
+    answer_type: float           # KB_HIGHLIGHT_ANSWER_TYPE
+    subject: float               # KB_HIGHLIGHT_SUBJECT
+    subjects: dict[str, str] = field(default_factory=dict)  # article id -> its subject text (_subject_text)
+
+
+def _highlight(h: Hit, hl: _Highlighting) -> None:
     """Choose the answering sentence with the ranking's signals — its own cosine with the
     question plus the IDF-weighted share of query terms it holds — and mark query terms.
     Terms are found the way they are marked (``mark_terms``), once per hit, not re-tokenised."""
     art = h._art  # type: ignore[attr-defined]
+    idf = hl.idf
     qterms = set(idf)
     found = _term_spans(h.text, qterms)
     h.marks = [[a, b] for a, b, _ in found]
@@ -316,7 +332,7 @@ def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: 
     # A term in every sentence of the passage (often the article's subject) cannot tell them
     # apart; a term in one sentence can. Weigh each query term by how few sentences hold it.
     n = len(sent_terms)
-    if idf_mode == 2:
+    if hl.idf_mode == 2:
         held: dict[str, int] = {}
         for st in sent_terms:
             for t in st:
@@ -324,31 +340,34 @@ def _highlight(h: Hit, idf: dict[str, float], scos: dict, qlang: str, lam_same: 
         weight = {t: idf[t] * math.log(1 + n / (1 + held.get(t, 0))) for t in qterms}
     else:
         weight = dict(idf)
-    if topic_w != 1.0:
+    if hl.subject != 1.0:
         # The article's subject, named in its title or first sentence, is what later sentences
         # refer to as 它 / 本鱼 / "it": a query term naming it cannot tell those sentences apart.
-        subject = _subject_text(art)
+        subject = hl.subjects.get(art.id)
+        if subject is None:
+            subject = hl.subjects[art.id] = _subject_text(art)
         for t in qterms:
             if t in subject:
-                weight[t] *= topic_w
+                weight[t] *= hl.subject
     total = sum(weight.values()) or 1.0
     best, best_score = None, -1e9
     prev: set = set()
     for s, st in zip(sents, sent_terms):
         # Query terms in the sentence before count in part: it often names the subject that
         # this one refers to by a pronoun ("环氧氯丙烷是… 它是一个无色液体…").
-        overlap = (sum(weight[t] for t in st) + ctx_w * sum(weight[t] for t in prev - st)) / total if st or prev else 0.0
+        overlap = (sum(weight[t] for t in st) + hl.context * sum(weight[t] for t in prev - st)) / total \
+            if st or prev else 0.0
         prev = st
-        if wants is not None and wants.search(art.text[s[2]:s[3]]):
-            overlap += type_w  # the question asks for a date or a number and this sentence has one
-        if mode == "lexical":
+        if hl.wants is not None and hl.wants.search(art.text[s[2]:s[3]]):
+            overlap += hl.answer_type  # the question asks for a date or a number and this sentence has one
+        if hl.mode == "lexical":
             sc = overlap
-        elif mode == "dense":
-            sc = scos.get(s[0], 0.0)
+        elif hl.mode == "dense":
+            sc = hl.scos.get(s[0], 0.0)
         else:
             slang = h.lang if h.lang != "mixed" else detect_lang(art.text[s[2]:s[3]])
-            lam = lam_same if _same_lang(qlang, slang) else lam_cross
-            sc = scos.get(s[0], 0.0) + lam * overlap
+            lam = hl.lam_same if _same_lang(hl.qlang, slang) else hl.lam_cross
+            sc = hl.scos.get(s[0], 0.0) + lam * overlap
         if sc > best_score:
             best, best_score = s, sc
     if best is not None:

@@ -188,7 +188,7 @@ class Store:
         return out
 
     # --- reads ------------------------------------------------------------------------
-    def _article(self, row: sqlite3.Row) -> Article:
+    def _article(self, row: sqlite3.Row | dict) -> Article:
         d = dict(row)
         d["meta"] = json.loads(d.get("meta") or "{}")
         return Article(**d)
@@ -207,12 +207,8 @@ class Store:
         q = ",".join("?" * len(ids))
         cols = ("id", "key", "path", "title", "source", "url", "author", "date", "lang", "content_hash", "text",
                 "meta", "ingested_at", "dup_of")
-        out = {}
-        for r in self._tuples().execute(f"SELECT {', '.join(cols)} FROM articles WHERE id IN ({q})", list(ids)):
-            d = dict(zip(cols, r))
-            d["meta"] = json.loads(d["meta"] or "{}")
-            out[d["id"]] = Article(**d)
-        return out
+        rows = self._tuples().execute(f"SELECT {', '.join(cols)} FROM articles WHERE id IN ({q})", list(ids))
+        return {r[0]: self._article(dict(zip(cols, r))) for r in rows}
 
     def find_article(self, prefix: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM articles WHERE id LIKE ? ESCAPE '\\'",
