@@ -24,6 +24,7 @@ import bisect
 import math
 import re
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -213,7 +214,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
             first.append(aid)
             if len(first) == k:
                 break
-    articles = store.articles_by_id(first)
+    articles = store.cited(first)
     groups: dict[str, str] = {}
     max_chars = config.get("KB_PASSAGE_MAX_CHARS")
     for j in order:
@@ -229,23 +230,24 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         row = rows[p]
         aid = row["article_id"]
         if aid not in articles:
-            articles.update(store.articles_by_id([aid]))
+            articles.update(store.cited([aid]))
         art = articles.get(aid)
         if art is None:
             continue
         group = art.dup_of or aid  # near-duplicate copies of one story are cited once
         if groups.setdefault(group, aid) != aid:
             continue
-        if _merge_into(hits, row, art, max_chars, sents[p]):
+        if _merge_into(hits, row, max_chars, sents[p]):
             continue
         h = Hit(rank=len(hits) + 1, score=float(shown[j]), article_id=aid, title=art.title, path=art.path,
                 source=art.source, url=art.url, date=art.date, author=art.author, lang=row["lang"], passage_id=p,
-                paragraph=row["paragraph"], start=row["start"], end=row["end"], text=art.text[row["start"]:row["end"]],
-                highlight="",
+                paragraph=row["paragraph"], start=row["start"], end=row["end"], text="", highlight="",
                 highlight_start=row["start"], highlight_end=row["end"], dense=float(pcos[j]), lexical=float(lexical[j]))
         h._sents = list(sents[p])  # type: ignore[attr-defined]
         h._art = art               # type: ignore[attr-defined]
+        h._pieces = [p]            # type: ignore[attr-defined]  # the passages its text is made of
         hits.append(h)
+    hits = _with_texts(hits, rows, store)
 
     # 5. In each hit, the answering sentence and the query terms.
     idf_mode = config.get("KB_HIGHLIGHT_IDF")
@@ -257,7 +259,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         subject=config.get("KB_HIGHLIGHT_SUBJECT"))
     for h in hits:
         _highlight(h, hl)
-        del h._sents, h._art  # type: ignore[attr-defined]
+        del h._sents, h._art, h._pieces  # type: ignore[attr-defined]
     return hits
 
 
@@ -277,7 +279,7 @@ def _dense_candidates(kb, qv: np.ndarray, n: int, allowed: np.ndarray | None) ->
     return index.search(qv, n, allowed)
 
 
-def _merge_into(hits: list[Hit], row, art, max_chars: int, sents: list) -> bool:
+def _merge_into(hits: list[Hit], row, max_chars: int, sents: list) -> bool:
     """Fold a passage into an earlier hit of the same article when their spans overlap.
     Returns True when the passage should not be cited on its own."""
     for h in hits:
@@ -286,13 +288,43 @@ def _merge_into(hits: list[Hit], row, art, max_chars: int, sents: list) -> bool:
         s, e = min(h.start, row["start"]), max(h.end, row["end"])
         if e - s <= max_chars:
             h.start, h.end = s, e
-            h.text = art.text[s:e]
+            h._pieces.append(row["id"])  # type: ignore[attr-defined]
             h.paragraph = min(h.paragraph, row["paragraph"])
             known = {x[0] for x in h._sents}  # type: ignore[attr-defined]
             h._sents = sorted(h._sents + [x for x in sents if x[0] not in known], key=lambda x: x[1])  # type: ignore[attr-defined]
         h.merged.append(row["id"])
         return True
     return False
+
+
+def _with_texts(hits: list[Hit], rows: dict, store) -> list[Hit]:
+    """Each hit's text over its span, joined from its passages' texts (read in one query; the
+    article's whole text is not read). A hit whose passage was removed meanwhile drops out."""
+    texts = store.passage_texts([p for h in hits for p in h._pieces]) if hits else {}  # type: ignore[attr-defined]
+    out = []
+    for h in hits:
+        pieces = [(rows[p]["start"], rows[p]["end"], texts.get(p)) for p in h._pieces]  # type: ignore[attr-defined]
+        if any(t is None for _, _, t in pieces):
+            continue
+        h.text = span_text(h.start, h.end, pieces)
+        h.rank = len(out) + 1
+        out.append(h)
+    return out
+
+
+def span_text(start: int, end: int, pieces: list[tuple[int, int, str]]) -> str:
+    """The text over [start, end) of an article, from (start, end, text) spans of it that
+    overlap one another and together cover [start, end)."""
+    out, at = [], start
+    for s, e, t in sorted(pieces):
+        if e > at:
+            if s > at:
+                raise ValueError(f"spans leave [{at}, {s}) uncovered")
+            out.append(t[at - s:])
+            at = e
+    if at < end:
+        raise ValueError(f"spans end at {at}, before {end}")
+    return "".join(out)[:end - start]
 
 
 @dataclass
@@ -309,7 +341,6 @@ class _Highlighting:
     context: float               # KB_HIGHLIGHT_CONTEXT
     answer_type: float           # KB_HIGHLIGHT_ANSWER_TYPE
     subject: float               # KB_HIGHLIGHT_SUBJECT
-    subjects: dict[str, str] = field(default_factory=dict)  # article id -> its subject text (_subject_text)
 
 
 def _highlight(h: Hit, hl: _Highlighting) -> None:
@@ -343,9 +374,7 @@ def _highlight(h: Hit, hl: _Highlighting) -> None:
     if hl.subject != 1.0:
         # The article's subject, named in its title or first sentence, is what later sentences
         # refer to as 它 / 本鱼 / "it": a query term naming it cannot tell those sentences apart.
-        subject = hl.subjects.get(art.id)
-        if subject is None:
-            subject = hl.subjects[art.id] = _subject_text(art)
+        subject = _subject_text(art.title, art.head)
         for t in qterms:
             if t in subject:
                 weight[t] *= hl.subject
@@ -358,20 +387,20 @@ def _highlight(h: Hit, hl: _Highlighting) -> None:
         overlap = (sum(weight[t] for t in st) + hl.context * sum(weight[t] for t in prev - st)) / total \
             if st or prev else 0.0
         prev = st
-        if hl.wants is not None and hl.wants.search(art.text[s[2]:s[3]]):
+        if hl.wants is not None and hl.wants.search(h.text[s[2] - h.start:s[3] - h.start]):
             overlap += hl.answer_type  # the question asks for a date or a number and this sentence has one
         if hl.mode == "lexical":
             sc = overlap
         elif hl.mode == "dense":
             sc = hl.scos.get(s[0], 0.0)
         else:
-            slang = h.lang if h.lang != "mixed" else detect_lang(art.text[s[2]:s[3]])
+            slang = h.lang if h.lang != "mixed" else detect_lang(h.text[s[2] - h.start:s[3] - h.start])
             lam = hl.lam_same if _same_lang(hl.qlang, slang) else hl.lam_cross
             sc = hl.scos.get(s[0], 0.0) + lam * overlap
         if sc > best_score:
             best, best_score = s, sc
     if best is not None:
-        h.highlight = art.text[best[2]:best[3]]
+        h.highlight = h.text[best[2] - h.start:best[3] - h.start]
         h.highlight_start, h.highlight_end = best[2], best[3]
     pages = art.meta.get("pages") if isinstance(art.meta, dict) else None
     if pages is not None:
@@ -394,9 +423,11 @@ def answer_type(q: str) -> re.Pattern | None:
     return None
 
 
-def _subject_text(art) -> str:
-    """The article's title and first sentence, folded as terms are compared."""
-    return _fold(f"{art.title or ''}\n{first_sentence(art.text)}")
+@lru_cache(maxsize=4096)
+def _subject_text(title: str | None, head: str) -> str:
+    """The article's title and first sentence (from ``head``, its first passage), folded as
+    terms are compared. Cached: questions about one article come in runs."""
+    return _fold(f"{title or ''}\n{first_sentence(head)}")
 
 
 def _fold(text: str) -> str:
