@@ -29,7 +29,6 @@ from functools import lru_cache
 import numpy as np
 
 from . import config
-from .segment import first_sentence
 from .text import detect_lang, has_han, normalize, to_simplified, tokenize
 
 MODES = ("hybrid", "dense", "lexical")
@@ -374,7 +373,7 @@ def _highlight(h: Hit, hl: _Highlighting) -> None:
     if hl.subject != 1.0:
         # The article's subject, named in its title or first sentence, is what later sentences
         # refer to as 它 / 本鱼 / "it": a query term naming it cannot tell those sentences apart.
-        subject = _subject_text(art.title, art.head)
+        subject = _subject_text(art.title, art.first)
         for t in qterms:
             if t in subject:
                 weight[t] *= hl.subject
@@ -424,10 +423,10 @@ def answer_type(q: str) -> re.Pattern | None:
 
 
 @lru_cache(maxsize=4096)
-def _subject_text(title: str | None, head: str) -> str:
-    """The article's title and first sentence (from ``head``, its first passage), folded as
-    terms are compared. Cached: questions about one article come in runs."""
-    return _fold(f"{title or ''}\n{first_sentence(head)}")
+def _subject_text(title: str | None, first: str) -> str:
+    """The article's title and first sentence, folded as terms are compared. Cached: questions
+    about one article come in runs."""
+    return _fold(f"{title or ''}\n{first}")
 
 
 def _fold(text: str) -> str:

@@ -101,25 +101,6 @@ def split_sentences(text: str, max_chars: int = 600) -> list[Sentence]:
     return out
 
 
-def first_sentence(text: str, max_chars: int = 400) -> str:
-    """The first sentence of ``text`` as ``split_sentences`` would cut it (at most ``max_chars``),
-    without splitting the rest.
-
-    >>> first_sentence("\\nU.S. firms grew. Then")
-    'U.S. firms grew.'
-    """
-    head = text[:max_chars]
-    start = len(head) - len(head.lstrip())
-    end = head.find("\n", start)
-    end = len(head) if end < 0 else end
-    for m in _END_RE.finditer(head, start, end):
-        if m.group().startswith(".") and not m.group().startswith("..") and \
-                _ABBREV_RE.search(head, max(start, m.start() - 8), m.start()):
-            continue
-        return head[start:m.end()]
-    return head[start:end]
-
-
 def count_tokens(text: str) -> int:
     """Length in the unit passages are sized by: Han characters / 1.6 (about one jieba word)
     plus Latin words and numbers. Cheaper than running jieba and within a few percent of it."""

@@ -80,9 +80,9 @@ class Article:
 
 @dataclass
 class Cited:
-    """What a search hit cites of its article: the metadata, and the text of its first passage
-    (``head``) rather than the whole text, which a long article makes costly to read (five
-    20,000-character articles: ~1 ms a search)."""
+    """What a search hit cites of its article: the metadata and the first sentence, without
+    the whole text, which a long article makes costly to read (five 20,000-character articles:
+    ~1 ms a search)."""
     id: str
     path: str
     title: str
@@ -92,7 +92,7 @@ class Cited:
     date: str | None
     meta: dict
     dup_of: str | None
-    head: str
+    first: str    # the first sentence, as the article's sentences are cut
 
 
 def _vec_blob(v: np.ndarray) -> bytes:
@@ -223,7 +223,8 @@ class Store:
         q = ",".join("?" * len(ids))
         rows = self._tuples().execute(
             "SELECT a.id, a.path, a.title, a.source, a.url, a.author, a.date, a.meta, a.dup_of,"
-            " (SELECT p.text FROM passages p WHERE p.article_id=a.id AND p.seq=0)"
+            " (SELECT substr(p.text, 1 + s.start - p.start, s.end - s.start) FROM passages p"
+            "  JOIN sentences s ON s.article_id=p.article_id AND s.seq=p.sent_lo WHERE p.article_id=a.id AND p.seq=0)"
             f" FROM articles a WHERE a.id IN ({q})", list(ids))
         return {r[0]: Cited(*r[:7], json.loads(r[7] or "{}"), r[8], r[9] or "") for r in rows}
 
