@@ -106,6 +106,46 @@ def test_overlapping_passages_of_one_article_are_not_cited_twice(kb_dir, hash_mo
     hits = k.search("全托管模式的风险", k=10)
     spans = sorted((h.start, h.end) for h in hits)
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans
+    k.close()
+
+
+def test_merged_hits_read_as_the_article_does(kb_dir, hash_model, monkeypatch):
+    """A hit's text is joined from its passages' texts (the article's text is not read), so a hit
+    merged from overlapping passages must still match the article over its span."""
+    from kb.text import tokenize
+    monkeypatch.setenv("KB_PASSAGE_TOKENS", "24")  # two sentences a passage, one shared with the next
+    text = "\n".join(f"第{i}句讲全托管模式的风险和收益。" for i in range(12))
+    k = KnowledgeBase.open(kb_dir, create=True)
+    with k.writer():
+        k.add(_doc("/c.txt", text))
+    hits = k.search("全托管模式的风险", k=10)
+    assert any(h.merged for h in hits)
+    for h in hits:
+        assert h.text == text[h.start:h.end]
+        assert h.highlight == text[h.highlight_start:h.highlight_end] and h.start <= h.highlight_start < h.end
+        assert h.marks and {h.text[a:b] for a, b in h.marks} <= set(tokenize("全托管模式的风险"))
+    k.close()
+
+
+def test_span_text_joins_overlapping_pieces_and_refuses_gaps():
+    from kb.search import span_text
+    text = "0123456789abcdef"
+    pieces = [(s, e, text[s:e]) for s, e in [(6, 12), (0, 5), (3, 8), (10, 16)]]
+    assert span_text(0, 16, pieces) == text
+    assert span_text(3, 11, pieces) == text[3:11]
+    with pytest.raises(ValueError, match="uncovered"):
+        span_text(0, 12, [(0, 5, text[0:5]), (6, 12, text[6:12])])
+    with pytest.raises(ValueError, match="before"):
+        span_text(0, 12, [(0, 8, text[0:8])])
+
+
+def test_cited_articles_carry_metadata_and_first_sentence_not_text(kb):
+    aid = kb.search("全托管模式", k=1)[0].article_id
+    c = kb.store.cited([aid, "no-such-id"])
+    assert list(c) == [aid]
+    assert (c[aid].title, c[aid].source, c[aid].date) == ("电商", "跨境电商头条", "2023-09-12")
+    assert c[aid].first == "跨境电商平台在美国市场的扩张速度很快。"
+    assert not hasattr(c[aid], "text")
 
 
 def test_hostile_queries_do_not_raise(kb):
