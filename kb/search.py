@@ -240,13 +240,11 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
             continue
         h = Hit(rank=len(hits) + 1, score=float(shown[j]), article_id=aid, title=art.title, path=art.path,
                 source=art.source, url=art.url, date=art.date, author=art.author, lang=row["lang"], passage_id=p,
-                paragraph=row["paragraph"], start=row["start"], end=row["end"], text="", highlight="",
+                paragraph=row["paragraph"], start=row["start"], end=row["end"], text=row["text"], highlight="",
                 highlight_start=row["start"], highlight_end=row["end"], dense=float(pcos[j]), lexical=float(lexical[j]))
         h._sents = list(sents[p])  # type: ignore[attr-defined]
         h._art = art               # type: ignore[attr-defined]
-        h._pieces = [p]            # type: ignore[attr-defined]  # the passages its text is made of
         hits.append(h)
-    hits = _with_texts(hits, rows, store)
 
     # 5. In each hit, the answering sentence and the query terms.
     idf_mode = config.get("KB_HIGHLIGHT_IDF")
@@ -256,9 +254,11 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         lam_same=config.get("KB_HIGHLIGHT_WEIGHT"), lam_cross=lam_cross,
         context=config.get("KB_HIGHLIGHT_CONTEXT"), answer_type=config.get("KB_HIGHLIGHT_ANSWER_TYPE"),
         subject=config.get("KB_HIGHLIGHT_SUBJECT"))
+    if hl.subject != 1.0:
+        hl.firsts = _first_sentences(hits, store)
     for h in hits:
         _highlight(h, hl)
-        del h._sents, h._art, h._pieces  # type: ignore[attr-defined]
+        del h._sents, h._art  # type: ignore[attr-defined]
     return hits
 
 
@@ -286,29 +286,14 @@ def _merge_into(hits: list[Hit], row, max_chars: int, sents: list) -> bool:
             continue
         s, e = min(h.start, row["start"]), max(h.end, row["end"])
         if e - s <= max_chars:
+            h.text = span_text(s, e, [(h.start, h.end, h.text), (row["start"], row["end"], row["text"])])
             h.start, h.end = s, e
-            h._pieces.append(row["id"])  # type: ignore[attr-defined]
             h.paragraph = min(h.paragraph, row["paragraph"])
             known = {x[0] for x in h._sents}  # type: ignore[attr-defined]
             h._sents = sorted(h._sents + [x for x in sents if x[0] not in known], key=lambda x: x[1])  # type: ignore[attr-defined]
         h.merged.append(row["id"])
         return True
     return False
-
-
-def _with_texts(hits: list[Hit], rows: dict, store) -> list[Hit]:
-    """Each hit's text over its span, joined from its passages' texts (read in one query; the
-    article's whole text is not read). A hit whose passage was removed meanwhile drops out."""
-    texts = store.passage_texts([p for h in hits for p in h._pieces]) if hits else {}  # type: ignore[attr-defined]
-    out = []
-    for h in hits:
-        pieces = [(rows[p]["start"], rows[p]["end"], texts.get(p)) for p in h._pieces]  # type: ignore[attr-defined]
-        if any(t is None for _, _, t in pieces):
-            continue
-        h.text = span_text(h.start, h.end, pieces)
-        h.rank = len(out) + 1
-        out.append(h)
-    return out
 
 
 def span_text(start: int, end: int, pieces: list[tuple[int, int, str]]) -> str:
@@ -340,6 +325,7 @@ class _Highlighting:
     context: float               # KB_HIGHLIGHT_CONTEXT
     answer_type: float           # KB_HIGHLIGHT_ANSWER_TYPE
     subject: float               # KB_HIGHLIGHT_SUBJECT
+    firsts: dict[str, str] = field(default_factory=dict)  # article id -> its first sentence
 
 
 def _highlight(h: Hit, hl: _Highlighting) -> None:
@@ -373,7 +359,7 @@ def _highlight(h: Hit, hl: _Highlighting) -> None:
     if hl.subject != 1.0:
         # The article's subject, named in its title or first sentence, is what later sentences
         # refer to as 它 / 本鱼 / "it": a query term naming it cannot tell those sentences apart.
-        subject = _subject_text(art.title, art.first)
+        subject = _subject_text(art.title, hl.firsts.get(art.id, ""))
         for t in qterms:
             if t in subject:
                 weight[t] *= hl.subject
@@ -420,6 +406,18 @@ def answer_type(q: str) -> re.Pattern | None:
     if _NUM_Q.search(q):
         return _NUM_A
     return None
+
+
+def _first_sentences(hits: list[Hit], store) -> dict[str, str]:
+    """The first sentence of each hit's article: from the hit itself when it starts the article
+    (often, in short articles), otherwise read, in one query for all."""
+    out = {}
+    for h in hits:
+        s0 = next((s for s in h._sents if s[1] == 0), None)  # type: ignore[attr-defined]
+        if s0 is not None:
+            out[h.article_id] = h.text[s0[2] - h.start:s0[3] - h.start]
+    out.update(store.first_sentences(list({h.article_id for h in hits} - set(out))))
+    return out
 
 
 @lru_cache(maxsize=4096)

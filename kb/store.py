@@ -80,9 +80,8 @@ class Article:
 
 @dataclass
 class Cited:
-    """What a search hit cites of its article: the metadata and the first sentence, without
-    the whole text, which a long article makes costly to read (five 20,000-character articles:
-    ~1 ms a search)."""
+    """What a search hit cites of its article: its metadata, without the whole text, which a
+    long article makes costly to read (five 20,000-character articles: ~1 ms a search)."""
     id: str
     path: str
     title: str
@@ -92,7 +91,6 @@ class Cited:
     date: str | None
     meta: dict
     dup_of: str | None
-    first: str    # the first sentence, as the article's sentences are cut
 
 
 def _vec_blob(v: np.ndarray) -> bytes:
@@ -221,16 +219,19 @@ class Store:
         if not ids:
             return {}
         q = ",".join("?" * len(ids))
-        rows = self._tuples().execute(
-            "SELECT a.id, a.path, a.title, a.source, a.url, a.author, a.date, a.meta, a.dup_of,"
-            " (SELECT substr(p.text, 1 + s.start - p.start, s.end - s.start) FROM passages p"
-            "  JOIN sentences s ON s.article_id=p.article_id AND s.seq=p.sent_lo WHERE p.article_id=a.id AND p.seq=0)"
-            f" FROM articles a WHERE a.id IN ({q})", list(ids))
-        return {r[0]: Cited(*r[:7], json.loads(r[7] or "{}"), r[8], r[9] or "") for r in rows}
+        rows = self._tuples().execute("SELECT id, path, title, source, url, author, date, meta, dup_of"
+                                      f" FROM articles WHERE id IN ({q})", list(ids))
+        return {r[0]: Cited(*r[:7], json.loads(r[7] or "{}"), r[8]) for r in rows}
 
-    def passage_texts(self, pids: list[int]) -> dict[int, str]:
-        q = ",".join("?" * len(pids))
-        return dict(self._tuples().execute(f"SELECT id, text FROM passages WHERE id IN ({q})", list(pids)))
+    def first_sentences(self, ids: list[str]) -> dict[str, str]:
+        """Each article's first sentence, as its sentences were cut (from its first passage)."""
+        if not ids:
+            return {}
+        q = ",".join("?" * len(ids))
+        return dict(self._tuples().execute(
+            "SELECT s.article_id, substr(p.text, 1 + s.start - p.start, s.end - s.start) FROM sentences s"
+            f" JOIN passages p ON p.article_id=s.article_id AND p.seq=0 WHERE s.article_id IN ({q}) AND s.seq=0",
+            list(ids)))
 
     def find_article(self, prefix: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM articles WHERE id LIKE ? ESCAPE '\\'",
@@ -259,10 +260,11 @@ class Store:
                                " FROM passages WHERE article_id=? ORDER BY seq", (article_id,)).fetchall()
 
     def passages_with_sentences(self, pids: list[int], dim: int) -> tuple[dict[int, dict], dict[int, list[tuple]], np.ndarray]:
-        """What ranking needs of each passage, in one query for all candidates of a search:
-        ``rows`` (article, paragraph, span, language; its text is the article's text over
-        [start, end)), its sentences as (id, seq, start, end, row) in reading order, where ``row``
-        indexes the returned sentence-vector matrix. A passage that no longer exists is absent."""
+        """What ranking and citing need of each passage, in one query for all candidates of a
+        search: ``rows`` (article, paragraph, span, language, and its text: the article's text
+        over [start, end)), its sentences as (id, seq, start, end, row) in reading order, where
+        ``row`` indexes the returned sentence-vector matrix. A passage that no longer exists is
+        absent."""
         rows: dict[int, dict] = {}
         sents: dict[int, list[tuple]] = {}
         blobs: list[bytes] = []
@@ -270,14 +272,16 @@ class Store:
         for i in range(0, len(pids), 500):
             chunk = pids[i:i + 500]
             q = ",".join("?" * len(chunk))
-            for pid, aid, para, pstart, pend, lang, sid, seq, start, end, vec in cur.execute(
-                    f"SELECT p.id, p.article_id, p.paragraph, p.start, p.end, p.lang, s.id, s.seq, s.start, s.end, s.vec"
+            for pid, aid, para, pstart, pend, lang, text, sid, seq, start, end, vec in cur.execute(
+                    f"SELECT p.id, p.article_id, p.paragraph, p.start, p.end, p.lang,"
+                    f" CASE WHEN s.seq=p.sent_lo THEN p.text END,"  # the passage's text once, not once a sentence
+                    f" s.id, s.seq, s.start, s.end, s.vec"
                     f" FROM passages p JOIN sentences s"
                     f" ON s.article_id=p.article_id AND s.seq>=p.sent_lo AND s.seq<p.sent_hi"
                     f" WHERE p.id IN ({q}) ORDER BY p.id, s.seq", chunk):
                 if pid not in rows:
                     rows[pid] = {"id": pid, "article_id": aid, "paragraph": para, "start": pstart, "end": pend,
-                                 "lang": lang}
+                                 "lang": lang, "text": text}
                     sents[pid] = []
                 sents[pid].append((sid, seq, start, end, len(blobs)))
                 blobs.append(vec)

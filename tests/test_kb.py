@@ -139,13 +139,13 @@ def test_span_text_joins_overlapping_pieces_and_refuses_gaps():
         span_text(0, 12, [(0, 8, text[0:8])])
 
 
-def test_cited_articles_carry_metadata_and_first_sentence_not_text(kb):
+def test_cited_articles_carry_metadata_not_text_and_first_sentences_are_read_as_cut(kb):
     aid = kb.search("全托管模式", k=1)[0].article_id
     c = kb.store.cited([aid, "no-such-id"])
     assert list(c) == [aid]
     assert (c[aid].title, c[aid].source, c[aid].date) == ("电商", "跨境电商头条", "2023-09-12")
-    assert c[aid].first == "跨境电商平台在美国市场的扩张速度很快。"
     assert not hasattr(c[aid], "text")
+    assert kb.store.first_sentences([aid, "no-such-id"]) == {aid: "跨境电商平台在美国市场的扩张速度很快。"}
 
 
 def test_hostile_queries_do_not_raise(kb):
