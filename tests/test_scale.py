@@ -137,6 +137,25 @@ def test_delta_bm25_uses_the_base_statistics():
     assert 10 not in lex.query(["美国"]).top(5)
 
 
+def test_bm25_top_matches_a_full_sort_with_ties_to_the_lower_id():
+    """``top`` looks for the best among passages scoring at least the n-th best of the rarest
+    query term's passages; it must return exactly what sorting every score would."""
+    rng = np.random.default_rng(3)
+    vocab = [f"w{i}" for i in range(30)]
+    docs = [list(rng.choice(vocab, size=int(rng.integers(1, 8)), p=np.linspace(2, 0.1, 30) / np.linspace(2, 0.1, 30).sum()))
+            for _ in range(400)]
+    docs += [docs[5]] * 40  # exact ties
+    ids = list(range(1000, 1000 + len(docs)))
+    lex = LexicalIndex.build(ids, docs)
+    lex.remove([1003, 1050])
+    for q in (["w0"], ["w0", "w1"], ["w3", "w17", "w29"], ["w28"], list(docs[5]), ["nothing"]):
+        s = lex.query(q)
+        full = s.base if s.base is not None else np.zeros(len(ids))
+        for n in (1, 10, 60):
+            want = sorted((i for i in range(len(ids)) if full[i] > 0), key=lambda i: (-full[i], i))[:n]
+            assert set(s.top(n)) == {ids[i] for i in want}, (q, n)
+
+
 def test_ivf_shape_never_asks_for_more_lists_than_the_data_can_train():
     for n in (50, 1_000, 20_000, 100_000, 1_000_000):
         nlist, nprobe = ivf_shape(n)
