@@ -53,44 +53,36 @@ CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id, seq);
 """
 
 
-@dataclass
-class Article:
+@dataclass(kw_only=True)
+class ArticleMeta:
+    """What citing an article needs: its metadata, without the text. A search reads only this
+    (``Store.cited``): a long article's whole text is costly to read (five 20,000-character
+    articles: ~1 ms a search)."""
     id: str
-    key: str
     path: str
     title: str
     source: str | None
     url: str | None
     author: str | None
     date: str | None
+    meta: dict
+    dup_of: str | None = None  # first stored copy of a near-duplicate article
+
+
+@dataclass(kw_only=True)
+class Article(ArticleMeta):
+    key: str
     lang: str
     content_hash: str
     text: str
-    meta: dict
     ingested_at: str
     passages: int = 0
-    dup_of: str | None = None
     minhash: bytes | None = None
 
     def summary(self) -> dict:
         return {"id": self.id, "path": self.path, "title": self.title, "source": self.source, "url": self.url,
                 "author": self.author, "date": self.date, "lang": self.lang, "passages": self.passages,
                 "ingested_at": self.ingested_at, "duplicate_of": self.dup_of}
-
-
-@dataclass
-class Cited:
-    """What a search hit cites of its article: its metadata, without the whole text, which a
-    long article makes costly to read (five 20,000-character articles: ~1 ms a search)."""
-    id: str
-    path: str
-    title: str
-    source: str | None
-    url: str | None
-    author: str | None
-    date: str | None
-    meta: dict
-    dup_of: str | None
 
 
 def _vec_blob(v: np.ndarray) -> bytes:
@@ -214,14 +206,15 @@ class Store:
                               " FROM articles a WHERE id=?", (article_id,)).fetchone()
         return self._article(row) if row else None
 
-    def cited(self, ids: list[str]) -> dict[str, Cited]:
+    def cited(self, ids: list[str]) -> dict[str, ArticleMeta]:
         """The articles a search cites, in one query, without their texts."""
         if not ids:
             return {}
         q = ",".join("?" * len(ids))
         rows = self._tuples().execute("SELECT id, path, title, source, url, author, date, meta, dup_of"
                                       f" FROM articles WHERE id IN ({q})", list(ids))
-        return {r[0]: Cited(*r[:7], json.loads(r[7] or "{}"), r[8]) for r in rows}
+        return {r[0]: ArticleMeta(id=r[0], path=r[1], title=r[2], source=r[3], url=r[4], author=r[5], date=r[6],
+                                  meta=json.loads(r[7] or "{}"), dup_of=r[8]) for r in rows}
 
     def first_sentences(self, ids: list[str]) -> dict[str, str]:
         """Each article's first sentence, as its sentences were cut (from its first passage)."""
