@@ -278,6 +278,11 @@ class Store:
                     sents[pid] = []
                 sents[pid].append((sid, seq, start, end, len(blobs)))
                 blobs.append(vec)
+        untexted = [pid for pid, r in rows.items() if r["text"] is None]  # its first sentence row is missing
+        if untexted:
+            q = ",".join("?" * len(untexted))
+            for pid, text in cur.execute(f"SELECT id, text FROM passages WHERE id IN ({q})", untexted):
+                rows[pid]["text"] = text
         return rows, sents, vecs_from_blobs(blobs, dim)
 
     def _tuples(self) -> sqlite3.Cursor:

@@ -219,3 +219,14 @@ def test_answer_type_of_questions():
     assert not answer_type("额亦都是在哪一年去世的？").search("额亦都老年居住在沈阳。")
     assert answer_type("How many moons does Saturn have?").search("Saturn has 146 moons.")
     assert answer_type("邹游的职业是什么？") is None
+
+
+def test_a_passage_missing_its_first_sentence_row_still_reads_its_text(kb):
+    """Passage texts come with the first sentence row of each passage; a damaged KB without
+    that row still cites the passage's text."""
+    aid = kb.store.article_by_key("/a.txt")["id"]
+    pid = kb.store.db.execute("SELECT id FROM passages WHERE article_id=? AND seq=0", (aid,)).fetchone()[0]
+    kb.store.db.execute("DELETE FROM sentences WHERE article_id=? AND seq=0", (aid,))
+    rows, sents, _ = kb.store.passages_with_sentences([pid], kb.dim)
+    assert rows[pid]["text"] == ART_A[rows[pid]["start"]:rows[pid]["end"]]
+    assert 0 not in [s[1] for s in sents[pid]]
