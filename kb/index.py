@@ -380,11 +380,8 @@ class LexicalScores:
     ``postings``: for each query term, the base rows that hold it."""
 
     def __init__(self, lex: LexicalIndex, base: np.ndarray | None, delta: dict[int, float],
-                 postings: list[np.ndarray] | None = None):
-        self.lex, self.base, self.delta, self.postings = lex, base, delta, postings or []
-
-    def any(self) -> bool:
-        return (self.base is not None and bool(self.base.any())) or bool(self.delta)
+                 postings: list[np.ndarray]):
+        self.lex, self.base, self.delta, self.postings = lex, base, delta, postings
 
     def top(self, n: int, allowed: np.ndarray | None = None) -> dict[int, float]:
         """The ``n`` best-scoring passages (score > 0), optionally only among ``allowed`` ids."""

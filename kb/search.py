@@ -199,7 +199,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         from .rerank import rerank_scores
         depth = min(len(order), max(k, config.get("KB_RERANK_DEPTH")))
         top = order[:depth]
-        texts = [store.passage_text(pids[j]) for j in top]
+        texts = [rows[pids[j]]["text"] if pids[j] in rows else store.passage_text(pids[j]) for j in top]
         ce = np.asarray(rerank_scores(reranker, q, texts))
         scores[top] = shown[top] = ce  # the cross-encoder's score is what ranks these now
         order = np.concatenate([top[np.argsort(-ce, kind="stable")], order[depth:]])

@@ -195,7 +195,7 @@ class Store:
         return out
 
     # --- reads ------------------------------------------------------------------------
-    def _article(self, row: sqlite3.Row | dict) -> Article:
+    def _article(self, row: sqlite3.Row) -> Article:
         d = dict(row)
         d["meta"] = json.loads(d.get("meta") or "{}")
         return Article(**d)
