@@ -21,7 +21,7 @@ import numpy as np
 from . import config
 from .embed import Embedder, embedder_name, get_embedder
 from .errors import EmbedderMismatch, KBError, KBLocked, KBNotFound
-from .index import DenseIndex, LexicalIndex, ivf_shape, write_json_atomic
+from .index import DenseIndex, LexicalIndex, SentenceBase, ivf_shape, write_json_atomic
 from .segment import make_passages, split_sentences
 from .store import Article, Store, now_iso
 from .text import detect_lang, init_jieba, to_simplified, tokenize
@@ -66,6 +66,7 @@ class KnowledgeBase:
         self._loaded_version = -1
         self.passages_index: DenseIndex | None = None
         self.lexical: LexicalIndex | None = None
+        self.sentence_base: SentenceBase | None = None  # None: every passage's sentences from SQLite
         # Passage ids added to / removed from the indexes since their saved base (see kb.index).
         self._delta_added: list[int] = []
         self._delta_removed: list[int] = []
@@ -223,6 +224,13 @@ class KnowledgeBase:
         self.passages_index = DenseIndex.load(d / dense["file"], self.dim, dense["kind"])
         self.lexical = LexicalIndex.load(d / man["lexical"])
         self._base = {"dense": dense, "lexical": man["lexical"]}
+        self.sentence_base = None
+        if man.get("sentences"):
+            try:
+                self.sentence_base = SentenceBase.load(d / man["sentences"], self.dim)
+                self._base["sentences"] = man["sentences"]
+            except Exception as e:  # an optimisation only: searches read sentences from SQLite instead
+                _notice(f"sentence index unreadable ({type(e).__name__}: {e}); the next save writes it anew")
         self._delta_added, self._delta_removed = [], []
         if man.get("delta"):
             with np.load(d / man["delta"], allow_pickle=False) as z:
@@ -235,6 +243,8 @@ class KnowledgeBase:
         if removed:
             self.passages_index.remove(removed)
             self.lexical.remove(removed)
+            if self.sentence_base is not None:
+                self.sentence_base.forget(removed)
             self._delta_removed += removed
         if added:
             for ids, vecs, terms in self.store.index_rows(added, self.dim):
@@ -264,6 +274,7 @@ class KnowledgeBase:
         self._loaded_version = version
         self._fresh = True
         self._base = None  # nothing saved matches these indexes yet
+        self.sentence_base = None
         self._delta_added, self._delta_removed = [], []
 
     def _rebuild_lexical(self) -> None:
@@ -316,13 +327,42 @@ class KnowledgeBase:
                          removed=np.asarray(self._delta_removed, np.int64))
                 f.flush()
                 os.fsync(f.fileno())
+        if not self._base.get("sentences"):  # with new bases, or once for a KB saved without it
+            self._write_sentence_base(d / f"sentences-{stamp}")
         write_json_atomic(d / "manifest.json", {"data_version": v, **self._base, "delta": delta_file,
                                                 "passages": len(self.passages_index),
                                                 "embedder": self.embedder_name, "written_at": now_iso()})
-        keep = {self._base["dense"]["file"], self._base["lexical"], delta_file, "manifest.json"}
+        keep = {self._base["dense"]["file"], self._base["lexical"], self._base.get("sentences"), delta_file,
+                "manifest.json"}
         for f in d.iterdir():
             if f.name not in keep:
                 shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
+
+    def _write_sentence_base(self, folder: Path) -> None:
+        """Every passage's sentences from SQLite as they are now (the indexes' state) into
+        ``folder``; searches use it from here on."""
+        if len(self.passages_index) > 100_000:
+            _notice(f"writing the sentence index of {len(self.passages_index)} passages")
+        SentenceBase.write(folder, self.store.iter_passage_sentences(self.dim), self.dim)
+        self.sentence_base = SentenceBase.load(folder, self.dim)
+        self._base["sentences"] = folder.name
+
+    def lead_passages(self, pids: list[int]) -> tuple[dict[int, dict], dict[int, list[tuple]], np.ndarray]:
+        """``Store.passages_with_sentences`` for a search's leading candidates, with the
+        sentences of passages the sentence base holds read from it rather than from SQLite."""
+        sb = self.sentence_base
+        if sb is None:
+            return self.store.passages_with_sentences(pids, self.dim)
+        sents, vecs = sb.lookup(pids)
+        rows = self.store.passage_rows(pids)  # a passage removed since the index was saved is absent
+        rest = [p for p in pids if p in rows and p not in sents]
+        if rest:  # added since the sentence base was written
+            more_rows, more_sents, more_vecs = self.store.passages_with_sentences(rest, self.dim)
+            shift = len(vecs)
+            for p, ss in more_sents.items():
+                sents[p] = [(*s[:4], s[4] + shift) for s in ss]
+            vecs = np.vstack([vecs, more_vecs])
+        return {p: r for p, r in rows.items() if p in sents}, sents, vecs
 
     def rebuild(self) -> dict:
         """Rebuild every derived index from SQLite and save it (``python -m kb rebuild``)."""
@@ -390,7 +430,7 @@ class KnowledgeBase:
             if self.passages_index is None:
                 return
             man = self._manifest()
-            if not man or man.get("data_version") != self._loaded_version:
+            if not man or man.get("data_version") != self._loaded_version or not man.get("sentences"):
                 self._save()
 
     def _require_writer(self) -> None:

@@ -169,12 +169,13 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
             pcos[missing] = kb.passages_index.vectors([pids[j] for j in missing]) @ qv
     scores = {"lexical": lexical, "dense": pcos}.get(mode, pcos + lam_same * lexical).astype(np.float64)
 
-    # 3. The leading candidates (KB_SENTENCE_DEPTH) scored in full from SQLite: the best
-    #    sentence's vector, the language-aware BM25 weight. Reading rows is the costliest step of
+    # 3. The leading candidates (KB_SENTENCE_DEPTH) scored in full: the best
+    #    sentence's vector (sentences from the sentence base, kb.index.SentenceBase), the
+    #    language-aware BM25 weight. Reading rows is the costliest step of
     #    a search, and a passage far down this list does not reach the top k.
     depth = max(k, config.get("KB_SENTENCE_DEPTH"))
     lead = [int(j) for j in np.argsort(-scores, kind="stable")[:depth]]
-    rows, sents, svecs = store.passages_with_sentences([pids[j] for j in lead], dim)
+    rows, sents, svecs = kb.lead_passages([pids[j] for j in lead])
     lead = [j for j in lead if pids[j] in rows]  # a passage removed since the index was saved drops out
     scos: dict[int, float] = {}
     if qv is not None and len(svecs):
@@ -221,7 +222,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
             break
         p = pids[j]
         if p not in rows:  # past the lead: only when fewer than k hits came out of it
-            more_rows, more_sents, _ = store.passages_with_sentences([p], dim)
+            more_rows, more_sents, _ = kb.lead_passages([p])
             if p not in more_rows:
                 continue
             rows.update(more_rows)

@@ -29,6 +29,14 @@ def _consistent(kb: KnowledgeBase) -> None:
     pids = sorted(r[0] for r in kb.store.db.execute("SELECT id FROM passages"))
     assert sorted(kb.passages_index.ids().tolist()) == pids
     assert sorted(kb.lexical.live_ids().tolist()) == pids
+    # The sentence base serves each passage's sentences as SQLite holds them now (vectors in half
+    # precision), and a search's lead read through it equals the read from SQLite alone.
+    rows, sents, vecs = kb.store.passages_with_sentences(pids, kb.dim)
+    got_rows, got_sents, got_vecs = kb.lead_passages(pids)
+    assert got_rows == rows and sorted(got_sents) == sorted(sents)
+    for p, ss in sents.items():
+        assert [s[:4] for s in got_sents[p]] == [s[:4] for s in ss]
+        np.testing.assert_allclose(got_vecs[[s[4] for s in got_sents[p]]], vecs[[s[4] for s in ss]], atol=2e-3)
 
 
 @pytest.fixture
@@ -89,7 +97,71 @@ def test_a_large_delta_is_compacted_into_new_bases(grown, kb_dir, monkeypatch):
     assert grown.lexical.delta_size == 0
     _consistent(grown)
     files = {f.name for f in (kb_dir / "index").iterdir()}
-    assert files == {"manifest.json", man["dense"]["file"], man["lexical"]}  # old bases swept away
+    assert files == {"manifest.json", man["dense"]["file"], man["lexical"], man["sentences"]}  # old bases swept away
+    assert man["sentences"] != first["sentences"]
+
+
+def test_the_sentence_base_is_written_with_the_bases_and_serves_the_lead(grown, kb_dir):
+    man = _manifest(kb_dir)
+    assert man["sentences"] and (kb_dir / "index" / man["sentences"]).is_dir()
+    again = KnowledgeBase.open(kb_dir)
+    again.ensure_indexes()
+    assert len(again.sentence_base) == again.store.counts()["passages"]
+    _consistent(again)
+    with_base = again.search("人工智能 行业 前景", k=5)
+    again.sentence_base = None  # every sentence from SQLite
+    without = again.search("人工智能 行业 前景", k=5)
+    assert [(h.passage_id, h.highlight_start, h.highlight_end) for h in with_base] == \
+        [(h.passage_id, h.highlight_start, h.highlight_end) for h in without]
+    assert [h.score for h in with_base] == pytest.approx([h.score for h in without], abs=2e-3)
+
+
+def test_a_passage_id_reused_after_removal_is_not_served_from_the_sentence_base(grown, kb_dir):
+    last = grown.store.db.execute("SELECT article_id, MAX(id) FROM passages").fetchone()
+    with grown.writer():
+        grown.remove(last[0])
+        grown.add(_doc(777, " 全新的句子，不在基线里。"))
+    reused = grown.store.db.execute("SELECT id FROM passages WHERE article_id=(SELECT id FROM articles"
+                                    " WHERE key='/doc777.txt')").fetchone()[0]
+    assert reused == last[1]  # SQLite hands out the freed id again
+    assert reused in grown.sentence_base.pids.tolist() and reused in grown.sentence_base.stale
+    _consistent(grown)
+    again = KnowledgeBase.open(kb_dir)  # the tombstone is replayed from the saved delta
+    again.ensure_indexes()
+    assert reused in again.sentence_base.stale
+    _consistent(again)
+    assert again.search("全新的句子", k=1)[0].title == "doc777"
+
+
+def test_an_unreadable_or_missing_sentence_base_falls_back_to_sqlite_and_is_rewritten(grown, kb_dir, capsys):
+    man = _manifest(kb_dir)
+    (kb_dir / "index" / man["sentences"] / "vectors.f16").write_bytes(b"broken")
+    again = KnowledgeBase.open(kb_dir)
+    again.ensure_indexes()
+    assert again.sentence_base is None and "sentence index unreadable" in capsys.readouterr().err
+    assert again.search("人工智能 行业", k=3)
+    assert again.passages_index is not None and again._base["dense"] == man["dense"]  # nothing else rebuilt
+    with again.writer():
+        again.add(_doc(900))
+    new = _manifest(kb_dir)
+    assert new["delta"] and new["sentences"] != man["sentences"] and again.sentence_base is not None
+    _consistent(again)
+    # A KB saved before sentence bases existed gets one when a writer next closes, even one that
+    # changed nothing, and keeps its other bases and delta.
+    old = dict(new)
+    del old["sentences"]
+    (kb_dir / "index" / "manifest.json").write_text(json.dumps(old))
+    third = KnowledgeBase.open(kb_dir)
+    third.ensure_indexes()
+    assert third.sentence_base is None
+    with third.writer():
+        pass
+    last = _manifest(kb_dir)
+    same = ("data_version", "dense", "lexical", "passages")
+    assert last["sentences"] and {k: last[k] for k in same} == {k: old[k] for k in same}
+    with np.load(kb_dir / "index" / last["delta"]) as z:
+        assert sorted(z["added"].tolist()) == sorted(third._delta_added) and len(third._delta_added) > 0
+    _consistent(third)
 
 
 def test_switches_to_ivf_past_the_threshold_and_records_it(kb_dir, hash_model, monkeypatch):
