@@ -71,6 +71,23 @@ def _single_thread(faiss) -> None:
         faiss.omp_set_num_threads(1)
 
 
+def _half_precision_coarse(faiss, index) -> None:
+    """Choose an IVF index's lists by its centroids in half precision: the same lists (the top
+    five hits agreed on 499 of 500 questions at 100k and 1M passages), and half the bytes that
+    every search scans after the embedding has evicted them from the CPU caches (12.6 → 6.3 MB
+    at 1M passages: −0.4 ms a search there, −0.15 ms at 100k; benchmarks/README.md)."""
+    old = faiss.downcast_index(index.quantizer)
+    if not isinstance(old, faiss.IndexFlat):
+        return
+    coarse = faiss.IndexScalarQuantizer(index.d, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+    coarse.add(old.reconstruct_n(0, index.nlist))
+    if index.own_fields:  # the float quantizer was the index's to free: Python frees it now
+        old.this.acquire()
+    index.quantizer = coarse
+    index.own_fields = True  # the index frees the new one ...
+    coarse.this.disown()     # ... and Python does not
+
+
 class DenseIndex:
     """Inner-product search over L2-normalised vectors, keyed by SQLite row id."""
 
@@ -121,6 +138,7 @@ class DenseIndex:
         rng = np.random.default_rng(0)
         sample = vecs[np.sort(rng.choice(n, min(n, TRAIN_PER_LIST * nlist), replace=False))]
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        _half_precision_coarse(faiss, index)
         index.set_direct_map_type(faiss.DirectMap.Hashtable)  # so remove_ids works by id
         out = cls(dim, index, "ivf", nprobe)
         for i in range(0, n, 100_000):
@@ -191,6 +209,7 @@ class DenseIndex:
             raise ValueError(f"{path.name} holds {index.d}-d vectors, the KB {dim}-d")
         out = cls(dim, index, kind)
         if kind == "ivf":
+            _half_precision_coarse(faiss, index)  # (an index saved with float centroids: converted here)
             index.set_direct_map_type(faiss.DirectMap.Hashtable)
             # a search-time choice: the setting as it is now
             out.nprobe = index.nprobe = probes_for(int(index.nlist), out.codec)
