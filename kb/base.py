@@ -139,6 +139,7 @@ class KnowledgeBase:
         return self._dim
 
     def close(self) -> None:
+        self._set_sentence_base(None)
         self.store.close()
 
     # --- derived indexes ------------------------------------------------------------------
@@ -224,10 +225,10 @@ class KnowledgeBase:
         self.passages_index = DenseIndex.load(d / dense["file"], self.dim, dense["kind"])
         self.lexical = LexicalIndex.load(d / man["lexical"])
         self._base = {"dense": dense, "lexical": man["lexical"]}
-        self.sentence_base = None
+        self._set_sentence_base(None)
         if man.get("sentences"):
             try:
-                self.sentence_base = SentenceBase.load(d / man["sentences"], self.dim)
+                self._set_sentence_base(SentenceBase.load(d / man["sentences"], self.dim))
                 self._base["sentences"] = man["sentences"]
             except Exception as e:  # an optimisation only: searches read sentences from SQLite instead
                 _notice(f"sentence index unreadable ({type(e).__name__}: {e}); the next save writes it anew")
@@ -274,7 +275,7 @@ class KnowledgeBase:
         self._loaded_version = version
         self._fresh = True
         self._base = None  # nothing saved matches these indexes yet
-        self.sentence_base = None
+        self._set_sentence_base(None)
         self._delta_added, self._delta_removed = [], []
 
     def _rebuild_lexical(self) -> None:
@@ -344,8 +345,13 @@ class KnowledgeBase:
         if len(self.passages_index) > 100_000:
             _notice(f"writing the sentence index of {len(self.passages_index)} passages")
         SentenceBase.write(folder, self.store.iter_passage_sentences(self.dim), self.dim)
-        self.sentence_base = SentenceBase.load(folder, self.dim)
+        self._set_sentence_base(SentenceBase.load(folder, self.dim))
         self._base["sentences"] = folder.name
+
+    def _set_sentence_base(self, sb: SentenceBase | None) -> None:
+        if self.sentence_base is not None:
+            self.sentence_base.close()
+        self.sentence_base = sb
 
     def lead_passages(self, pids: list[int]) -> tuple[dict[int, dict], dict[int, list[tuple]], np.ndarray]:
         """``Store.passages_with_sentences`` for a search's leading candidates, with the

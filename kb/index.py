@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import KBError
+
 K1, B = 1.5, 0.75  # bm25s defaults (Lucene variant); the delta is scored with the same formula
 
 
@@ -448,10 +450,13 @@ class LexicalScores:
 
 class SentenceBase:
     """The sentences of the base's passages, for the full scoring of a search's leading
-    candidates: each passage's sentences as (sentence id, seq, start, end), and their vectors in
-    half precision, memory-mapped. Read from SQLite, scoring 15 passages' ~100 sentences costs
-    ~0.9 ms after an embedding, most of it SQLite's per-row work and Python's per-row objects;
-    from these files, one array lookup (benchmarks/README.md).
+    candidates: each passage's sentences as (sentence id, seq, start, end) in memory, and their
+    vectors in half precision on disk, a passage's rows together. Read from SQLite, scoring 15
+    passages' ~100 sentences costs ~0.9 ms after an embedding, most of it SQLite's per-row work
+    and Python's per-row objects; from these files, a few array lookups and one read a passage
+    (benchmarks/README.md). The vectors are read, not memory-mapped: mapped pages stay counted in
+    the process's memory (the kernel maps 64 kB around each page a search touches), and at a
+    million passages the file is 2.6 GB.
 
     Written with the dense base (at each compaction, from SQLite), never changed after: a
     passage added since is read from SQLite instead (``KnowledgeBase.lead_passages``)."""
@@ -459,13 +464,17 @@ class SentenceBase:
     FILES = ("pids.npy", "offsets.npy", "sids.npy", "spans.npy", "vectors.f16", "shape.json")
 
     def __init__(self, pids: np.ndarray, offsets: np.ndarray, sids: np.ndarray, spans: np.ndarray,
-                 vectors: np.ndarray):
+                 vectors, dim: int):
         self.pids = pids          # passage ids, ascending
         self.offsets = offsets    # passage i's sentences are rows offsets[i]:offsets[i+1]
         self.sids = sids          # sentence id of each row
         self.spans = spans        # (seq, start, end) of each row
-        self.vectors = vectors    # float16 (rows, dim)
+        self.vectors = vectors    # vectors.f16, open: float16 rows of ``dim``
+        self.dim = dim
         self.stale: set[int] = set()  # passages removed since (an id may come back for a new passage)
+
+    def close(self) -> None:
+        self.vectors.close()
 
     def forget(self, pids) -> None:
         self.stale.update(int(p) for p in pids)
@@ -480,7 +489,7 @@ class SentenceBase:
         if self.stale:
             pids = [p for p in pids if p not in self.stale]
         if not n or not pids:
-            return {}, np.zeros((0, self.vectors.shape[1]), np.float32)
+            return {}, np.zeros((0, self.dim), np.float32)
         want = np.asarray(pids, np.int64)
         pos = np.minimum(np.searchsorted(self.pids, want), n - 1)
         found = self.pids[pos] == want
@@ -488,11 +497,16 @@ class SentenceBase:
         rows = np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist())]) if len(lo) else lo
         sids, spans = self.sids[rows].tolist(), self.spans[rows].tolist()
         out: dict[int, list[tuple]] = {}
-        at = 0
+        at, row, fd = 0, 2 * self.dim, self.vectors.fileno()
+        blobs = []
         for pid, a, b in zip(want[found].tolist(), lo.tolist(), hi.tolist()):
             out[pid] = [(sids[r], *spans[r], r) for r in range(at, at + b - a)]
             at += b - a
-        return out, self.vectors[rows].astype(np.float32)
+            blobs.append(os.pread(fd, (b - a) * row, a * row))
+        vecs = np.frombuffer(b"".join(blobs), np.float16)
+        if len(vecs) != at * self.dim:
+            raise KBError(f"{self.vectors.name} ends early: rebuild the indexes with `python -m kb rebuild`")
+        return out, vecs.reshape(at, self.dim).astype(np.float32)
 
     @classmethod
     def write(cls, folder: Path, chunks, dim: int) -> None:
@@ -521,7 +535,6 @@ class SentenceBase:
 
     @classmethod
     def load(cls, folder: Path, dim: int) -> "SentenceBase":
-        import mmap
         shape = json.loads((folder / "shape.json").read_text())
         if shape["dim"] != dim:
             raise ValueError(f"{folder.name} holds {shape['dim']}-d sentence vectors, the KB {dim}-d")
@@ -530,17 +543,11 @@ class SentenceBase:
         rows = int(shape["rows"])
         if not (len(offsets) == len(pids) + 1 and offsets[-1] == rows == len(sids) == len(spans)):
             raise ValueError(f"{folder.name}: its files disagree on the number of sentences")
-        vectors = np.zeros((0, dim), np.float16)
-        if rows:
-            with open(folder / "vectors.f16", "rb") as f:
-                mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            if len(mm) != rows * dim * 2:
-                raise ValueError(f"{folder.name}/vectors.f16 holds {len(mm)} bytes, not {rows} x {dim} half floats")
-            # A search reads a few scattered rows: no read-ahead, which would page in (and count
-            # in the process's memory) far more than it reads.
-            mm.madvise(mmap.MADV_RANDOM)
-            vectors = np.frombuffer(mm, np.float16).reshape(rows, dim)
-        return cls(pids, offsets, sids, spans, vectors)
+        size = (folder / "vectors.f16").stat().st_size
+        if size != rows * dim * 2:
+            raise ValueError(f"{folder.name}/vectors.f16 holds {size} bytes, not {rows} x {dim} half floats")
+        # Kept open: a writer may replace these files meanwhile, and the open file stays readable.
+        return cls(pids, offsets, sids, spans, open(folder / "vectors.f16", "rb", buffering=0), dim)
 
 
 def _fsync(path: Path) -> None:

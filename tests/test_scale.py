@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from kb import ArticleInput, Filters, KnowledgeBase
+from kb.errors import KBError
 from kb import base as kb_base
 from kb.index import K1, B, LexicalIndex, ivf_shape
 
@@ -253,3 +254,13 @@ def test_an_ivf_index_of_8bit_codes_from_an_older_kb_loads_with_its_own_probe_co
     assert ids[0] == 5
     new = DenseIndex.build(16, np.arange(2000), vecs, ann_min=100)
     assert new.kind == "ivf" and new.codec == "fp16" and new.search(vecs[7], 3)[0][0] == 7
+
+
+def test_a_sentence_file_cut_short_after_loading_is_a_clear_error(grown, kb_dir):
+    sb = grown.sentence_base
+    pid = int(sb.pids[-1])
+    assert sb.lookup([pid])[0]
+    path = kb_dir / "index" / _manifest(kb_dir)["sentences"] / "vectors.f16"
+    path.write_bytes(path.read_bytes()[:-10])  # the same inode, truncated
+    with pytest.raises(KBError, match="vectors.f16 ends early"):
+        sb.lookup([pid])
