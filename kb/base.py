@@ -572,7 +572,9 @@ class KnowledgeBase:
         dense = ("faiss exact inner product (IndexFlatIP)" if d["kind"] == "flat" else
                  f"faiss IVF, {'half-precision' if d['codec'] == 'fp16' else '8-bit scalar quantised'} vectors"
                  f" (nlist {d['nlist']}, nprobe {d['nprobe']})")
-        return f"{dense} + bm25s ({self.lexical.delta_size if self.lexical else 0} passages in the delta)"
+        sentences = (f" + sentence base ({len(self.sentence_base)} passages)" if self.sentence_base is not None
+                     else " (sentences from SQLite)")
+        return f"{dense} + bm25s ({self.lexical.delta_size if self.lexical else 0} passages in the delta){sentences}"
 
     def search(self, query: str, k: int = 5, **kw):
         """Ranked, cited passages for ``query``; see ``kb.search.search``."""

@@ -108,6 +108,7 @@ def test_the_sentence_base_is_written_with_the_bases_and_serves_the_lead(grown, 
     again = KnowledgeBase.open(kb_dir)
     again.ensure_indexes()
     assert len(again.sentence_base) == again.store.counts()["passages"]
+    assert f"sentence base ({len(again.sentence_base)} passages)" in again.stats()["index"]
     _consistent(again)
     with_base = again.search("人工智能 行业 前景", k=5)
     again.sentence_base = None  # every sentence from SQLite
