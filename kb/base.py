@@ -354,20 +354,20 @@ class KnowledgeBase:
         self.sentence_base = sb
 
     def lead_passages(self, pids: list[int]) -> tuple[dict[int, dict], dict[int, list[tuple]], np.ndarray]:
-        """``Store.passages_with_sentences`` for a search's leading candidates, with the
-        sentences of passages the sentence base holds read from it rather than from SQLite."""
-        sb = self.sentence_base
-        if sb is None:
-            return self.store.passages_with_sentences(pids, self.dim)
-        sents, vecs = sb.lookup(pids)
-        rows = self.store.passage_rows(pids)  # a passage removed since the index was saved is absent
+        """For a search's leading candidates: their rows (``Store.passage_rows``) and their
+        sentences as (id, seq, start, end, row) with a vector matrix that ``row`` indexes — from
+        the sentence base where it holds them, otherwise (passages added since it was written,
+        or no base) from SQLite. A passage removed since, or without sentences, is absent."""
+        rows = self.store.passage_rows(pids)
+        sents, vecs = self.sentence_base.lookup(pids) if self.sentence_base is not None else ({}, None)
         rest = [p for p in pids if p in rows and p not in sents]
-        if rest:  # added since the sentence base was written
-            more_rows, more_sents, more_vecs = self.store.passages_with_sentences(rest, self.dim)
-            shift = len(vecs)
-            for p, ss in more_sents.items():
-                sents[p] = [(*s[:4], s[4] + shift) for s in ss]
-            vecs = np.vstack([vecs, more_vecs])
+        if rest:
+            more, more_vecs = self.store.sentences_of(rest, self.dim)
+            shift = 0 if vecs is None else len(vecs)
+            sents.update({p: [(*s[:4], s[4] + shift) for s in ss] for p, ss in more.items()})
+            vecs = more_vecs if vecs is None else np.vstack([vecs, more_vecs])
+        if vecs is None:
+            vecs = np.zeros((0, self.dim), np.float32)
         return {p: r for p, r in rows.items() if p in sents}, sents, vecs
 
     def rebuild(self) -> dict:

@@ -252,48 +252,36 @@ class Store:
         return self.db.execute("SELECT id, seq, paragraph, paragraph_end, start, end, sent_lo, sent_hi, text, lang"
                                " FROM passages WHERE article_id=? ORDER BY seq", (article_id,)).fetchall()
 
-    def passages_with_sentences(self, pids: list[int], dim: int) -> tuple[dict[int, dict], dict[int, list[tuple]], np.ndarray]:
+    def passage_rows(self, pids: list[int]) -> dict[int, dict]:
         """What ranking and citing need of each passage, in one query for all candidates of a
-        search: ``rows`` (article, paragraph, span, language, and its text: the article's text
-        over [start, end)), its sentences as (id, seq, start, end, row) in reading order, where
-        ``row`` indexes the returned sentence-vector matrix. A passage that no longer exists is
-        absent."""
-        rows: dict[int, dict] = {}
+        search: article, paragraph, span, language, and its text (the article's text over
+        [start, end)). A passage that no longer exists is absent."""
+        if not pids:
+            return {}
+        q = ",".join("?" * len(pids))
+        return {pid: {"id": pid, "article_id": aid, "paragraph": para, "start": start, "end": end, "lang": lang,
+                      "text": text}
+                for pid, aid, para, start, end, lang, text in self._tuples().execute(
+                    f"SELECT id, article_id, paragraph, start, end, lang, text FROM passages WHERE id IN ({q})",
+                    pids)}
+
+    def sentences_of(self, pids: list[int], dim: int) -> tuple[dict[int, list[tuple]], np.ndarray]:
+        """Each passage's sentences as (id, seq, start, end, row) in reading order, where ``row``
+        indexes the returned sentence-vector matrix, in one query (for passages the sentence
+        base, ``kb.index.SentenceBase``, does not hold)."""
         sents: dict[int, list[tuple]] = {}
         blobs: list[bytes] = []
         cur = self._tuples()
         for i in range(0, len(pids), 500):
             chunk = pids[i:i + 500]
             q = ",".join("?" * len(chunk))
-            for pid, aid, para, pstart, pend, lang, text, sid, seq, start, end, vec in cur.execute(
-                    f"SELECT p.id, p.article_id, p.paragraph, p.start, p.end, p.lang,"
-                    f" CASE WHEN s.seq=p.sent_lo THEN p.text END,"  # the passage's text once, not once a sentence
-                    f" s.id, s.seq, s.start, s.end, s.vec"
-                    f" FROM passages p JOIN sentences s"
-                    f" ON s.article_id=p.article_id AND s.seq>=p.sent_lo AND s.seq<p.sent_hi"
+            for pid, sid, seq, start, end, vec in cur.execute(
+                    "SELECT p.id, s.id, s.seq, s.start, s.end, s.vec FROM passages p JOIN sentences s"
+                    " ON s.article_id=p.article_id AND s.seq>=p.sent_lo AND s.seq<p.sent_hi"
                     f" WHERE p.id IN ({q}) ORDER BY p.id, s.seq", chunk):
-                if pid not in rows:
-                    rows[pid] = {"id": pid, "article_id": aid, "paragraph": para, "start": pstart, "end": pend,
-                                 "lang": lang, "text": text}
-                    sents[pid] = []
-                sents[pid].append((sid, seq, start, end, len(blobs)))
+                sents.setdefault(pid, []).append((sid, seq, start, end, len(blobs)))
                 blobs.append(vec)
-        untexted = [pid for pid, r in rows.items() if r["text"] is None]  # its first sentence row is missing
-        if untexted:
-            q = ",".join("?" * len(untexted))
-            for pid, text in cur.execute(f"SELECT id, text FROM passages WHERE id IN ({q})", untexted):
-                rows[pid]["text"] = text
-        return rows, sents, vecs_from_blobs(blobs, dim)
-
-    def passage_rows(self, pids: list[int]) -> dict[int, dict]:
-        """The rows of ``passages_with_sentences`` without the sentences (for passages whose
-        sentences come from the sentence base, ``kb.index.SentenceBase``)."""
-        q = ",".join("?" * len(pids))
-        return {pid: {"id": pid, "article_id": aid, "paragraph": para, "start": start, "end": end, "lang": lang,
-                      "text": text}
-                for pid, aid, para, start, end, lang, text in self._tuples().execute(
-                    f"SELECT id, article_id, paragraph, start, end, lang, text FROM passages WHERE id IN ({q})",
-                    pids)} if pids else {}
+        return sents, vecs_from_blobs(blobs, dim)
 
     def iter_passage_sentences(self, dim: int, batch: int = 5000):
         """Yield (passage ids, sentence ids, (seq, start, end) rows, vectors): one row per

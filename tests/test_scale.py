@@ -32,7 +32,8 @@ def _consistent(kb: KnowledgeBase) -> None:
     assert sorted(kb.lexical.live_ids().tolist()) == pids
     # The sentence base serves each passage's sentences as SQLite holds them now (vectors in half
     # precision), and a search's lead read through it equals the read from SQLite alone.
-    rows, sents, vecs = kb.store.passages_with_sentences(pids, kb.dim)
+    sents, vecs = kb.store.sentences_of(pids, kb.dim)
+    rows = {p: r for p, r in kb.store.passage_rows(pids).items() if p in sents}
     got_rows, got_sents, got_vecs = kb.lead_passages(pids)
     assert got_rows == rows and sorted(got_sents) == sorted(sents)
     for p, ss in sents.items():
