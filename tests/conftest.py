@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-SEED = SHARED / "seeds" / "tiktok-shop-us-launch.zh.txt"
-SEED_QA = SHARED / "eval" / "seed-qa.jsonl"
 SAMPLE = ROOT / "data" / "articles"
+# Everything a test reads is in the repository (a user's clone has nothing beside it).
+SEED = SAMPLE / "zh" / "tiktok-shop-us-launch.zh.txt"   # the seed article, exactly as scraped
+SEED_QA = ROOT / "tests" / "data" / "seed-qa.jsonl"      # its 22 questions (tests/data/README.md)
 
 # Lines of page noise in the seed article that must never reach a passage.
 SEED_NOISE = ["985 0 0", "跨境头条8个月前更新", "扫码关注", "TKFFF公众号", "TKFFF合作", "版权声明", "相关文章",
