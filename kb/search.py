@@ -29,6 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import config
+from .dictionary import cross_query
 from .text import detect_lang, has_han, normalize, to_simplified, tokenize
 
 MODES = ("hybrid", "dense", "lexical")
@@ -142,12 +143,19 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
     dense_sims: dict[int, float] = {}
     if mode != "lexical":
         qv = query_vector if query_vector is not None else kb.query_vector(q)
-        dense_sims = dict(zip(*(a.tolist() for a in _dense_candidates(kb, qv, n_cand, allowed))))
+        qp, qs = kb.query_vectors(qv, qlang)  # centred on the question's language (kb.langspace)
+        dense_sims = dict(zip(*(a.tolist() for a in _dense_candidates(kb, qp, n_cand, allowed))))
         cand.update(dense_sims)
     lex = kb.lexical
     ls = lex.query(terms) if lex is not None and len(lex) and terms else None
     if ls is not None and mode != "dense":
         cand.update(ls.top(n_cand, allowed))
+    # The question's terms translated (kb.dictionary), for BM25 over the other language's passages.
+    lam_x = config.get("KB_TRANSLATED_LEXICAL_WEIGHT")
+    xq = cross_query(q, qlang) if mode == "hybrid" and lam_x > 0 and lex is not None and len(lex) else None
+    lsx = lex.query(xq.terms, xq.weights) if xq is not None else None
+    if lsx is not None:
+        cand.update(lsx.top(n_cand, allowed))
     if not cand:
         return []
 
@@ -166,8 +174,13 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         pcos[:] = [dense_sims.get(p, 0.0) for p in pids]
         missing = [j for j, p in enumerate(pids) if p not in dense_sims]
         if missing:
-            pcos[missing] = kb.passages_index.vectors([pids[j] for j in missing]) @ qv
-    scores = {"lexical": lexical, "dense": pcos}.get(mode, pcos + lam_same * lexical).astype(np.float64)
+            pcos[missing] = kb.passages_index.vectors([pids[j] for j in missing]) @ qp
+    lexical_x = np.zeros(len(pids), np.float32)
+    if lsx is not None:
+        scale_x = xq.ideal(lex.idf)
+        if scale_x > 0:
+            lexical_x = np.minimum(1.0, lsx.get(pids) / scale_x)
+    scores = {"lexical": lexical, "dense": pcos}.get(mode, pcos + lam_same * lexical + lam_x * lexical_x).astype(np.float64)
 
     # 3. The leading candidates (KB_SENTENCE_DEPTH) scored in full: the best
     #    sentence's vector (sentences from the sentence base, kb.index.SentenceBase), the
@@ -177,16 +190,26 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
     lead = [int(j) for j in np.argsort(-scores, kind="stable")[:depth]]
     rows, sents, svecs = kb.lead_passages([pids[j] for j in lead])
     lead = [j for j in lead if pids[j] in rows]  # a passage removed since the index was saved drops out
-    scos: dict[int, float] = {}
+    scos: dict[int, float] = {}    # sentence id -> cosine in the language-centred space (ranking)
+    raw_scos: dict[int, float] = {}  # ... and plain cosine (choosing the sentence within a passage)
     if qv is not None and len(svecs):
-        scos_row = svecs @ qv
+        langs = np.full(len(svecs), "mixed", dtype=object)
+        for p, ss in sents.items():
+            if p in rows:
+                langs[[s[4] for s in ss]] = rows[p]["lang"]
+        scos_row = kb.space.sentences(svecs, langs) @ qs
+        raw_row = svecs @ qv
         scos = {s[0]: float(scos_row[s[4]]) for ss in sents.values() for s in ss}
+        raw_scos = {s[0]: float(raw_row[s[4]]) for ss in sents.values() for s in ss}
     for j in lead:
         p = pids[j]
-        lam = lam_same if _same_lang(qlang, rows[p]["lang"]) else lam_cross
+        if _same_lang(qlang, rows[p]["lang"]):
+            lex_part = lam_same * lexical[j]
+        else:  # names and numbers as written, or the question's terms translated
+            lex_part = max(lam_cross * lexical[j], lam_x * lexical_x[j])
         if mode == "hybrid":
             best = max((scos[s[0]] for s in sents[p]), default=pcos[j])
-            scores[j] = (1 - w_sent) * pcos[j] + w_sent * best + lam * lexical[j]
+            scores[j] = (1 - w_sent) * pcos[j] + w_sent * best + lex_part
         elif mode == "dense":
             scores[j] = pcos[j]
     rest = np.ones(len(pids), bool)
@@ -251,7 +274,7 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
     idf_mode = config.get("KB_HIGHLIGHT_IDF")
     hl = _Highlighting(
         idf={t: (lex.idf(t) if lex is not None and idf_mode >= 1 else 1.0) for t in set(terms)},
-        idf_mode=idf_mode, scos=scos, qlang=qlang, mode=mode, wants=answer_type(q),
+        idf_mode=idf_mode, scos=raw_scos, qlang=qlang, mode=mode, wants=answer_type(q),
         lam_same=config.get("KB_HIGHLIGHT_WEIGHT"), lam_cross=lam_cross,
         context=config.get("KB_HIGHLIGHT_CONTEXT"), answer_type=config.get("KB_HIGHLIGHT_ANSWER_TYPE"),
         subject=config.get("KB_HIGHLIGHT_SUBJECT"))
@@ -272,8 +295,8 @@ def _dense_candidates(kb, qv: np.ndarray, n: int, allowed: np.ndarray | None) ->
     """(ids, cosines) of the ``n`` passages nearest to ``qv``."""
     index = kb.passages_index
     if allowed is not None and index.kind != "flat" and len(allowed) <= EXACT_FILTER_MAX:
-        ids, vecs = kb.store.vectors_of(allowed.tolist(), kb.dim)
-        sims = vecs @ qv
+        ids, vecs, langs = kb.store.vectors_of(allowed.tolist(), kb.dim)
+        sims = kb.space.passages(vecs, langs) @ qv
         top = np.argsort(-sims, kind="stable")[:n]
         return ids[top], sims[top]
     return index.search(qv, n, allowed)

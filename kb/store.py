@@ -50,6 +50,12 @@ CREATE TABLE IF NOT EXISTS passages (
     vec BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id, seq);
+-- Running sums of the vectors per language (kind 'p' passages by their language, 's' sentences
+-- by their article's), for the language means of kb.langspace; kept with every write.
+CREATE TABLE IF NOT EXISTS lang_stats (
+    kind TEXT NOT NULL, lang TEXT NOT NULL, n INTEGER NOT NULL, sum BLOB NOT NULL,
+    PRIMARY KEY (kind, lang)
+);
 """
 
 
@@ -123,6 +129,7 @@ class Store:
                 with self.transaction():
                     self.set_meta("schema_version", SCHEMA_VERSION)
                     self.set_meta("data_version", "0")
+                    self.set_meta("lang_stats", "1")
 
     def close(self):
         self.db.close()
@@ -177,10 +184,15 @@ class Store:
                 " terms, vec) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(art.id, p["seq"], p["paragraph"], p["paragraph_end"], p["start"], p["end"], p["sent_lo"], p["sent_hi"],
                   p["text"], p["lang"], p["terms"], _vec_blob(pass_vecs[i])) for i, p in enumerate(passages)])
+            if len(passages):
+                self._add_lang_sums("p", [p["lang"] for p in passages], pass_vecs, +1)
+            if len(sentences):
+                self._add_lang_sums("s", [art.lang] * len(sentences), sent_vecs, +1)
             self._bump()
         return old_p, old_s
 
     def _delete_rows(self, article_id: str) -> tuple[list[int], list[int]]:
+        self._forget_lang_sums(article_id)
         old_p = [r[0] for r in self.db.execute("SELECT id FROM passages WHERE article_id=?", (article_id,))]
         old_s = [r[0] for r in self.db.execute("SELECT id FROM sentences WHERE article_id=?", (article_id,))]
         self.db.execute("DELETE FROM passages WHERE article_id=?", (article_id,))
@@ -193,6 +205,58 @@ class Store:
             out = self._delete_rows(article_id)
             self._bump()
         return out
+
+    # --- language sums (kb.langspace) ------------------------------------------------------
+    def _add_lang_sums(self, kind: str, langs: list[str], vecs: np.ndarray, sign: int) -> None:
+        if not self._has_lang_sums():
+            return  # an older KB: its sums are computed whole by ``ensure_lang_sums``
+        langs_arr = np.asarray(langs)
+        for lang in set(langs):
+            part = np.asarray(vecs, np.float64)[langs_arr == lang]
+            row = self.db.execute("SELECT n, sum FROM lang_stats WHERE kind=? AND lang=?", (kind, lang)).fetchone()
+            n, total = (row[0], np.frombuffer(row[1], np.float64).copy()) if row else (0, np.zeros(part.shape[1]))
+            n, total = n + sign * len(part), total + sign * part.sum(axis=0)
+            self.db.execute("INSERT INTO lang_stats(kind, lang, n, sum) VALUES(?,?,?,?) ON CONFLICT(kind, lang) "
+                            "DO UPDATE SET n=excluded.n, sum=excluded.sum", (kind, lang, n, total.tobytes()))
+
+    def _forget_lang_sums(self, article_id: str) -> None:
+        rows = self.db.execute("SELECT lang, vec FROM passages WHERE article_id=?", (article_id,)).fetchall()
+        if rows:
+            self._add_lang_sums("p", [r[0] for r in rows], vecs_from_blobs([r[1] for r in rows], len(rows[0][1]) // 4), -1)
+        lang = self.db.execute("SELECT lang FROM articles WHERE id=?", (article_id,)).fetchone()
+        srows = self.db.execute("SELECT vec FROM sentences WHERE article_id=?", (article_id,)).fetchall()
+        if lang and srows:
+            self._add_lang_sums("s", [lang[0]] * len(srows), vecs_from_blobs([r[0] for r in srows], len(srows[0][0]) // 4), -1)
+
+    def _has_lang_sums(self) -> bool:
+        return self.get_meta("lang_stats") == "1"
+
+    def _computed_lang_sums(self) -> dict[tuple[str, str], tuple[int, np.ndarray]]:
+        out: dict[tuple[str, str], tuple[int, np.ndarray]] = {}
+        for kind, sql in (("p", "SELECT lang, vec FROM passages"),
+                          ("s", "SELECT a.lang, s.vec FROM sentences s JOIN articles a ON a.id=s.article_id")):
+            for lang, blob in self.db.execute(sql):
+                v = np.frombuffer(blob, np.float32)
+                n, total = out.get((kind, lang), (0, np.zeros(len(v))))
+                out[(kind, lang)] = (n + 1, total + v)
+        return out
+
+    def ensure_lang_sums(self) -> None:
+        """Compute the language sums of a KB written before they were kept (a writer's job)."""
+        if self._has_lang_sums():
+            return
+        with self.transaction() as db:
+            db.execute("DELETE FROM lang_stats")
+            for (kind, lang), (n, total) in self._computed_lang_sums().items():
+                db.execute("INSERT INTO lang_stats(kind, lang, n, sum) VALUES(?,?,?,?)", (kind, lang, n, total.tobytes()))
+            self.set_meta("lang_stats", "1")
+
+    def lang_sums(self) -> dict[tuple[str, str], tuple[int, np.ndarray]]:
+        """{(kind, lang): (count, sum of vectors)}; computed on the fly for an older KB."""
+        if not self._has_lang_sums():
+            return self._computed_lang_sums()
+        return {(k, lang): (n, np.frombuffer(b, np.float64)) for k, lang, n, b in
+                self.db.execute("SELECT kind, lang, n, sum FROM lang_stats")}
 
     # --- reads ------------------------------------------------------------------------
     def _article(self, row: sqlite3.Row) -> Article:
@@ -310,36 +374,46 @@ class Store:
     def passage_text(self, pid: int) -> str:
         return self.db.execute("SELECT text FROM passages WHERE id=?", (pid,)).fetchone()[0]
 
-    def vectors_of(self, ids: list[int], dim: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, vectors) of these passages (those that still exist), for exact search within a filter."""
+    def vectors_of(self, ids: list[int], dim: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(ids, vectors, languages) of these passages (those that still exist), for exact search within a filter."""
         rows = []
         for i in range(0, len(ids), 5000):
             chunk = ids[i:i + 5000]
             q = ",".join("?" * len(chunk))
-            rows += self.db.execute(f"SELECT id, vec FROM passages WHERE id IN ({q}) ORDER BY id", chunk).fetchall()
-        return np.array([r[0] for r in rows], np.int64), vecs_from_blobs([r[1] for r in rows], dim)
+            rows += self.db.execute(f"SELECT id, vec, lang FROM passages WHERE id IN ({q}) ORDER BY id", chunk).fetchall()
+        return (np.array([r[0] for r in rows], np.int64), vecs_from_blobs([r[1] for r in rows], dim),
+                [r[2] for r in rows])
 
     def iter_vectors(self, table: str, dim: int, batch: int = 20000):
         """Yield (ids, vectors) in batches, for rebuilding the FAISS index."""
+        for ids, vecs, _ in self.iter_passage_vectors(dim, batch, table):
+            yield ids, vecs
+
+    def iter_passage_vectors(self, dim: int, batch: int = 20000, table: str = "passages"):
+        """Yield (ids, vectors, languages) in batches (languages: the passages' own, or for
+        sentences their article's)."""
         assert table in ("passages", "sentences")
+        lang = "lang" if table == "passages" else "(SELECT lang FROM articles a WHERE a.id=article_id)"
         last = -1
         while True:
-            rows = self.db.execute(f"SELECT id, vec FROM {table} WHERE id>? ORDER BY id LIMIT ?", (last, batch)).fetchall()
+            rows = self.db.execute(f"SELECT id, vec, {lang} FROM {table} WHERE id>? ORDER BY id LIMIT ?",
+                                   (last, batch)).fetchall()
             if not rows:
                 return
             ids = np.array([r[0] for r in rows], dtype=np.int64)
-            yield ids, vecs_from_blobs([r[1] for r in rows], dim)
+            yield ids, vecs_from_blobs([r[1] for r in rows], dim), [r[2] for r in rows]
             last = int(ids[-1])
 
     def index_rows(self, ids: list[int], dim: int, batch: int = 5000):
-        """Yield (ids, vectors, term lists) of these passages (those that still exist), for the indexes."""
+        """Yield (ids, vectors, term lists, languages) of these passages (those that still exist), for the indexes."""
         for i in range(0, len(ids), batch):
             chunk = ids[i:i + batch]
             q = ",".join("?" * len(chunk))
-            rows = self.db.execute(f"SELECT id, vec, terms FROM passages WHERE id IN ({q}) ORDER BY id", chunk).fetchall()
+            rows = self.db.execute(f"SELECT id, vec, terms, lang FROM passages WHERE id IN ({q}) ORDER BY id",
+                                   chunk).fetchall()
             if rows:
                 yield (np.array([r[0] for r in rows], np.int64), vecs_from_blobs([r[1] for r in rows], dim),
-                       [r[2].split() for r in rows])
+                       [r[2].split() for r in rows], [r[3] for r in rows])
 
     def iter_terms(self, batch: int = 20000):
         """Yield (passage ids, term lists) for rebuilding the BM25 index."""

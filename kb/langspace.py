@@ -1,0 +1,103 @@
+"""Language-centred vectors: why a question finds its answer in either language.
+
+The bundled multilingual model places every Chinese text near every other Chinese text and
+every English text near every English one: its vectors carry a large language component shared
+by all texts of a language. In a library holding both, that component outweighs the topic, so a
+question's own-language passages come first whatever they are about (MLQA mixed library, plain
+cosine: an English question finds its Chinese article first 11% of the time, a Chinese question
+its English article 2%; benchmarks/README.md).
+
+Removing each language's mean vector removes that component. A passage ``p`` in language L is
+compared as ``unit(p - mean_L)``; a question in language Q as ``unit(q - mean_Q)``, with the
+same passage means (queries have no library of their own to average). Sentences are centred
+with the sentence means the same way. Cosines in this space rank the other language's answer
+first 63-67% of the time on that set, with same-language questions within about a point of the
+uncentred ranking (the full figures and the variants tried are in benchmarks/README.md).
+
+The means come from running sums kept in SQLite (``lang_stats``, updated with every article
+added or removed). The dense index holds centred vectors, so the means it was built with are
+frozen with it (saved beside it, replaced when the index is rebuilt at compaction); a language
+that appears after the index was built makes the next save rebuild it. Text of no single
+language ("mixed") is centred with the average of the two means.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+LANGS = ("zh", "en")
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.where(n > 0, n, 1.0)).astype(np.float32)
+
+
+class LanguageSpace:
+    """Per-language mean vectors of passages and of sentences; ``centred`` False is the plain
+    cosine space (no means; ``LanguageSpace()``)."""
+
+    def __init__(self, passage_means: dict[str, np.ndarray] | None = None,
+                 sentence_means: dict[str, np.ndarray] | None = None, centred: bool = False):
+        self.passage_means = {k: np.asarray(v, np.float32) for k, v in (passage_means or {}).items()}
+        self.sentence_means = {k: np.asarray(v, np.float32) for k, v in (sentence_means or {}).items()}
+        self.centred = centred
+
+    def knows(self, lang: str) -> bool:
+        """Whether a passage in ``lang`` is centred with a mean of its own language (an empty
+        KB's space knows none yet)."""
+        return not self.centred or lang not in LANGS or lang in self.passage_means
+
+    @staticmethod
+    def _mean(means: dict[str, np.ndarray], lang: str) -> np.ndarray | None:
+        if lang in means:
+            return means[lang]
+        if not means:
+            return None
+        return np.mean([means[k] for k in sorted(means)], axis=0)
+
+    def _centre(self, means: dict, vecs: np.ndarray, langs) -> np.ndarray:
+        vecs = np.asarray(vecs, np.float32)
+        if not means or not len(vecs):
+            return vecs
+        out = vecs.copy()
+        langs = np.asarray(langs)
+        for lang in set(langs.tolist()):
+            out[langs == lang] -= self._mean(means, lang)
+        return _unit(out)
+
+    def passages(self, vecs: np.ndarray, langs) -> np.ndarray:
+        return self._centre(self.passage_means, vecs, langs)
+
+    def sentences(self, vecs: np.ndarray, langs) -> np.ndarray:
+        return self._centre(self.sentence_means, vecs, langs)
+
+    def query(self, qv: np.ndarray, lang: str) -> tuple[np.ndarray, np.ndarray]:
+        """The question's vector for comparing with passages, and with sentences."""
+        if not self.passage_means:
+            return qv, qv
+        return (self._centre(self.passage_means, qv[None], [lang])[0],
+                self._centre(self.sentence_means, qv[None], [lang])[0])
+
+    # --- persistence (beside the dense index) -----------------------------------------------
+    def save(self, path: Path) -> None:
+        arrays = {f"p_{k}": v for k, v in self.passage_means.items()}
+        arrays |= {f"s_{k}": v for k, v in self.sentence_means.items()}
+        with open(path, "wb") as f:
+            np.savez(f, centred=np.ones(1), **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> "LanguageSpace":
+        with np.load(path, allow_pickle=False) as z:
+            return cls({k[2:]: z[k] for k in z.files if k.startswith("p_")},
+                       {k[2:]: z[k] for k in z.files if k.startswith("s_")}, centred=True)
+
+    @classmethod
+    def from_sums(cls, sums: dict[tuple[str, str], tuple[int, np.ndarray]]) -> "LanguageSpace":
+        """From ``Store.lang_sums()``: {(kind, lang): (count, sum)} with kind 'p' or 's'."""
+        means: dict[str, dict] = {"p": {}, "s": {}}
+        for (kind, lang), (n, total) in sums.items():
+            if n > 0 and lang in LANGS:
+                means[kind][lang] = (total / n).astype(np.float32)
+        return cls(means["p"], means["s"], centred=True)
