@@ -7,13 +7,14 @@ A thin layer over the `kb` library: retrieval, citations and rendering helpers l
 from __future__ import annotations
 
 import datetime as dt
+import html
 from pathlib import Path
 
 import streamlit as st
 
 from kb import Filters, KnowledgeBase, config
 from kb.errors import KBError
-from kb.view import context_span, inside, keywords, render, safe_filename
+from kb.view import context_span, explain, inside, keywords, render, safe_filename
 
 PAGES = ["Ask", "Read", "Add articles", "Library"]
 LANGS = {"any": None, "Chinese (zh)": "zh", "English (en)": "en", "mixed": "mixed"}
@@ -22,7 +23,10 @@ mark.kb-answer {background: #ffe58f; padding: 0;}
 .kb-passage {background: #e6f4ff;}
 .kb-text {line-height: 1.7; font-size: 1rem;}
 .kb-text b {color: #c41d7f;}
+.kb-why {font-size: 0.85rem; opacity: 0.8; margin: 0.2rem 0 0.4rem 0;}
 </style>"""
+DICT_CREDIT = ("Dictionary translations: CC-CEDICT (MDBG, https://cc-cedict.org/wiki/, CC BY-SA 4.0) "
+               "and this project's glossary (data/glossary.tsv).")
 
 st.set_page_config(page_title="Article knowledge base", page_icon="📚", layout="wide")
 st.markdown(CSS, unsafe_allow_html=True)  # static CSS only; article content is escaped in kb.view
@@ -107,9 +111,15 @@ def page_ask(kb: KnowledgeBase) -> None:
         st.warning("No passage matches this question with these filters.")
         return
     top = hits[0]
-    st.markdown(f'<div class="kb-text"><strong>Answer</strong> [{top.rank}]: {render(top.highlight)}</div>',
-                unsafe_allow_html=True)
-    st.caption(f"from “{top.title}”, paragraph {top.paragraph}")
+    conf = getattr(hits, "confidence", None)
+    if getattr(hits, "no_answer", False):
+        st.warning(f"No passage in your library seems to answer this (confidence {conf:.2f}). "
+                   "The closest passages follow.", icon="🔎")
+    else:
+        st.markdown(f'<div class="kb-text"><strong>Answer</strong> [{top.rank}]: {render(top.highlight)}</div>',
+                    unsafe_allow_html=True)
+        st.markdown(f'<div class="kb-why">from “{html.escape(top.title or "")}”, paragraph {top.paragraph}'
+                    + (f" · confidence {conf:.2f}" if conf is not None else "") + "</div>", unsafe_allow_html=True)
     st.divider()
     for h in hits:
         show_hit(kb, h)
@@ -129,6 +139,7 @@ def show_hit(kb: KnowledgeBase, h) -> None:
         meta = " · ".join(x for x in (h.source, h.date, f"page {h.page}" if h.page else "", f"paragraph {h.paragraph}",
                                       h.lang, f"score {h.score:.3f}") if x)
         st.caption(meta)
+        st.markdown(f'<div class="kb-why">Why here: {html.escape(explain(h))}</div>', unsafe_allow_html=True)
         st.markdown(f'<div class="kb-text">{render(h.text, h.start, (h.highlight_start, h.highlight_end), h.marks)}</div>',
                     unsafe_allow_html=True)
         cols = st.columns([1, 1, 3])
@@ -275,6 +286,7 @@ def main() -> None:
         st.query_params.clear()
         set_qp(page=page)
     st.sidebar.caption(f"Knowledge base: `{kb.path}`")
+    st.sidebar.caption(DICT_CREDIT)
     {"Ask": page_ask, "Read": page_read, "Add articles": page_add, "Library": page_library}[page](kb)
 
 

@@ -39,7 +39,7 @@ SINGLE = ["mlqa-zh", "mlqa-en", "cmrc", "cmrc-trad"]
 MIXED = {"mlqa-mixed": {"zh": "mlqa-zh", "en": "mlqa-en"}, "cmrc-mixed": {"zh": "cmrc"}}
 ALL = ["mlqa-zh", "mlqa-en", "mlqa-mixed", "cmrc", "cmrc-mixed", "cmrc-trad"]
 # Ranking variants: (search mode, settings for the run). The first hybrid one is what ships.
-PLAIN = {"KB_LANG_CENTER": 0}  # the ranking before language centring
+PLAIN = {"KB_LANG_CENTER": 0, "KB_TRANSLATED_LEXICAL_WEIGHT": 0}  # the ranking before this work
 VARIANTS: dict[str, tuple[str, dict]] = {
     "dense only, plain cosine": ("dense", PLAIN),
     "dense only": ("dense", {}),
@@ -54,6 +54,8 @@ EXTRA: dict[str, tuple[str, dict]] = {  # tried with --variants
     "hybrid, no translation": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0}),
     "hybrid, translated 0.1": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0.1}),
     "hybrid, translated 0.35": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0.35}),
+    "hybrid, translated 0.5": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0.5}),
+    "hybrid, translated 0.35, lexical 0.5": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0.35, "KB_LEXICAL_WEIGHT": 0.5}),
 }
 
 
@@ -136,7 +138,7 @@ def with_settings(settings: dict):
     return _Ctx()
 
 
-def run_library(kb_path: Path, lib: benchsets.Library, variants: dict) -> dict:
+def run_library(kb_path: Path, lib: benchsets.Library, variants: dict, a_signals: list | None = None) -> dict:
     """Every question (and off-topic question) once per variant. Returns
     {variant: {"rows": {(query, gold): (rank, hl)}, "ms": …, "conf": [(confidence, no_answer, on_topic)]}}
     and the seconds to embed one question under "embed_s"."""
@@ -173,6 +175,9 @@ def run_library(kb_path: Path, lib: benchsets.Library, variants: dict) -> dict:
                 c = getattr(res, "confidence", None)
                 if c is not None:
                     conf.append((c, bool(getattr(res, "no_answer", False)), q.gold is not None))
+                    if a_signals is not None and name == "hybrid (shipped)":
+                        a_signals.append({**res.signals, "on_topic": q.gold is not None, "lang": q.lang,
+                                          "right": bool(rows.get((q.query, q.gold), (None,))[0] == 1)})
             out[name] = {"rows": rows, "conf": conf, "ms": 1000 * (time.time() - t) / len(asked)}
     kb.close()
     return out
@@ -263,7 +268,9 @@ def main() -> None:
         if a.build_only:
             print(f"{name}: {len(lib.contexts)} articles in {kb} (ingest {secs:.0f} s)", flush=True)
             continue
-        res = run_library(kb, lib, variants)
+        signals: list = []
+        res = run_library(kb, lib, variants, signals)
+        (OUT / f"signals-{name}.json").write_text(json.dumps(signals))
         if a.peers:
             from peers import run_peers
             res.update(run_peers(kb, lib))

@@ -22,7 +22,7 @@ from . import config
 from .embed import Embedder, embedder_name, get_embedder
 from .errors import EmbedderMismatch, KBError, KBLocked, KBNotFound
 from .index import DenseIndex, LexicalIndex, SentenceBase, ivf_shape, write_json_atomic
-from .langspace import LanguageSpace
+from .langspace import LanguageSpace, load_prior
 from .segment import make_passages, split_sentences
 from .store import Article, Store, now_iso
 from .text import detect_lang, init_jieba, to_simplified, tokenize
@@ -296,7 +296,9 @@ class KnowledgeBase:
 
     def _new_space(self) -> LanguageSpace:
         """The language means as SQLite's running sums give them now (or none, uncentred)."""
-        return LanguageSpace.from_sums(self.store.lang_sums()) if self._wants_centring() else LanguageSpace()
+        if not self._wants_centring():
+            return LanguageSpace()
+        return LanguageSpace.from_sums(self.store.lang_sums(), load_prior(self.store.get_meta("embedder") or ""))
 
     def query_vectors(self, qv: np.ndarray, lang: str) -> tuple[np.ndarray, np.ndarray]:
         """A question's vector as compared with the index's passages, and with sentences."""

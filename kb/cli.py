@@ -11,10 +11,20 @@ from .errors import KBError
 from .search import Filters
 
 
+def result_json(query: str, hits) -> dict:
+    """``search --json``'s object: the hits, the confidence that the first answers, the flag."""
+    conf = getattr(hits, "confidence", None)
+    return {"query": query, "confidence": None if conf is None else round(conf, 4),
+            "no_answer": bool(getattr(hits, "no_answer", False)), "hits": [h.to_dict() for h in hits]}
+
+
 def _print_hits(query: str, hits, out=sys.stdout) -> None:
     if not hits:
         print(f"No passages found for: {query}", file=out)
         return
+    if getattr(hits, "no_answer", False):
+        print(f"No passage in the library seems to answer this (confidence {hits.confidence:.2f}); "
+              f"the closest passages:\n", file=out)
     for h in hits:
         meta = " · ".join(x for x in (h.source, h.date, f"p. {h.page}" if h.page else "", f"para. {h.paragraph}", h.lang,
                                       f"score {h.score:.3f}") if x)
@@ -41,7 +51,7 @@ def cmd_search(kb: KnowledgeBase, a) -> int:
         for q in queries:
             hits = kb.search(q, k=a.k, filters=f, mode=a.mode)
             if a.json:
-                print(json.dumps({"query": q, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False), flush=True)
+                print(json.dumps(result_json(q, hits), ensure_ascii=False), flush=True)
             else:
                 print(f"## {q}")
                 _print_hits(q, hits)
@@ -51,7 +61,7 @@ def cmd_search(kb: KnowledgeBase, a) -> int:
     q = " ".join(a.query)
     hits = kb.search(q, k=a.k, filters=f, mode=a.mode)
     if a.json:
-        print(json.dumps({"query": q, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=1))
+        print(json.dumps(result_json(q, hits), ensure_ascii=False, indent=1))
     else:
         _print_hits(q, hits)
     return 0
@@ -158,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_stats)
     p = sub.add_parser("rebuild", help="rebuild the FAISS and BM25 indexes from SQLite")
     p.set_defaults(fn=cmd_rebuild)
-    p = sub.add_parser("eval", help="recall@k and MRR of a question file (JSONL: query, evidence)")
+    p = sub.add_parser("eval", help="recall@k and MRR of a question file (JSONL: query, evidence; "
+                                    "off-topic lines: query, \"off_topic\": true)")
     p.add_argument("questions")
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--json", action="store_true")

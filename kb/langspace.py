@@ -94,10 +94,32 @@ class LanguageSpace:
                        {k[2:]: z[k] for k in z.files if k.startswith("s_")}, centred=True)
 
     @classmethod
-    def from_sums(cls, sums: dict[tuple[str, str], tuple[int, np.ndarray]]) -> "LanguageSpace":
-        """From ``Store.lang_sums()``: {(kind, lang): (count, sum)} with kind 'p' or 's'."""
+    def from_sums(cls, sums: dict[tuple[str, str], tuple[int, np.ndarray]],
+                  prior: dict[tuple[str, str], np.ndarray] | None = None) -> "LanguageSpace":
+        """From ``Store.lang_sums()``: {(kind, lang): (count, sum)} with kind 'p' or 's'. With a
+        ``prior`` (the model's language means over a large corpus, ``load_prior``), each mean
+        is the library's blended with it as PRIOR_WEIGHT texts would be: a library with one
+        English passage must not centre that passage on itself (its vector would vanish)."""
+        prior = prior or {}
         means: dict[str, dict] = {"p": {}, "s": {}}
         for (kind, lang), (n, total) in sums.items():
             if n > 0 and lang in LANGS:
-                means[kind][lang] = (total / n).astype(np.float32)
+                p = prior.get((kind, lang))
+                mean = total / n if p is None else (total + PRIOR_WEIGHT * p) / (n + PRIOR_WEIGHT)
+                means[kind][lang] = mean.astype(np.float32)
         return cls(means["p"], means["s"], centred=True)
+
+
+PRIOR_WEIGHT = 100  # texts' worth of weight the model's corpus means carry against the library's
+PRIORS = Path(__file__).resolve().parent.parent / "data" / "langspace"
+
+
+def load_prior(embedder_name: str) -> dict[tuple[str, str], np.ndarray] | None:
+    """The embedder's language means measured on a large corpus, when the project ships them
+    (data/langspace/: the bundled model's, from the MLQA dev contexts, 1,902 passages and 5,573
+    sentences; benchmarks/README.md)."""
+    path = PRIORS / (embedder_name.replace("/", "-") + ".npz")
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        return {tuple(k.split("_", 1)): z[k].astype(np.float64) for k in z.files}

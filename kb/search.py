@@ -58,9 +58,10 @@ class Hit:
     highlight_end: int
     marks: list = field(default_factory=list)   # [start, end] of query terms within `text`
     page: int | None = None    # page of the passage's start, for paged sources (PDF)
-    dense: float = 0.0
-    lexical: float = 0.0
+    dense: float = 0.0         # the meaning part of the score: passage and best-sentence cosine (language-centred)
+    lexical: float = 0.0       # share of the question's terms the passage holds (0-1), translated for the other language
     merged: list = field(default_factory=list)  # other passage ids folded into this hit
+    matches: list = field(default_factory=list)  # [question term, term found in the passage] pairs
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -201,15 +202,20 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         raw_row = svecs @ qv
         scos = {s[0]: float(scos_row[s[4]]) for ss in sents.values() for s in ss}
         raw_scos = {s[0]: float(raw_row[s[4]]) for ss in sents.values() for s in ss}
+    dense_of: dict[int, float] = {}   # candidate -> its dense part (passage and best sentence)
+    lex_of: dict[int, tuple[float, bool]] = {}  # candidate -> (lexical coverage used, through translation)
     for j in lead:
         p = pids[j]
         if _same_lang(qlang, rows[p]["lang"]):
-            lex_part = lam_same * lexical[j]
+            lex_part, lex_of[j] = lam_same * lexical[j], (float(lexical[j]), False)
         else:  # names and numbers as written, or the question's terms translated
-            lex_part = max(lam_cross * lexical[j], lam_x * lexical_x[j])
+            via = lam_x * lexical_x[j] > lam_cross * lexical[j]
+            lex_part = lam_x * lexical_x[j] if via else lam_cross * lexical[j]
+            lex_of[j] = (float(lexical_x[j] if via else lexical[j]), bool(via))
         if mode == "hybrid":
             best = max((scos[s[0]] for s in sents[p]), default=pcos[j])
-            scores[j] = (1 - w_sent) * pcos[j] + w_sent * best + lex_part
+            dense_of[j] = (1 - w_sent) * pcos[j] + w_sent * best
+            scores[j] = dense_of[j] + lex_part
         elif mode == "dense":
             scores[j] = pcos[j]
     rest = np.ones(len(pids), bool)
@@ -262,10 +268,13 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
             continue
         if _merge_into(hits, row, max_chars, sents[p]):
             continue
+        lex_used, via = lex_of.get(j, (float(lexical[j]), False))
         h = Hit(rank=len(hits) + 1, score=float(shown[j]), article_id=aid, title=art.title, path=art.path,
                 source=art.source, url=art.url, date=art.date, author=art.author, lang=row["lang"], passage_id=p,
                 paragraph=row["paragraph"], start=row["start"], end=row["end"], text=row["text"], highlight="",
-                highlight_start=row["start"], highlight_end=row["end"], dense=float(pcos[j]), lexical=float(lexical[j]))
+                highlight_start=row["start"], highlight_end=row["end"], dense=float(dense_of.get(j, pcos[j])),
+                lexical=lex_used)
+        h._via = via  # type: ignore[attr-defined]
         h._sents = list(sents[p])  # type: ignore[attr-defined]
         h._art = art               # type: ignore[attr-defined]
         hits.append(h)
@@ -282,8 +291,90 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         hl.firsts = _first_sentences(hits, store)
     for h in hits:
         _highlight(h, hl)
-        del h._sents, h._art  # type: ignore[attr-defined]
-    return hits
+        _explain(h, terms, xq, qlang)
+    out = Results(hits)
+    if hits and mode == "hybrid":
+        out.signals = _signals(hits, pcos, scos, raw_scos, terms, xq, lex)
+        out.confidence = confidence(out.signals)
+        out.no_answer = out.confidence < config.get("KB_NO_ANSWER_BELOW")
+    for h in hits:
+        del h._sents, h._art, h._via  # type: ignore[attr-defined]
+    return out
+
+
+class Results(list):
+    """A search's hits, best first, with how confident the ranking is that the first answers
+    the question (``confidence``, 0-1; see ``confidence``) and whether that is too low to call
+    it an answer (``no_answer``). Only the hybrid ranking computes them."""
+    confidence: float | None = None
+    no_answer: bool = False
+    signals: dict | None = None
+
+
+def _signals(hits: list[Hit], pcos: np.ndarray, scos: dict, raw_scos: dict, terms: list[str], xq, lex) -> dict:
+    """What the confidence is computed from: the top hit's dense part (language-centred
+    cosines), its lexical coverage (in its own language's terms), how far its passage's
+    cosine stands above the other candidates' (in standard deviations), its best sentence's
+    cosine (centred and plain), the best lexical coverage among the hits, and the share of the
+    question's terms (IDF-weighted; a term counts when it or a translation of it occurs) that
+    occur anywhere in the library."""
+    top = hits[0]
+    spread = float(pcos.std()) or 1.0
+    sids = [s[0] for s in top._sents]  # type: ignore[attr-defined]
+    cover = 0.0
+    if lex is not None and len(lex) and terms:
+        full = math.log(1 + (len(lex) + 0.5) / 0.5)  # the IDF of a term no passage holds
+        present = {t for t in terms if lex.idf(t) < full}
+        if xq is not None:
+            present |= {src for src, alts in xq.groups.items() if any(lex.idf(t) < full for _, toks, _ in alts for t in toks)}
+        weight = {t: lex.idf(t) for t in dict.fromkeys(terms)}
+        cover = sum(w for t, w in weight.items() if t in present) / (sum(weight.values()) or 1.0)
+    return {"dense": round(top.dense, 4), "lexical": round(top.lexical, 4),
+            "lead": round((float(pcos.max()) - float(pcos.mean())) / spread, 4),
+            "sentence": round(max((scos.get(i, 0.0) for i in sids), default=0.0), 4),
+            "sentence_plain": round(max((raw_scos.get(i, 0.0) for i in sids), default=0.0), 4),
+            "lexical_best": round(max(h.lexical for h in hits), 4), "cover": round(cover, 4)}
+
+
+def _explain(h: Hit, terms: list[str], xq, qlang: str) -> None:
+    """The question's terms the passage holds, as [question term, passage term] pairs: the term
+    itself, or for a passage in the other language a dictionary translation of it (which is
+    marked in the text too)."""
+    seen: dict[str, str] = {}
+    for _, _, t in _term_spans(h.text, set(terms)):
+        seen.setdefault(t, t)
+    pairs = [[t, t] for t in dict.fromkeys(terms) if t in seen]
+    if xq is not None and not _same_lang(qlang, h.lang):
+        source_of = {target: src for src, alts in xq.groups.items() for target, _, _ in alts}
+        spans = _term_spans(h.text, {_fold(t) for t in source_of})
+        folded = {_fold(t): t for t in source_of}
+        shown = {tuple(p) for p in pairs}
+        for _, _, t in spans:
+            pair = (source_of[folded[t]], folded[t])
+            if pair not in shown:
+                shown.add(pair)
+                pairs.append(list(pair))
+        taken = [tuple(m) for m in h.marks]
+        for a, b, _ in spans:
+            if not any(a < e and s < b for s, e in taken):
+                taken.append((a, b))
+        h.marks = [list(m) for m in sorted(taken)]
+    h.matches = pairs
+
+
+# The confidence model: logistic regression over ``_signals``, fitted (benchmarks/confidence.py)
+# on the three MLQA libraries' questions and off-topic questions, the label being "the top hit
+# is the article that answers". Checked on the CMRC libraries, which it never saw.
+CONFIDENCE = {"bias": -3.496, "dense": 3.346, "lexical": 2.689, "lead": 0.632, "sentence": 4.413,
+              "sentence_plain": -2.239, "lexical_best": -0.509, "cover": 0.768}
+
+
+def confidence(signals: dict) -> float:
+    """0-1: how likely the top hit answers the question, from its signals (``_signals``).
+    Questions about topics the library does not hold score low, and so do questions it holds
+    but whose top hit is wrong; benchmarks/README.md gives the rates at the shipped threshold."""
+    z = CONFIDENCE["bias"] + sum(w * signals[k] for k, w in CONFIDENCE.items() if k != "bias")
+    return float(1 / (1 + math.exp(-z)))
 
 
 # Up to this many passages in a filter are searched exactly (their vectors read from SQLite)

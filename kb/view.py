@@ -102,3 +102,22 @@ def inside(folder: Path, name: str) -> Path:
     if folder.resolve() not in target.parents:
         raise ValueError(f"{name!r} would leave {folder}")
     return target
+
+
+def explain(hit) -> str:
+    """Why a hit ranked where it did, in words: how close in meaning (the dense part, cosines
+    with each language's mean removed, so 0 is "unrelated" and the library's answers mostly lie
+    between 0.25 and 0.5), and which of the question's terms it holds, with the dictionary
+    translations that matched a passage in the other language ("blackout → 停电")."""
+    d = hit.dense
+    meaning = ("very close in meaning" if d >= 0.45 else "close in meaning" if d >= 0.35 else
+               "related in meaning" if d >= 0.25 else "loosely related in meaning")
+    parts = [f"{meaning} ({d:.2f})"]
+    pairs = [f"{a} → {b}" if a != b else a for a, b in hit.matches]
+    if pairs:
+        shown = ", ".join(pairs[:8]) + (f" and {len(pairs) - 8} more" if len(pairs) > 8 else "")
+        share = f"{hit.lexical:.0%} of the question's terms by weight" if hit.lexical else "some of the question's terms"
+        parts.append(f"holds {share}: {shown}")
+    else:
+        parts.append("shares no term with the question: found by meaning alone")
+    return "; ".join(parts)
