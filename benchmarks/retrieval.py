@@ -160,7 +160,7 @@ def run_library(kb_path: Path, lib: benchsets.Library, variants: dict, a_signals
         qv = np.vstack([kb.query_vector(q.query) for q in asked])
         embed_s = (time.time() - t) / len(asked)
         np.savez(cache, qv=qv, embed_s=embed_s)
-    out: dict = {"embed_s": embed_s}
+    out: dict = {"embed_s": embed_s, "qv": qv}
     for name, (mode, settings) in variants.items():
         with with_settings(settings):
             if kb.space.centred != kb._wants_centring():  # this variant compares vectors in the other space
@@ -271,9 +271,10 @@ def main() -> None:
         signals: list = []
         res = run_library(kb, lib, variants, signals)
         (OUT / f"signals-{name}.json").write_text(json.dumps(signals))
+        qv = res.pop("qv")
         if a.peers:
             from peers import run_peers
-            res.update(run_peers(kb, lib))
+            res.update(run_peers(kb, lib, qv, judge))
         shown = [v for v in res if v != "embed_s"]
         if name in MIXED:
             report_mixed(lib, res, secs, shown, singles)

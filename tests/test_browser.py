@@ -121,3 +121,24 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
     _ask(page, "三峡大坝的船闸通行需要多长时间？")
     expect(page.get_by_text("[1] 三峡大坝的船闸")).to_be_visible()
     expect(page.locator("mark.kb-answer").first).to_contain_text("三个半小时")
+
+
+def test_mixed_library_answers_across_languages_explains_and_says_when_nothing_answers(server, page):
+    from playwright.sync_api import expect
+    expect.set_options(timeout=60_000)
+    page.goto(server)
+    _ask(page, "What caused the 2012 India blackout?")  # the library holds this only in Chinese
+    expect(page.get_by_text("[1] 2012年印度大停电")).to_be_visible()
+    why = page.locator("div.kb-why").filter(has_text="Why here").first
+    expect(why).to_contain_text("blackout → 停电")
+    expect(why).to_contain_text("in meaning")
+    expect(page.locator("div.kb-why").filter(has_text="confidence").first).to_be_visible()
+    expect(page.get_by_text("CC-CEDICT").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "cross-language.png"))
+    _ask(page, "什么是质数？")  # only in English
+    expect(page.get_by_text("[1] Prime number")).to_be_visible()
+    expect(page.locator("div.kb-why").filter(has_text="质数 → prime").first).to_be_visible()
+    _ask(page, "How do I bake sourdough bread?")
+    expect(page.get_by_text("No passage in your library seems to answer this")).to_be_visible()
+    expect(page.locator("div.kb-text").filter(has_text="Answer")).to_have_count(0)
+    page.screenshot(path=str(ARTIFACTS / "no-answer.png"))
