@@ -1,36 +1,67 @@
-import json, numpy as np, sys
-F = ['dense','lexical','lead','sentence','sentence_plain','lexical_best','cover']
-def load(n):
-    d = json.load(open(f'/work/main/benchmarks/out/signals-{n}.json'))
-    X = np.array([[s[k] for k in F] for s in d]); y = np.array([s['on_topic'] for s in d], float)
-    return X, y, d
-for n in ['mlqa-zh','mlqa-en','mlqa-mixed']:
-    X, y, d = load(n)
-    for i, f in enumerate(F):
-        print(n, f, 'on', np.percentile(X[y==1,i],[5,25,50]).round(3), 'off', np.percentile(X[y==0,i],[50,75,90,95]).round(3))
-# logistic regression fit on mixed
-def fit(X, y, l2=1e-3, it=3000):
-    Xb = np.hstack([np.ones((len(X),1)), X]); w = np.zeros(Xb.shape[1])
-    for _ in range(it):
-        p = 1/(1+np.exp(-Xb@w)); g = Xb.T@(p-y)/len(y) + l2*w; H = (Xb.T*(p*(1-p)))@Xb/len(y) + l2*np.eye(len(w))
-        w -= np.linalg.solve(H, g)
+"""Fit and check the confidence model of kb/search.py (``CONFIDENCE``).
+
+`retrieval.py` writes, per library, the signals of the shipped ranking's top hit for every
+question and off-topic question (benchmarks/out/signals-<library>.json). This script fits a
+logistic regression on the MLQA libraries with the label "the top hit is the article that
+answers", prints its coefficients, and the flag rates at several thresholds on every library,
+the CMRC ones being held out (never fitted on).
+
+    python benchmarks/retrieval.py            # writes the signals files
+    python benchmarks/confidence.py
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "benchmarks" / "out"
+FEATURES = ["dense", "lexical", "lead", "sentence", "sentence_plain", "lexical_best", "cover"]
+FIT_ON = ["mlqa-zh", "mlqa-en", "mlqa-mixed"]
+HELD_OUT = ["cmrc", "cmrc-mixed"]
+
+
+def load(name: str):
+    rows = json.loads((OUT / f"signals-{name}.json").read_text())
+    x = np.array([[r[k] for k in FEATURES] for r in rows], float)
+    on = np.array([r["on_topic"] for r in rows], bool)
+    right = np.array([r["right"] for r in rows], bool)
+    return x, on, right
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50) -> np.ndarray:
+    """Logistic regression by Newton steps (bias first)."""
+    xb = np.hstack([np.ones((len(x), 1)), x])
+    w = np.zeros(xb.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-xb @ w))
+        grad = xb.T @ (p - y) / len(y) + l2 * w
+        hess = (xb.T * (p * (1 - p))) @ xb / len(y) + l2 * np.eye(len(w))
+        w -= np.linalg.solve(hess, grad)
     return w
-Xs, ys = zip(*[load(n)[:2] for n in ['mlqa-zh','mlqa-en','mlqa-mixed']])
-X = np.vstack(Xs); y = np.concatenate(ys)
-w = fit(X, y); print('w', w.round(3))
-for n in ['mlqa-zh','mlqa-en','mlqa-mixed'] + sys.argv[1:]:
-    Xn, yn, _ = load(n)
-    p = 1/(1+np.exp(-(w[0] + Xn@w[1:])))
-    for th in [0.3, 0.5, 0.7, 0.8, 0.9]:
-        print(n, th, 'in flagged', np.mean(p[yn==1] < th).round(3), 'off flagged', np.mean(p[yn==0] < th).round(3))
-print("=== fit: P(top hit right)")
-def load2(n):
-    X, y, d = load(n); r = np.array([s['right'] for s in d], float); return X, y, r
-Xs, ys, rs = zip(*[load2(n) for n in ['mlqa-zh','mlqa-en','mlqa-mixed']])
-X = np.vstack(Xs); r = np.concatenate(rs)
-w = fit(X, r); print('w', dict(zip(['bias']+F, w.round(3))))
-for n in ['mlqa-zh','mlqa-en','mlqa-mixed'] + sys.argv[1:]:
-    Xn, yn, rn = load2(n)
-    p = 1/(1+np.exp(-(w[0] + Xn@w[1:])))
-    for th in [0.2, 0.3, 0.4, 0.5]:
-        print(n, th, 'in flagged', np.mean(p[yn==1] < th).round(3), 'in&right flagged', np.mean(p[(yn==1)&(rn==1)] < th).round(3), 'in&wrong flagged', np.mean(p[(yn==1)&(rn==0)] < th).round(3), 'off flagged', np.mean(p[yn==0] < th).round(3))
+
+
+def main() -> None:
+    have = [n for n in FIT_ON + HELD_OUT if (OUT / f"signals-{n}.json").exists()]
+    if not all(n in have for n in FIT_ON):
+        sys.exit("run benchmarks/retrieval.py first (it writes benchmarks/out/signals-*.json)")
+    x = np.vstack([load(n)[0] for n in FIT_ON])
+    y = np.concatenate([load(n)[2] for n in FIT_ON]).astype(float)
+    w = fit(x, y)
+    print("CONFIDENCE = {" + ", ".join(f'"{k}": {v:.3f}' for k, v in zip(["bias"] + FEATURES, w)) + "}\n")
+    print("| library | threshold | in-library flagged | … of them top hit right | … top hit wrong | off-topic flagged |")
+    print("|---|---|---|---|---|---|")
+    for name in have:
+        xs, on, right = load(name)
+        p = 1 / (1 + np.exp(-(w[0] + xs @ w[1:])))
+        for th in (0.1, 0.2, 0.3, 0.5):
+            flag = p < th
+            print(f"| {name}{' (held out)' if name in HELD_OUT else ''} | {th} | {flag[on].mean():.3f} "
+                  f"| {flag[on & right].mean():.3f} | {flag[on & ~right].mean():.3f} | {flag[~on].mean():.3f} |")
+
+
+if __name__ == "__main__":
+    main()
