@@ -148,6 +148,7 @@ def show_hit(kb: KnowledgeBase, h) -> None:
         if cols[1].button("Open article", key=f"open-{h.rank}-{h.passage_id}"):
             st.query_params.clear()
             set_qp(page="Read", article=h.article_id, passage=h.passage_id)
+            st.session_state["goto_page"] = "Read"  # the page switcher is already drawn: moved on the next run
             st.rerun()
         with st.expander("Context: surrounding paragraphs"):
             art = kb.store.article(h.article_id)
@@ -281,6 +282,8 @@ def main() -> None:
         st.error(str(e))
         st.stop()
     want = qp("page", "Ask")
+    if "goto_page" in st.session_state:  # a button asked for another page (e.g. "Open article")
+        st.session_state["page_radio"] = st.session_state.pop("goto_page")
     page = st.sidebar.radio("Page", PAGES, index=PAGES.index(want) if want in PAGES else 0, key="page_radio")
     if page != want:
         st.query_params.clear()

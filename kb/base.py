@@ -617,7 +617,9 @@ class KnowledgeBase:
                  f" (nlist {d['nlist']}, nprobe {d['nprobe']})")
         sentences = (f" + sentence base ({len(self.sentence_base)} passages)" if self.sentence_base is not None
                      else " (sentences from SQLite)")
-        return f"{dense} + bm25s ({self.lexical.delta_size if self.lexical else 0} passages in the delta){sentences}"
+        space = (f"; vectors centred on their language's mean ({', '.join(sorted(self.space.passage_means)) or 'none yet'})"
+                 if self.space.centred else "; plain cosine (KB_LANG_CENTER=0)")
+        return f"{dense} + bm25s ({self.lexical.delta_size if self.lexical else 0} passages in the delta){sentences}{space}"
 
     def search(self, query: str, k: int = 5, **kw):
         """Ranked, cited passages for ``query``; see ``kb.search.search``."""

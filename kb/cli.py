@@ -45,7 +45,7 @@ def cmd_search(kb: KnowledgeBase, a) -> int:
     if a.queries:
         try:
             with open(a.queries, encoding="utf-8") as fh:
-                queries = [ln.rstrip("\n") for ln in fh]
+                queries = [ln.strip() for ln in fh if ln.strip()]
         except OSError as e:
             raise KBError(f"{a.queries}: cannot read queries ({e.strerror or e})") from None
         for q in queries:
@@ -127,7 +127,7 @@ def cmd_eval(kb, a) -> int:
         print(json.dumps(res, ensure_ascii=False))
     else:
         print(format_table(res))
-        missed = [r["id"] for r in res["rows"] if not r["rank"] or r["rank"] > 3]
+        missed = [r["id"] or r["query"] for r in res["rows"] if not r["rank"] or r["rank"] > 3]
         if missed:
             print(f"not in top 3: {', '.join(str(m) for m in missed)}")
     return 0

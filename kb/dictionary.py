@@ -31,7 +31,8 @@ _SKIP_SENSE = re.compile(r"^(?:(?:old |archaic |Japanese |erhua |also written |s
                          r"|surname |variant of|CL:|\(bound form\)|used in |\[|\(?\w+ pr\.)", re.I)
 _PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 _EN_WORD = re.compile(r"[a-z][a-z'\-]*[a-z]|[a-z]")
-_DIGITS = re.compile(r"^[\d.,%]+$")
+# Question words with no topic of their own, besides the stop words ("how many", "what makes").
+_ASKING = frozenset("many much make makes made get gets use used kind type way called name named".split())
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ class Dictionary:
         while i < len(words):
             for n in range(min(MAX_EN, len(words) - i), 0, -1):
                 phrase = " ".join(words[i:i + n])
-                if n == 1 and phrase in _STOP_EN:
+                if n == 1 and (phrase in _STOP_EN or phrase in _ASKING):
                     got = []
                     break
                 got = self.en_to_zh(phrase) if not (n > 1 and words[i] in _STOP_EN) else []
@@ -160,7 +161,7 @@ class Dictionary:
                 out += got
                 i += n
                 continue
-            if words[i] not in _STOP_EN:
+            if words[i] not in _STOP_EN and words[i] not in _ASKING:
                 kept.append(words[i])  # a name, or a word the dictionary lacks: kept as written
             i += 1
         kept += [t for t in re.findall(r"\d[\d.,]*", query)]
@@ -233,7 +234,7 @@ def _read_glossary(path: Path) -> dict[str, list[str]]:
 _lock = threading.Lock()
 
 
-CACHE_VERSION = "2"  # raise when Dictionary's tables change shape or meaning
+CACHE_VERSION = "3"  # raise when Dictionary's tables change shape or meaning
 
 
 def _cache_path() -> Path | None:

@@ -64,7 +64,7 @@ def evaluate(kb, questions: list[dict], k: int = 10, **search_kw) -> dict:
         hl = None
         if q.get("answer"):
             hl = bool(hits) and rank == 1 and _squash(q["answer"]) in _squash(hits[0].highlight)
-        rows.append({"id": q.get("id"), "lang": q["lang"], "rank": rank, "highlight": hl})
+        rows.append({"id": q.get("id"), "query": q["query"], "lang": q["lang"], "rank": rank, "highlight": hl})
     out = {"overall": _summarise(rows), **{f"lang={lang}": _summarise([r for r in rows if r["lang"] == lang])
                                             for lang in sorted({r["lang"] for r in rows})}, "rows": rows}
     on = [f for off, f in flags if not off]

@@ -105,12 +105,14 @@ class LanguageSpace:
         for (kind, lang), (n, total) in sums.items():
             if n > 0 and lang in LANGS:
                 p = prior.get((kind, lang))
-                mean = total / n if p is None else (total + PRIOR_WEIGHT * p) / (n + PRIOR_WEIGHT)
+                # No prior: shrunk towards zero as SHRINK texts would, for the same reason.
+                mean = total / (n + SHRINK) if p is None else (total + PRIOR_WEIGHT * p) / (n + PRIOR_WEIGHT)
                 means[kind][lang] = mean.astype(np.float32)
         return cls(means["p"], means["s"], centred=True)
 
 
 PRIOR_WEIGHT = 100  # texts' worth of weight the model's corpus means carry against the library's
+SHRINK = 10  # for a model without shipped means: zero vectors' worth of weight in each mean
 PRIORS = Path(__file__).resolve().parent.parent / "data" / "langspace"
 
 

@@ -62,8 +62,10 @@ def test_filters(kb):
 
 
 def test_dense_index_matches_brute_force(kb):
-    vecs = {r[0]: np.frombuffer(r[1], np.float32) for r in kb.store.db.execute("SELECT id, vec FROM passages")}
-    q = kb.embedder.queries(["Jupiter planets"])[0]
+    # The index holds each passage centred on its language's mean (kb.langspace), as is the question.
+    vecs = {r[0]: kb.space.passages(np.frombuffer(r[1], np.float32)[None], [r[2]])[0]
+            for r in kb.store.db.execute("SELECT id, vec, lang FROM passages")}
+    q = kb.query_vectors(kb.embedder.queries(["Jupiter planets"])[0], "en")[0]
     ids, scores = kb.passages_index.search(q, 3)
     brute = sorted(vecs, key=lambda i: -float(vecs[i] @ q))[:3]
     assert list(ids) == brute
