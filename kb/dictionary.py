@@ -303,9 +303,11 @@ class CrossQuery:
         return total
 
 
+@lru_cache(maxsize=2048)
 def cross_query(query: str, lang: str) -> CrossQuery | None:
     """The question's terms translated for passages in the other language (None for text of
-    neither or both languages)."""
+    neither or both languages). Cached: the app asks the same question again on every rerun;
+    treat the result as read-only."""
     if lang not in ("zh", "en"):
         return None
     translations, kept = get().translate_query(query, lang)

@@ -77,8 +77,12 @@ class LanguageSpace:
         """The question's vector for comparing with passages, and with sentences."""
         if not self.passage_means:
             return qv, qv
-        return (self._centre(self.passage_means, qv[None], [lang])[0],
-                self._centre(self.sentence_means, qv[None], [lang])[0])
+        out = []
+        for means in (self.passage_means, self.sentence_means):
+            v = qv - self._mean(means, lang) if means else np.asarray(qv, np.float32)
+            n = float(np.linalg.norm(v))
+            out.append((v / n if n > 0 else v).astype(np.float32))
+        return out[0], out[1]
 
     # --- persistence (beside the dense index) -----------------------------------------------
     def save(self, path: Path) -> None:

@@ -305,9 +305,10 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         subject=config.get("KB_HIGHLIGHT_SUBJECT"))
     if hl.subject != 1.0:
         hl.firsts = _first_sentences(hits, store)
+    targets = _Targets.of(xq)
     for h in hits:
         _highlight(h, hl)
-        _explain(h, terms, xq, qlang)
+        _explain(h, terms, targets, qlang)
     out = Results(hits)
     if hits and mode == "hybrid":
         out.signals = _signals(hits, pcos, scos, raw_scos, terms, xq, lex)
@@ -352,21 +353,30 @@ def _signals(hits: list[Hit], pcos: np.ndarray, scos: dict, raw_scos: dict, term
             "lexical_best": round(max(h.lexical for h in hits), 4), "cover": round(cover, 4)}
 
 
-def _explain(h: Hit, terms: list[str], xq, qlang: str) -> None:
+@dataclass
+class _Targets:
+    """One search's dictionary translations as ``_explain`` looks for them: folded target ->
+    (question term, target as written)."""
+    by_folded: dict[str, tuple[str, str]]
+
+    @classmethod
+    def of(cls, xq) -> "_Targets | None":
+        if xq is None:
+            return None
+        return cls({_fold(target): (src, target) for src, alts in xq.groups.items() for target, _, _ in alts})
+
+
+def _explain(h: Hit, terms: list[str], targets: _Targets | None, qlang: str) -> None:
     """The question's terms the passage holds, as [question term, passage term] pairs: the term
-    itself, or for a passage in the other language a dictionary translation of it (which is
-    marked in the text too)."""
-    seen: dict[str, str] = {}
-    for _, _, t in _term_spans(h.text, set(terms)):
-        seen.setdefault(t, t)
+    itself (found where ``_highlight`` marked it), or for a passage in the other language a
+    dictionary translation of it (which is marked in the text too)."""
+    seen = {_fold(h.text[a:b]) for a, b in h.marks}
     pairs = [[t, t] for t in dict.fromkeys(terms) if t in seen]
-    if xq is not None and not _same_lang(qlang, h.lang):
-        source_of = {target: src for src, alts in xq.groups.items() for target, _, _ in alts}
-        spans = _term_spans(h.text, {_fold(t) for t in source_of})
-        folded = {_fold(t): t for t in source_of}
+    if targets is not None and not _same_lang(qlang, h.lang):
+        spans = _term_spans(h.text, targets.by_folded)
         shown = {tuple(p) for p in pairs}
         for _, _, t in spans:
-            pair = (source_of[folded[t]], folded[t])
+            pair = targets.by_folded[t]
             if pair not in shown:
                 shown.add(pair)
                 pairs.append(list(pair))
