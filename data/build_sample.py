@@ -4,13 +4,15 @@ MLQA (Lewis et al., 2019; facebookresearch/MLQA) is CC BY-SA 3.0; see data/ATTRI
 Paragraphs of one Wikipedia article become one article file here. To show the readers at work,
 one Chinese article is written in GBK and one as an HTML page.
 
-    python data/build_sample.py
+    python data/build_sample.py [--data DIR]     # DIR holds bench-data/mlqa/ and seeds/ (default ../shared)
 """
 from __future__ import annotations
 
+import argparse
 import html
 import json
 import shutil
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -21,12 +23,24 @@ ZH = ["艾萨克·牛顿", "土卫二", "万维网", "统计学", "2012年印度
 EN = ["Isaac Newton", "Enceladus", "Internet", "Solar System", "Prime number", "Yellowstone fires of 1988"]
 
 
+NEEDS = {"bench-data/mlqa/dev-context-zh-question-zh.json": "MLQA v1 dev (github.com/facebookresearch/MLQA, MLQA_V1/dev/)",
+         "bench-data/mlqa/dev-context-en-question-zh.json": "MLQA v1 dev (github.com/facebookresearch/MLQA, MLQA_V1/dev/)",
+         "seeds/tiktok-shop-us-launch.zh.txt": "the seed article (a copy is data/articles/zh/tiktok-shop-us-launch.zh.txt)"}
+
+
 def _articles(file: str, titles: list[str]) -> dict[str, list[str]]:
     data = json.loads((SHARED / "bench-data/mlqa" / file).read_text(encoding="utf-8"))["data"]
     return {a["title"]: [p["context"] for p in a["paragraphs"]] for a in data if a["title"] in titles}
 
 
 def main() -> None:
+    global SHARED
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=SHARED, help="folder with bench-data/mlqa/ and seeds/ (default ../shared)")
+    SHARED = ap.parse_args().data
+    missing = [f"{SHARED / f}: {why}" for f, why in NEEDS.items() if not (SHARED / f).exists()]
+    if missing:  # checked before data/articles/ is touched
+        sys.exit("build_sample: missing input, nothing changed:\n  " + "\n  ".join(missing))
     if OUT.exists():
         shutil.rmtree(OUT)
     (OUT / "zh").mkdir(parents=True)
