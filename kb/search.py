@@ -391,8 +391,8 @@ def _explain(h: Hit, terms: list[str], targets: _Targets | None, qlang: str) -> 
 # The confidence model: logistic regression over ``_signals``, fitted (benchmarks/confidence.py)
 # on the three MLQA libraries' questions and off-topic questions, the label being "the top hit
 # is the article that answers". Checked on the CMRC libraries, which it never saw.
-CONFIDENCE = {"bias": -3.496, "dense": 3.346, "lexical": 2.689, "lead": 0.632, "sentence": 4.413,
-              "sentence_plain": -2.239, "lexical_best": -0.509, "cover": 0.768}
+CONFIDENCE = {"bias": -3.708, "dense": 3.360, "lexical": 2.487, "lead": 0.708, "sentence": 4.139,
+              "sentence_plain": -2.164, "lexical_best": -0.589, "cover": 0.822}
 
 
 def confidence(signals: dict) -> float:
