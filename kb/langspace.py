@@ -4,17 +4,20 @@ The bundled multilingual model places every Chinese text near every other Chines
 every English text near every English one: its vectors carry a large language component shared
 by all texts of a language. In a library holding both, that component outweighs the topic, so a
 question's own-language passages come first whatever they are about (MLQA mixed library, plain
-cosine: an English question finds its Chinese article first 11% of the time, a Chinese question
-its English article 2%; benchmarks/README.md).
+cosine: an English question finds its Chinese article first 7% of the time, a Chinese question
+its English article 1%; benchmarks/README.md).
 
 Removing each language's mean vector removes that component. A passage ``p`` in language L is
 compared as ``unit(p - mean_L)``; a question in language Q as ``unit(q - mean_Q)``, with the
 same passage means (queries have no library of their own to average). Sentences are centred
 with the sentence means the same way. Cosines in this space rank the other language's answer
-first 63-67% of the time on that set, with same-language questions within about a point of the
-uncentred ranking (the full figures and the variants tried are in benchmarks/README.md).
+first 57-60% of the time on that set (dense only; same-language questions lose 2-3 points there,
+which the hybrid ranking recovers), and help single-language cross-lingual search too (English →
+Chinese 0.488 → 0.595). Full figures in benchmarks/README.md.
 
-The means come from running sums kept in SQLite (``lang_stats``, updated with every article
+Means are blended with the model's means over a large corpus where the project ships them
+(``load_prior``), or shrunk towards zero where it does not, so that a language with one passage
+does not centre that passage on itself. The means come from running sums kept in SQLite (``lang_stats``, updated with every article
 added or removed). The dense index holds centred vectors, so the means it was built with are
 frozen with it (saved beside it, replaced when the index is rebuilt at compaction); a language
 that appears after the index was built makes the next save rebuild it. Text of no single
