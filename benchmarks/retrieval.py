@@ -55,6 +55,9 @@ EXTRA: dict[str, tuple[str, dict]] = {  # tried with --variants
     "hybrid, translated 0.1": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0.1}),
     "hybrid, translated 0.35": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0.35}),
     "hybrid, translated 0.5": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0.5}),
+    "hybrid, highlight without translation": ("hybrid", {"KB_HIGHLIGHT_TRANSLATED": 0}),
+    "hybrid, highlight translated 0.3": ("hybrid", {"KB_HIGHLIGHT_TRANSLATED": 0.3}),
+    "hybrid, highlight translated 1.0": ("hybrid", {"KB_HIGHLIGHT_TRANSLATED": 1.0}),
     "hybrid, translated 0.35, lexical 0.5": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0.35, "KB_LEXICAL_WEIGHT": 0.5}),
 }
 

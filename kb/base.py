@@ -229,7 +229,7 @@ class KnowledgeBase:
         if bool(man.get("space")) != self._wants_centring():
             raise ValueError("the index was built with another KB_LANG_CENTER")
         space = LanguageSpace.load(d / man["space"]) if man.get("space") else LanguageSpace()
-        self.passages_index = DenseIndex.load(d / dense["file"], self.dim, dense["kind"])
+        self.passages_index = DenseIndex.load(d / dense["file"], self.dim, dense["kind"], centred=space.centred)
         self.lexical = LexicalIndex.load(d / man["lexical"])
         self.space, self._space_stale = space, False
         self._base = {"dense": dense, "lexical": man["lexical"], "space": man.get("space")}
@@ -279,7 +279,8 @@ class KnowledgeBase:
             ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
             vecs = np.vstack(vec_parts) if vec_parts else np.zeros((0, dim), np.float32)
             del id_parts, vec_parts
-            self.passages_index = DenseIndex.build(dim, ids, vecs, config.get("KB_ANN_MIN_PASSAGES"))
+            self.passages_index = DenseIndex.build(dim, ids, vecs, config.get("KB_ANN_MIN_PASSAGES"),
+                                                   centred=self.space.centred)
             del vecs
             self._rebuild_lexical()
         finally:

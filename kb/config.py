@@ -32,7 +32,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KB_ANN_MIN_PASSAGES", "20000",
             "From this many passages on, vectors are searched with an approximate FAISS index (IVF, half-precision vectors) instead of "
             "exactly; below it an exact scan costs at most ~1.2 ms on 2 CPUs (0.6 ms at 10k, benchmarks/README.md).", int),
-    Setting("KB_NPROBE", "0", "Lists an IVF search probes; 0 = 48, or 16 from 8,192 lists on (64 / 32 for KBs whose IVF index holds 8-bit codes); recall@10 ≥ 0.95 against exact search at 100k and 1M passages.", int),
+    Setting("KB_NPROBE", "0", "Lists an IVF search probes; 0 = 48, or 16 from 8,192 lists on (64 / 32 for KBs whose IVF index holds 8-bit codes), twice that over language-centred vectors; recall@10 ≥ 0.95 against exact search at 100k passages (1M: measured before centring).", int),
     Setting("KB_LANG_CENTER", "1",
             "1: compare vectors with each language's mean removed, so a question finds answers in the other language "
             "(kb/langspace.py); 0: plain cosine, which ranks same-language passages first whatever their topic.", int),
@@ -47,6 +47,9 @@ SETTINGS: tuple[Setting, ...] = (
             "passage seems to answer, the CLI's JSON sets no_answer.", float),
     Setting("KB_SENTENCE_WEIGHT", "0.5", "Share of the dense score given to a passage's best sentence (the rest to the passage vector).", float),
     Setting("KB_HIGHLIGHT_WEIGHT", "0.6", "Weight of query-term overlap against sentence cosine when choosing the sentence to highlight.", float),
+    Setting("KB_HIGHLIGHT_TRANSLATED", "0.6",
+            "For a passage in the other language: weight of the question's translated terms against sentence cosine "
+            "when choosing the sentence to highlight (0: only names and numbers both languages share count).", float),
     Setting("KB_HIGHLIGHT_IDF", "2",
             "How query terms count in that overlap: 0 equally, 1 by IDF, 2 by IDF times rarity among the passage's sentences.", int),
     Setting("KB_HIGHLIGHT_CONTEXT", "0.5",

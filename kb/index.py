@@ -50,17 +50,21 @@ def ivf_shape(n: int) -> tuple[int, int]:
 TRAIN_PER_LIST, TRAIN_ITERATIONS = 40, 10
 
 
-def probes_for(nlist: int, codec: str) -> int:
+def probes_for(nlist: int, codec: str, centred: bool = False) -> int:
     """Lists probed per query: setting KB_NPROBE, else by the index's vector codec — fp16: 48
     (16 from 8,192 lists on); 8-bit (KBs built before fp16): 64 (32 from 8,192 lists on). From the
     recall@10-against-exact sweeps of benchmarks/perf.py (figures in benchmarks/README.md): fp16,
     100k passages in 2,048 lists, 48 probes 0.963 (32: 0.949); 1M in 8,192 lists, 16 probes 0.972
-    (32: 0.983, 8: 0.955); 8-bit, 100k 64 probes 0.958 (48: 0.950), 1M 32 probes 0.963."""
+    (32: 0.983, 8: 0.955); 8-bit, 100k 64 probes 0.958 (48: 0.950), 1M 32 probes 0.963.
+    Language-centred vectors (kb.langspace) spread over more lists: twice the probes (100k fp16:
+    48 probes 0.886, 96 probes 0.960, 2026-11-30; at 1M the doubling is not yet measured)."""
     from . import config
     if nlist >= 8192:
         default = 16 if codec == "fp16" else 32
     else:
         default = 48 if codec == "fp16" else 64
+    if centred:
+        default *= 2
     return max(1, min(nlist, config.get("KB_NPROBE") or default))
 
 
@@ -122,7 +126,7 @@ class DenseIndex:
         return "8bit" if self.index.sq.qtype == self._faiss.ScalarQuantizer.QT_8bit else "fp16"
 
     @classmethod
-    def build(cls, dim: int, ids: np.ndarray, vecs: np.ndarray, ann_min: int) -> "DenseIndex":
+    def build(cls, dim: int, ids: np.ndarray, vecs: np.ndarray, ann_min: int, centred: bool = False) -> "DenseIndex":
         """Exact while ``len(ids) < ann_min``; otherwise an IVF index over fp16 vectors, trained on these."""
         import faiss
         n = len(ids)
@@ -130,7 +134,8 @@ class DenseIndex:
             out = cls(dim)
             out.add(ids, vecs)
             return out
-        nlist, nprobe = ivf_shape(n)
+        nlist = ivf_shape(n)[0]
+        nprobe = probes_for(nlist, "fp16", centred)
         faiss.omp_set_num_threads(os.cpu_count() or 1)  # training and adding use every core
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_fp16,
@@ -204,7 +209,7 @@ class DenseIndex:
         _fsync(path)
 
     @classmethod
-    def load(cls, path: Path, dim: int, kind: str) -> "DenseIndex":
+    def load(cls, path: Path, dim: int, kind: str, centred: bool = False) -> "DenseIndex":
         import faiss
         index = faiss.read_index(str(path))
         if index.d != dim:
@@ -214,7 +219,7 @@ class DenseIndex:
             _half_precision_coarse(faiss, index)  # (an index saved with float centroids: converted here)
             index.set_direct_map_type(faiss.DirectMap.Hashtable)
             # a search-time choice: the setting as it is now
-            out.nprobe = index.nprobe = probes_for(int(index.nlist), out.codec)
+            out.nprobe = index.nprobe = probes_for(int(index.nlist), out.codec, centred)
         return out
 
 

@@ -308,6 +308,14 @@ def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str
         subject=config.get("KB_HIGHLIGHT_SUBJECT"))
     if hl.subject != 1.0:
         hl.firsts = _first_sentences(hits, store)
+    hl.lam_translated = config.get("KB_HIGHLIGHT_TRANSLATED")
+    if xq is not None and hl.lam_translated > 0:
+        for alts in xq.groups.values():
+            for target, toks, w in alts:
+                f = _fold(target)
+                hl.translated[f] = max(hl.translated.get(f, 0.0), w * sum(lex.idf(t) for t in toks) / len(toks))
+        for t in xq.kept:
+            hl.translated[t] = lex.idf(t)
     targets = _Targets.of(xq)
     for h in hits:
         _highlight(h, hl)
@@ -470,6 +478,8 @@ class _Highlighting:
     answer_type: float           # KB_HIGHLIGHT_ANSWER_TYPE
     subject: float               # KB_HIGHLIGHT_SUBJECT
     firsts: dict[str, str] = field(default_factory=dict)  # article id -> its first sentence
+    translated: dict[str, float] = field(default_factory=dict)  # folded translated term -> weight
+    lam_translated: float = 0.0  # KB_HIGHLIGHT_TRANSLATED
 
 
 def _highlight(h: Hit, hl: _Highlighting) -> None:
@@ -477,7 +487,10 @@ def _highlight(h: Hit, hl: _Highlighting) -> None:
     question plus the IDF-weighted share of query terms it holds — and mark query terms.
     Terms are found the way they are marked (``mark_terms``), once per hit, not re-tokenised."""
     art = h._art  # type: ignore[attr-defined]
-    idf = hl.idf
+    # A passage in the other language is read for the question's translated terms (each
+    # weighted by its reliability times its IDF) and the names and numbers both share.
+    cross = bool(hl.translated) and hl.lam_translated > 0 and not _same_lang(hl.qlang, h.lang)
+    idf = hl.translated if cross else hl.idf
     qterms = set(idf)
     found = _term_spans(h.text, qterms)
     h.marks = [[a, b] for a, b, _ in found]
@@ -524,7 +537,7 @@ def _highlight(h: Hit, hl: _Highlighting) -> None:
             sc = hl.scos.get(s[0], 0.0)
         else:
             slang = h.lang if h.lang != "mixed" else detect_lang(h.text[s[2] - h.start:s[3] - h.start])
-            lam = hl.lam_same if _same_lang(hl.qlang, slang) else hl.lam_cross
+            lam = hl.lam_translated if cross else hl.lam_same if _same_lang(hl.qlang, slang) else hl.lam_cross
             sc = hl.scos.get(s[0], 0.0) + lam * overlap
         if sc > best_score:
             best, best_score = s, sc

@@ -253,6 +253,7 @@ def test_an_ivf_index_of_8bit_codes_from_an_older_kb_loads_with_its_own_probe_co
     idx = DenseIndex.load(tmp_path / "dense.faiss", 16, "ivf")
     assert idx.codec == "8bit" and idx.nprobe == probes_for(32, "8bit") == 32
     assert probes_for(2048, "8bit") == 64 and probes_for(2048, "fp16") == 48
+    assert probes_for(2048, "fp16", centred=True) == 96 and probes_for(8192, "fp16", centred=True) == 32
     ids, _ = idx.search(vecs[5], 3)
     assert ids[0] == 5
     new = DenseIndex.build(16, np.arange(2000), vecs, ann_min=100)
