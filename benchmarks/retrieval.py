@@ -151,6 +151,7 @@ def run_library(kb_path: Path, lib: benchsets.Library, variants: dict, a_signals
     kb = KnowledgeBase.open(kb_path)
     with kb.writer(wait_message=False):  # a cached KB cut with an older lexicon is re-tokenised here
         pass
+    kb._rebuild_in_memory()  # indexes as this code builds them (a cached KB's may hold older language means)
     kb.query_vector("warm-up")
     asked = lib.questions + lib.off_topic
     # Question vectors are cached beside the KB (embedding is not what differs between runs).

@@ -32,7 +32,7 @@ _SKIP_SENSE = re.compile(r"^(?:(?:old |archaic |Japanese |erhua |also written |s
 _PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 _EN_WORD = re.compile(r"[a-z][a-z'\-]*[a-z]|[a-z]")
 # Question words with no topic of their own, besides the stop words ("how many", "what makes").
-_ASKING = frozenset("many much make makes made get gets use used kind type way called name named".split())
+_ASKING = frozenset(("many", "much"))
 
 
 @dataclass(frozen=True)

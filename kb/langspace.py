@@ -115,6 +115,11 @@ class LanguageSpace:
                 # No prior: shrunk towards zero as SHRINK texts would, for the same reason.
                 mean = total / (n + SHRINK) if p is None else (total + PRIOR_WEIGHT * p) / (n + PRIOR_WEIGHT)
                 means[kind][lang] = mean.astype(np.float32)
+        # A question in a language the library does not hold yet is centred on that language's
+        # corpus mean, not on the library's other language.
+        for (kind, lang), p in prior.items():
+            if kind in means and lang in LANGS and means[kind] and lang not in means[kind]:
+                means[kind][lang] = p.astype(np.float32)
         return cls(means["p"], means["s"], centred=True)
 
 
