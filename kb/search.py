@@ -11,8 +11,8 @@ How languages are treated (the reason a library can mix them; figures in benchma
 1. Vectors are compared with each language's mean removed (``kb.langspace``). The bundled model
    puts every Chinese text near every other: in a mixed library plain cosine ranked the other
    language's answer first for 1-7% of questions (MLQA mixed, English → Chinese and Chinese →
-   English), centred vectors for 57-60%, and the full ranking below for 67-71%, within 0.03 of the
-   same questions over a single-language library.
+   English), centred vectors for 57-60%, and the full ranking below for 67-71% (the ranking of
+   before reached 56-59% even over a single-language library).
 2. The question's terms are translated (``kb.dictionary``: CC-CEDICT under a glossary) and
    searched with BM25 over the other language's passages, each translation weighted by how
    reliable it is. A passage in the question's language gets the BM25 of the question's own
