@@ -41,6 +41,8 @@ def open_kb(path: str) -> KnowledgeBase:
     kb.ensure_indexes()
     if kb.store.counts()["passages"]:
         _ = kb.embedder  # load the model now, not on the first question
+        from kb import dictionary
+        dictionary.get()  # and the bilingual dictionary (kb.search translates every question)
     return kb
 
 

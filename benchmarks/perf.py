@@ -252,7 +252,7 @@ def worker_ann(kb_path: str, n_queries: str) -> dict:
     # Both sides in the index's space: vectors and questions centred on their language (kb.langspace).
     qv = np.vstack([kb.query_vectors(v, detect_lang(q))[0] for v, q in zip(kb.embedder.queries(asked), asked)])
     exact = faiss.IndexIDMap2(faiss.IndexFlatIP(kb.dim))
-    for ids, vecs, langs in kb.store.iter_passage_vectors(kb.dim):
+    for ids, vecs, langs in kb.store.iter_vectors("passages", kb.dim):
         exact.add_with_ids(kb.space.passages(vecs, langs), ids)
     _, truth = exact.search(qv, 10)
     idx = kb.passages_index

@@ -273,7 +273,7 @@ class KnowledgeBase:
             self.space = self._new_space()
             self._space_stale = False
             id_parts, vec_parts = [], []
-            for ids, vecs, langs in self.store.iter_passage_vectors(dim):
+            for ids, vecs, langs in self.store.iter_vectors("passages", dim):
                 id_parts.append(ids)
                 vec_parts.append(self.space.passages(vecs, langs))
             ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)

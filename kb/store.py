@@ -232,13 +232,18 @@ class Store:
         return self.get_meta("lang_stats") == "1"
 
     def _computed_lang_sums(self) -> dict[tuple[str, str], tuple[int, np.ndarray]]:
+        """The sums from every stored vector, a batch at a time (a KB made before they were kept)."""
         out: dict[tuple[str, str], tuple[int, np.ndarray]] = {}
-        for kind, sql in (("p", "SELECT lang, vec FROM passages"),
-                          ("s", "SELECT a.lang, s.vec FROM sentences s JOIN articles a ON a.id=s.article_id")):
-            for lang, blob in self.db.execute(sql):
-                v = np.frombuffer(blob, np.float32)
-                n, total = out.get((kind, lang), (0, np.zeros(len(v))))
-                out[(kind, lang)] = (n + 1, total + v)
+        dim = int(self.get_meta("dim") or 0)
+        if not dim:
+            return out
+        for kind, table in (("p", "passages"), ("s", "sentences")):
+            for _, vecs, langs in self.iter_vectors(table, dim):
+                langs_arr = np.asarray(langs)
+                for lang in set(langs):
+                    part = vecs[langs_arr == lang]
+                    n, total = out.get((kind, lang), (0, np.zeros(dim)))
+                    out[(kind, lang)] = (n + len(part), total + part.sum(axis=0, dtype=np.float64))
         return out
 
     def ensure_lang_sums(self) -> None:
@@ -385,13 +390,8 @@ class Store:
                 [r[2] for r in rows])
 
     def iter_vectors(self, table: str, dim: int, batch: int = 20000):
-        """Yield (ids, vectors) in batches, for rebuilding the FAISS index."""
-        for ids, vecs, _ in self.iter_passage_vectors(dim, batch, table):
-            yield ids, vecs
-
-    def iter_passage_vectors(self, dim: int, batch: int = 20000, table: str = "passages"):
-        """Yield (ids, vectors, languages) in batches (languages: the passages' own, or for
-        sentences their article's)."""
+        """Yield (ids, vectors, languages) in batches, for rebuilding the FAISS index and the
+        language sums (languages: the passages' own, or for sentences their article's)."""
         assert table in ("passages", "sentences")
         lang = "lang" if table == "passages" else "(SELECT lang FROM articles a WHERE a.id=article_id)"
         last = -1
