@@ -75,6 +75,13 @@ def page(server):
         browser.close()
 
 
+def _luma(css: str) -> float:
+    """0-1 brightness of a CSS rgb()/rgba() colour."""
+    import re
+    r, g, b = (int(x) for x in re.findall(r"\d+", css)[:3])
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
 def _ask(page, question: str) -> None:
     box = page.get_by_label("Question (Chinese or English)")
     box.fill(question)
@@ -135,6 +142,17 @@ def test_mixed_library_answers_across_languages_explains_and_says_when_nothing_a
     expect(page.locator("div.kb-why").filter(has_text="confidence").first).to_be_visible()
     expect(page.get_by_text("CC-CEDICT").first).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "cross-language.png"))
+    # The same page in the dark theme (Streamlit follows the system's): the explanation stays readable.
+    page.emulate_media(color_scheme="dark")
+    page.reload()
+    expect(page.locator("div.kb-why").filter(has_text="blackout → 停电").first).to_be_visible()
+    bg = page.evaluate("getComputedStyle(document.querySelector('.stApp')).backgroundColor")
+    fg = page.locator("div.kb-why").first.evaluate("e => getComputedStyle(e).color")
+    assert _luma(bg) < 0.3 < _luma(fg), (bg, fg)  # dark page, light text
+    page.screenshot(path=str(ARTIFACTS / "cross-language-dark.png"))
+    page.emulate_media(color_scheme="light")
+    page.reload()
+    expect(page.locator("div.kb-why").filter(has_text="blackout → 停电").first).to_be_visible()
     # "Open article" on the first hit opens the Read page at that article, its passage shaded.
     page.get_by_role("button", name="Open article").first.click()
     expect(page.get_by_role("heading", name="Read")).to_be_visible()
