@@ -353,8 +353,9 @@ def _signals(hits: list[Hit], pcos: np.ndarray, scos: dict, raw_scos: dict, term
     if lex is not None and len(lex) and terms:
         full = math.log(1 + (len(lex) + 0.5) / 0.5)  # the IDF of a term no passage holds
         present = {t for t in terms if lex.idf(t) < full}
-        if xq is not None:
-            present |= {src for src, alts in xq.groups.items() if any(lex.idf(t) < full for _, toks, _ in alts for t in toks)}
+        if xq is not None:  # a question term counts when a translation of the phrase or word holding it occurs
+            found = [src for src, alts in xq.groups.items() if any(lex.idf(t) < full for _, toks, _ in alts for t in toks)]
+            present |= {t for t in terms for src in found if t == src or t in src.split() or (has_han(t) and t in src)}
         weight = {t: lex.idf(t) for t in dict.fromkeys(terms)}
         cover = sum(w for t, w in weight.items() if t in present) / (sum(weight.values()) or 1.0)
     return {"dense": round(top.dense, 4), "lexical": round(top.lexical, 4),
