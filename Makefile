@@ -6,7 +6,7 @@ KB_DIR ?= data/kb
 PORT ?= 8501
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser-deps kb run search test test-fast bench screenshot clean
+.PHONY: setup browser-deps kb run search test test-fast bench screenshot docs clean
 
 setup: $(VENV)/.installed
 
@@ -43,6 +43,10 @@ bench: setup
 
 screenshot: setup browser-deps
 	KB_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest -q tests/test_browser.py
+
+# The README's settings and ranking-constants tables, from kb/config.py and kb/params.py.
+docs: setup
+	$(BIN)/python -c "from kb.params import write_readme_tables; write_readme_tables('README.md')"
 
 clean:
 	rm -rf $(KB_DIR) tests/artifacts .pytest_cache

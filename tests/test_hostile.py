@@ -8,10 +8,11 @@ import sqlite3
 import subprocess
 import sys
 
+from .fakes import HASH
 from .conftest import ROOT, SEED
 from .hostile import build
 
-ENV = {"KB_MODEL": "hash"}
+ENV = {"KB_MODEL": HASH}
 
 
 def test_hostile_catalogue(tmp_path):

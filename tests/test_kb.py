@@ -38,7 +38,7 @@ def test_add_unchanged_updated_duplicate(kb):
         assert kb.add(_doc("/copy.txt", ART_A))[0] == "duplicate"
         assert kb.add(_doc("/a.txt", ART_A + "\n新增一句话。"))[0] == "updated"
     assert kb.store.counts()["articles"] == 2
-    assert len(kb.passages_index) == kb.store.counts()["passages"]
+    assert len(kb.indexes.vector) == kb.store.counts()["passages"]
     assert any("新增一句话" in h.text for h in kb.search("新增一句话", k=3))
 
 
@@ -63,10 +63,11 @@ def test_filters(kb):
 
 def test_dense_index_matches_brute_force(kb):
     # The index holds each passage centred on its language's mean (kb.langspace), as is the question.
-    vecs = {r[0]: kb.space.passages(np.frombuffer(r[1], np.float32)[None], [r[2]])[0]
+    ix = kb.indexes
+    vecs = {r[0]: ix.space.passages(np.frombuffer(r[1], np.float32)[None], [r[2]])[0]
             for r in kb.store.db.execute("SELECT id, vec, lang FROM passages")}
-    q = kb.query_vectors(kb.embedder.queries(["Jupiter planets"])[0], "en")[0]
-    ids, scores = kb.passages_index.search(q, 3)
+    q = ix.space.query(kb.embedder.queries(["Jupiter planets"])[0], "en")[0]
+    ids, scores = ix.vector.search(q, 3)
     brute = sorted(vecs, key=lambda i: -float(vecs[i] @ q))[:3]
     assert list(ids) == brute
     assert np.allclose(scores, [vecs[i] @ q for i in brute], atol=1e-5)
@@ -79,7 +80,7 @@ def test_remove_and_reopen_from_saved_indexes(kb, kb_dir):
     assert all(h.article_id != aid for h in kb.search("Jupiter planets", k=10))
     again = KnowledgeBase.open(kb_dir)
     again.ensure_indexes()
-    assert len(again.passages_index) == again.store.counts()["passages"] == len(again.lexical)
+    assert len(again.indexes.vector) == again.store.counts()["passages"] == len(again.indexes.lexical)
     assert json.loads((kb_dir / "index" / "manifest.json").read_text())["data_version"] == again.store.data_version()
 
 
@@ -229,7 +230,7 @@ def test_a_passage_missing_its_first_sentence_row_still_reads_its_text(kb):
     aid = kb.store.article_by_key("/a.txt")["id"]
     pid = kb.store.db.execute("SELECT id FROM passages WHERE article_id=? AND seq=0", (aid,)).fetchone()[0]
     kb.store.db.execute("DELETE FROM sentences WHERE article_id=? AND seq=0", (aid,))
-    kb.sentence_base = None
-    rows, sents, _ = kb.lead_passages([pid])
-    assert rows[pid]["text"] == ART_A[rows[pid]["start"]:rows[pid]["end"]]
-    assert 0 not in [s[1] for s in sents[pid]]
+    kb.indexes.sentence_base = None
+    rows, sents, _ = kb.indexes.lead([pid])
+    assert rows[pid].text == ART_A[rows[pid].start:rows[pid].end]
+    assert 0 not in [s.seq for s in sents[pid]]

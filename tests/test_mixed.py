@@ -96,10 +96,11 @@ def test_language_sums_follow_every_add_and_remove(mixed_kb):
 def test_the_index_holds_centred_vectors_and_an_older_kb_gets_its_sums(mixed_kb, kb_dir):
     kb = mixed_kb
     kb.ensure_indexes()
-    assert kb.space.centred and set(kb.space.passage_means) == {"zh", "en"}
+    space = kb.indexes.space
+    assert space.centred and set(space.passage_means) == {"zh", "en"}
     pid, lang, blob = kb.store.db.execute("SELECT id, lang, vec FROM passages WHERE lang='en' LIMIT 1").fetchone()
-    want = kb.space.passages(np.frombuffer(blob, np.float32)[None], [lang])[0]
-    assert np.allclose(kb.passages_index.vectors([pid])[0], want, atol=1e-5)
+    want = space.passages(np.frombuffer(blob, np.float32)[None], [lang])[0]
+    assert np.allclose(kb.indexes.vector.vectors([pid])[0], want, atol=1e-5)
     assert abs(np.linalg.norm(want) - 1) < 1e-5
     before = kb.store.lang_sums()
     # A KB written before the sums were kept: the next writer computes them whole.
@@ -120,26 +121,27 @@ def test_a_language_new_to_the_index_rebuilds_it_at_the_next_save(kb_dir, hash_m
     with kb.writer():
         kb.add(_doc("/zh.txt", ZH))
     man = json.loads((kb_dir / "index" / "manifest.json").read_text())
-    assert set(kb.space.passage_means) == {"zh"}
+    assert set(kb.indexes.space.passage_means) == {"zh"}
     with kb.writer():
         kb.add(_doc("/en.md", EN))  # English: the space has no mean for it yet
-        assert kb._space_stale
+        assert kb.indexes.space_stale
     new = json.loads((kb_dir / "index" / "manifest.json").read_text())
     assert new["space"] != man["space"] and new["delta"] is None
     assert set(LanguageSpace.load(kb_dir / "index" / new["space"]).passage_means) == {"zh", "en"}
-    assert not kb._space_stale
+    assert not kb.indexes.space_stale
 
 
-def test_plain_cosine_is_one_setting_away(mixed_kb, monkeypatch):
+def test_plain_cosine_is_one_setting_away(mixed_kb, kb_dir, monkeypatch):
     mixed_kb.ensure_indexes()
     centred = [h.passage_id for h in mixed_kb.search("Jupiter planet", k=3)]
     monkeypatch.setenv("KB_LANG_CENTER", "0")
-    mixed_kb._rebuild_in_memory()
-    assert not mixed_kb.space.centred
-    plain = mixed_kb.search("Jupiter planet", k=3)
+    plain_kb = KnowledgeBase.open(kb_dir)  # (settings are read when a KB is opened)
+    plain = plain_kb.search("Jupiter planet", k=3)
+    assert not plain_kb.indexes.space.centred and "plain cosine" in plain_kb.index_info()
     assert plain and centred and plain[0].title == "Planets"
-    pid, blob = mixed_kb.store.db.execute("SELECT id, vec FROM passages LIMIT 1").fetchone()
-    assert np.allclose(mixed_kb.passages_index.vectors([pid])[0], np.frombuffer(blob, np.float32), atol=1e-6)
+    pid, blob = plain_kb.store.db.execute("SELECT id, vec FROM passages LIMIT 1").fetchone()
+    assert np.allclose(plain_kb.indexes.vector.vectors([pid])[0], np.frombuffer(blob, np.float32), atol=1e-6)
+    plain_kb.close()
 
 
 # --- results: confidence, flag, explanation ---------------------------------------------------

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from .fakes import HASH
 from .conftest import ROOT, SEED
 
 KILLS = int(os.environ.get("KB_TEST_KILLS", "20"))
-ENV = dict(os.environ, KB_MODEL="hash")
+ENV = dict(os.environ, KB_MODEL=HASH)
 
 
 def make_batch(folder: Path, n: int = 120, tag: str = "") -> Path:
@@ -39,15 +40,15 @@ def ingest_cmd(kb: Path, src: Path) -> list[str]:
 def check_consistent(kb_path: Path) -> int:
     """Open the KB as a new user would and check that SQLite, FAISS and BM25 agree."""
     from kb import KnowledgeBase
-    kb = KnowledgeBase.open(kb_path, model="hash")
+    kb = KnowledgeBase.open(kb_path, model=HASH)
     try:
         kb.ensure_indexes()
         db = kb.store.db
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         pids = {r[0] for r in db.execute("SELECT id FROM passages")}
-        dense_ids = kb.passages_index.ids().tolist()
+        dense_ids = kb.indexes.vector.ids().tolist()
         assert len(dense_ids) == len(set(dense_ids)) and set(dense_ids) == pids
-        assert sorted(kb.lexical.live_ids().tolist()) == sorted(pids)
+        assert sorted(kb.indexes.lexical.ids().tolist()) == sorted(pids)
         # No half-present article: each has passages and sentences, and its passages cover its sentences.
         for aid, n_s, hi in db.execute("SELECT a.id, (SELECT COUNT(*) FROM sentences s WHERE s.article_id=a.id),"
                                        " (SELECT MAX(sent_hi) FROM passages p WHERE p.article_id=a.id) FROM articles a"):
@@ -118,7 +119,7 @@ def test_searches_while_ingesting_see_old_or_new_state_without_errors(tmp_path):
     first = make_batch(tmp_path / "first", 5, tag="first")
     subprocess.run(ingest_cmd(kb_path, first), cwd=ROOT, env=ENV, check=True, capture_output=True)
     from kb import KnowledgeBase
-    kb = KnowledgeBase.open(kb_path, model="hash")
+    kb = KnowledgeBase.open(kb_path, model=HASH)
     errors, done, n, lock = [], threading.Event(), [0], threading.Lock()
 
     def searcher():

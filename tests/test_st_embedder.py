@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from .fakes import HASH
 from .conftest import run_cli
 
 pytestmark = pytest.mark.model
@@ -44,7 +45,7 @@ def test_cross_encoder_reranker_reorders_top_passages(kb_dir, model_path, monkey
     a fresh (untrained) scoring head; the ranking must follow its scores exactly."""
     from kb import ArticleInput, KnowledgeBase
     from kb.rerank import rerank_scores
-    monkeypatch.setenv("KB_MODEL", "hash")
+    monkeypatch.setenv("KB_MODEL", HASH)
     kb = KnowledgeBase.open(kb_dir, create=True)
     with kb.writer():
         for i, t in enumerate(["Jupiter is the largest planet.", "Saturn has rings of ice.", "Mars is red and dusty.",

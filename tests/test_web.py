@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from .fakes import HASH
 from .conftest import run_cli
 
 ARTICLE = """<!doctype html><html><head><meta charset="utf-8"><title>美国站全托管开放 - 跨境观察</title>
@@ -59,7 +60,7 @@ def site():
 
 def test_ingest_urls_reports_each_failure(tmp_path, site):
     kb = str(tmp_path / "kb")
-    env = {"KB_MODEL": "hash"}
+    env = {"KB_MODEL": HASH}
     r = run_cli("-m", "ingest", "--kb", kb, f"{site}/news/1", f"{site}/wx", f"{site}/missing", f"{site}/data.json",
                 "http://127.0.0.1:9/refused", env_extra=env)
     assert r.returncode == 1
@@ -99,7 +100,7 @@ def test_mixed_folder_and_two_links_all_searchable_with_citations(tmp_path, site
     write_epub(d / "e.epub", "电商史话", [("第一章", "直播带货在二零二零年兴起。")])
     (d / "f.html").write_text(WECHAT, encoding="utf-8")
     kb = str(tmp_path / "kb")
-    env = {"KB_MODEL": "hash"}
+    env = {"KB_MODEL": HASH}
     r = run_cli("-m", "ingest", "--kb", kb, str(d), f"{site}/news/1", f"{site}/wx", env_extra=env)
     assert r.returncode == 0, r.stderr
     assert "added 7" in r.stdout and "duplicate 1," in r.stdout  # the saved WeChat page is the link's exact bytes

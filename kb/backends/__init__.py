@@ -1,0 +1,151 @@
+"""The index contract: what the knowledge base needs of a vector index and of a lexical index,
+and the registry that picks an implementation by the KB's ``backend`` setting.
+
+SQLite (``kb.store``) is the truth; an index is derived from it, keyed by SQLite passage id, and
+can always be rebuilt from it. A backend is a pair of classes, one for each protocol below,
+registered under a name:
+
+    from kb import backends
+    backends.register("mine", MyVectorIndex, backends.get("embedded").lexical, "my engine for vectors")
+
+``KB_BACKEND=mine python -m ingest --kb DIR …`` then builds a KB on it, and the KB records the
+name (``kb.params.BuildParams``) so every later process opens it the same way. Nothing outside
+``kb/backends/`` names an engine: ranking (``kb.search``) and the index lifecycle
+(``kb.indexes``) speak only these protocols. ``tests/test_backends.py`` runs one contract suite
+against every registered backend, checking results against numpy brute force.
+
+The first backend, ``embedded``: FAISS for vectors (``faiss_index.FaissIndex``, exact or IVF by
+size) and bm25s for BM25 (``bm25.Bm25Index``), both saved as files in the KB's ``index/``
+folder.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..params import IndexParams
+
+
+class VectorIndex(Protocol):
+    """Inner-product search over L2-normalised vectors, keyed by passage id (int64)."""
+
+    @property
+    def exact(self) -> bool:
+        """Whether ``search`` returns the exact top k (True) or an approximation (an ANN index)."""
+
+    def __len__(self) -> int: ...
+
+    def add(self, ids: np.ndarray, vecs: np.ndarray) -> None:
+        """Add rows (an id already present must have been removed first)."""
+
+    def remove(self, ids: Sequence[int]) -> None:
+        """Remove these ids; ids the index does not hold are ignored."""
+
+    def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, scores) of the ``k`` best rows for one query vector, best first, only among
+        ``allowed`` ids when given (an empty ``allowed`` finds nothing)."""
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The vectors of these ids as the index holds them (a zero row for an id it lacks)."""
+
+    def ids(self) -> np.ndarray:
+        """Every id it holds (for consistency checks)."""
+
+    def describe(self) -> dict:
+        """What it is, for the manifest and ``kb stats``: at least ``kind`` and ``summary`` (words)."""
+
+    def suits(self, n: int, params: IndexParams) -> bool:
+        """Whether this index still fits a KB of ``n`` passages; if not, the next compaction
+        builds a new one (an exact index grown past the ANN threshold, say)."""
+
+    def save(self, folder: Path, stem: str) -> dict:
+        """Persist into ``folder`` under names starting with ``stem``; returns the manifest
+        entry that ``load`` takes back, with the files written under ``files``. An engine that
+        persists itself returns its entry and writes nothing."""
+
+    @classmethod
+    def build(cls, dim: int, ids: np.ndarray, vecs: np.ndarray, params: IndexParams) -> "VectorIndex": ...
+
+    @classmethod
+    def load(cls, folder: Path, entry: dict, dim: int, params: IndexParams) -> "VectorIndex": ...
+
+
+class LexicalScores(Protocol):
+    """One query's BM25 scores over every live passage."""
+
+    def top(self, n: int, allowed: np.ndarray | None = None) -> dict[int, float]:
+        """The ``n`` best passages with a score above zero: {id: score}."""
+
+    def get(self, ids: Sequence[int]) -> np.ndarray:
+        """The scores of these ids (0 for a passage holding no query term)."""
+
+
+class LexicalIndex(Protocol):
+    """BM25 (Lucene variant, k1 1.5, b 0.75) over pre-cut terms, keyed by passage id."""
+
+    def __len__(self) -> int: ...
+
+    def add(self, ids: Sequence[int], docs: Sequence[Sequence[str]]) -> None:
+        """Add (or replace) passages with their terms."""
+
+    def remove(self, ids: Sequence[int]) -> None: ...
+
+    def scores(self, terms: Sequence[str], weights: dict[str, float] | None = None) -> LexicalScores:
+        """BM25 for these query terms, each term's part times its weight where given."""
+
+    def idf(self, term: str) -> float:
+        """The term's IDF (the full IDF of an unseen term for one that no passage holds)."""
+
+    def ids(self) -> np.ndarray:
+        """Every live passage id."""
+
+    def describe(self) -> dict: ...
+
+    def save(self, folder: Path, stem: str) -> dict: ...
+
+    @classmethod
+    def build(cls, ids: Sequence[int], docs: Sequence[Sequence[str]]) -> "LexicalIndex": ...
+
+    @classmethod
+    def load(cls, folder: Path, entry: dict) -> "LexicalIndex": ...
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    vector: type
+    lexical: type
+    help: str
+
+
+_REGISTRY: dict[str, Backend] = {}
+
+
+def register(name: str, vector: type, lexical: type, help: str = "") -> Backend:
+    """Make a backend choosable by ``KB_BACKEND`` / ``--backend``."""
+    _REGISTRY[name] = Backend(name, vector, lexical, help)
+    return _REGISTRY[name]
+
+
+def get(name: str) -> Backend:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"Unknown index backend {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def _register_builtin() -> None:
+    from .bm25 import Bm25Index
+    from .faiss_index import FaissIndex
+    register("embedded", FaissIndex, Bm25Index, "FAISS (exact, then IVF by size) and bm25s, saved as files in the KB folder")
+
+
+_register_builtin()

@@ -1,0 +1,119 @@
+"""Parameters as data: what shapes a KB when it is built, its derived indexes, and a search.
+
+The environment (``kb.config``) and the command line fill these at the edge — ``from_env()`` —
+and the library takes them as arguments: ``KnowledgeBase.open(path, params=…)``,
+``kb.search(q, params=…)``. Nothing below the edge reads the environment per call.
+
+- ``BuildParams`` shape the stored data (how passages are cut, which index backend): recorded in
+  the KB when it is created and read from there ever after, whatever the environment says.
+- ``IndexParams`` shape the derived indexes only (exact or approximate, probes, language
+  centring): a change rebuilds them from SQLite, nothing stored is touched.
+- ``SearchParams`` weigh the ranking. The few a user may want to turn are settings
+  (``KB_LEXICAL_WEIGHT``…); the rest are documented constants here, tuned with
+  ``benchmarks/retrieval.py --variants`` (which passes variants as ``dataclasses.replace``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+from . import config
+
+
+def _setting(name: str):
+    """A field whose default is setting ``name``'s and which ``from_env`` fills from it."""
+    s = config.SETTING[name]
+    return field(default=s.kind(s.default), metadata={"setting": name})
+
+
+def _const(value, help: str):
+    """A documented constant (README: "Ranking constants")."""
+    return field(default=value, metadata={"help": help})
+
+
+class _FromEnv:
+    @classmethod
+    def from_env(cls, **overrides):
+        """Settings from the environment (defaults where unset), then ``overrides``."""
+        vals = {f.name: config.get(f.metadata["setting"]) for f in fields(cls) if "setting" in f.metadata}
+        return cls(**(vals | overrides))
+
+
+@dataclass(frozen=True)
+class BuildParams(_FromEnv):
+    passage_tokens: int = _setting("KB_PASSAGE_TOKENS")
+    passage_max_chars: int = _setting("KB_PASSAGE_MAX_CHARS")
+    backend: str = _setting("KB_BACKEND")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "BuildParams":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
+
+
+@dataclass(frozen=True)
+class IndexParams(_FromEnv):
+    ann_min_passages: int = _setting("KB_ANN_MIN_PASSAGES")
+    nprobe: int = _setting("KB_NPROBE")
+    lang_center: int = _setting("KB_LANG_CENTER")
+
+    @property
+    def centred(self) -> bool:
+        return self.lang_center == 1
+
+
+@dataclass(frozen=True)
+class SearchParams(_FromEnv):
+    candidates: int = _setting("KB_CANDIDATES")
+    sentence_depth: int = _setting("KB_SENTENCE_DEPTH")
+    lexical_weight: float = _setting("KB_LEXICAL_WEIGHT")
+    translated_lexical_weight: float = _setting("KB_TRANSLATED_LEXICAL_WEIGHT")
+    no_answer_below: float = _setting("KB_NO_ANSWER_BELOW")
+    reranker: str = _setting("KB_RERANKER")
+    rerank_depth: int = _setting("KB_RERANK_DEPTH")
+    cross_lexical_weight: float = _const(
+        0.05, "Weight of the BM25 of the question's own terms for a passage in the other language (only shared "
+              "names, numbers and Latin terms can match there).")
+    sentence_weight: float = _const(
+        0.5, "Share of the dense score given to a passage's best sentence (the rest to the passage vector).")
+    highlight_weight: float = _const(
+        0.6, "Weight of query-term overlap against sentence cosine when choosing the sentence to highlight.")
+    highlight_translated: float = _const(
+        0.6, "For a passage in the other language: weight of the question's translated terms against sentence "
+             "cosine when choosing the sentence to highlight (0: only names and numbers both languages share).")
+    highlight_idf: int = _const(
+        2, "How query terms count in that overlap: 0 equally, 1 by IDF, 2 by IDF times rarity among the "
+           "passage's sentences.")
+    highlight_context: float = _const(
+        0.5, "Share of the preceding sentence's query terms a sentence is credited with (it often names the "
+             "subject a pronoun stands for).")
+    highlight_answer_type: float = _const(
+        0.4, "Added to a sentence's term overlap when the question asks for a date or number (哪一年, 多少, "
+             "how many…) and the sentence holds one.")
+    highlight_subject: float = _const(
+        0.25, "Share of its weight in that overlap kept by a query term that the article's title or first "
+              "sentence names (the subject, which later sentences call 它, 本鱼, it).")
+
+
+def constants_table() -> str:
+    """The ranking constants as a Markdown table (for the README)."""
+    rows = ["| constant (`SearchParams`) | value | what it does |", "|---|---|---|"]
+    rows += [f"| `{f.name}` | `{f.default}` | {f.metadata['help']} |" for f in fields(SearchParams) if "help" in f.metadata]
+    return "\n".join(rows)
+
+
+def write_readme_tables(path: str = "README.md") -> None:
+    """Replace the README's settings and ranking-constants tables with the current definitions
+    (``make docs``)."""
+    from pathlib import Path
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    for table in (config.markdown_table(), constants_table()):
+        head = table.split("\n", 1)[0]
+        start = text.index(head)
+        end = text.find("\n\n", start)
+        text = text[:start] + table + (text[end:] if end >= 0 else "\n")
+    p.write_text(text, encoding="utf-8")

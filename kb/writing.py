@@ -1,0 +1,164 @@
+"""The write path: one article in — segmented, embedded, fingerprinted, stored, indexed — or out.
+
+``ArticleWriter`` is what ``KnowledgeBase.add`` / ``remove`` call inside ``kb.writer()``: it cuts
+the cleaned text into sentences and passages (``kb.segment``, with the KB's recorded
+``BuildParams``), embeds both in large batches, computes the MinHash signature that finds
+near-duplicates (``kb.dedup``), commits everything in one SQLite transaction (``kb.store``)
+and mirrors the change into the derived indexes (``kb.indexes``).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .embed import Embedder
+from .errors import KBError
+from .indexes import Indexes, notice
+from .params import BuildParams
+from .segment import make_passages, split_sentences
+from .store import Article, Store, now_iso
+from .text import detect_lang, to_simplified, tokenize
+
+
+@dataclass
+class ArticleInput:
+    """What ingest hands to the KB: cleaned text plus metadata."""
+    key: str            # resolved path or URL; identifies "the same article" across runs
+    path: str           # as given by the user
+    text: str           # cleaned, normalised text
+    content_hash: str   # of the raw input
+    title: str = ""
+    source: str | None = None
+    url: str | None = None
+    author: str | None = None
+    date: str | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def article_id_for(key: str) -> str:
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
+
+
+class ArticleWriter:
+    """Adds and removes articles of one KB. ``embedder`` is asked for when the first article
+    needs embedding (a KB opened to remove articles never loads a model); ``fold`` says whether
+    the KB embeds the Simplified folding of its text (``KnowledgeBase.folds_script``)."""
+
+    def __init__(self, store: Store, indexes: Indexes, build: BuildParams, embedder: Callable[[], Embedder],
+                 fold: Callable[[], bool], batch: int = 64):
+        self.store = store
+        self.indexes = indexes
+        self.build = build
+        self._embedder = embedder
+        self._fold = fold
+        self.batch = max(1, batch)
+        self._dups = None
+
+    def status_of(self, doc: ArticleInput) -> tuple[str, str | None]:
+        """('unchanged'|'updated'|'added'|'duplicate', detail) for a document before adding it."""
+        row = self.store.article_by_key(doc.key)
+        if row is not None:
+            return ("unchanged", row["id"]) if row["content_hash"] == doc.content_hash else ("updated", row["id"])
+        dup = self.store.article_by_hash(doc.content_hash)
+        if dup is not None:
+            return "duplicate", dup["path"]
+        return "added", None
+
+    def add(self, doc: ArticleInput) -> tuple[str, str | None]:
+        """Segment, embed and store one article (replacing an older version of it).
+
+        Returns (status, detail): status is added / updated / unchanged / duplicate /
+        near-duplicate; detail is the article id, or for a (near-)duplicate the copy already
+        stored."""
+        status, detail = self.status_of(doc)
+        if status in ("unchanged", "duplicate"):
+            return status, detail
+        art_id = article_id_for(doc.key)
+        max_chars = self.build.passage_max_chars
+        sentences = split_sentences(doc.text, max_chars)
+        if not sentences:
+            raise KBError(f"{doc.path}: no text left after cleaning")
+        passages = make_passages(doc.text, sentences, self.build.passage_tokens, max_chars,
+                                 hard_breaks=doc.meta.get("pages") or ())
+        fold = self._fold()
+        sent_vecs, pass_vecs = self._embed([doc.text[s.start:s.end] for s in sentences], [p.text for p in passages], fold)
+        rows = [{"seq": p.seq, "paragraph": p.paragraph, "paragraph_end": p.paragraph_end, "start": p.start,
+                 "end": p.end, "sent_lo": p.sent_lo, "sent_hi": p.sent_hi, "text": p.text, "lang": p.lang,
+                 "terms": " ".join(tokenize(p.text))} for p in passages]
+        from .dedup import signature
+        sig = signature(doc.text)
+        near = self.duplicates.best_match(sig, exclude=art_id)
+        dup_of = None
+        if near is not None:
+            first = self.store.article(near[0])
+            dup_of = (first.dup_of or first.id) if first else None
+        art = Article(id=art_id, key=doc.key, path=doc.path, title=doc.title or Path(doc.path).stem,
+                      source=doc.source, url=doc.url, author=doc.author, date=doc.date,
+                      lang=detect_lang(doc.text), content_hash=doc.content_hash, text=doc.text, meta=doc.meta,
+                      ingested_at=now_iso(), dup_of=dup_of, minhash=sig.tobytes())
+        with self.indexes.lock:
+            if self.store.get_meta("embedder") is None:
+                embedder = self._embedder()
+                with self.store.transaction():
+                    self.store.set_meta("embedder", embedder.name)
+                    self.store.set_meta("dim", str(embedder.dim))
+                    self.store.set_meta("embed_script", "simplified" if fold else "as-is")
+            old_p, _ = self.store.put_article(art, [(s.start, s.end, s.paragraph) for s in sentences], sent_vecs,
+                                              rows, pass_vecs)
+            self.indexes.applied(old_p, self.store.passage_ids(art_id))
+            self.duplicates.add(art_id, sig)
+        if dup_of is not None:
+            first = self.store.article(dup_of)
+            return "near-duplicate", f"{first.path if first else dup_of} (similarity {near[1]:.2f})"
+        return status, art_id
+
+    def remove(self, art: Article) -> None:
+        """Remove one article and everything derived from it."""
+        with self.indexes.lock:
+            old_p, _ = self.store.delete_article(art.id)
+            self.indexes.applied(old_p, [])
+            self.duplicates.remove(art.id)
+
+    @property
+    def duplicates(self):
+        """Near-duplicate finder over the stored articles' MinHash signatures (built on first use)."""
+        if self._dups is None:
+            from .dedup import DuplicateFinder
+            self._dups = DuplicateFinder()
+            self._dups.load(*self.store.signatures())
+        return self._dups
+
+    def _embed(self, sent_texts: list[str], pass_texts: list[str], fold: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Embed sentences and passages together in large batches: the bundled engine packs a
+        batch's tokens without padding, so bigger batches only save per-call overhead."""
+        embedder = self._embedder()
+        texts = sent_texts + pass_texts
+        if fold:
+            texts = [to_simplified(t) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), embedder.dim), np.float32)
+        for i in range(0, len(order), self.batch):
+            idx = order[i:i + self.batch]
+            out[idx] = embedder.passages([texts[j] for j in idx])
+        return out[:len(sent_texts)], out[len(sent_texts):]
+
+    def retokenize_if_needed(self, force: bool = False) -> None:
+        """Re-cut every passage's lexical terms when the user dictionary changed (no re-embedding)."""
+        from .text import _query_tokens_cached, lexicon_id
+        current = lexicon_id()
+        stored = self.store.get_meta("lexicon")
+        if not force and stored == current:
+            return
+        _query_tokens_cached.cache_clear()
+        if stored is None and not force:  # a KB cut before lexicons were recorded: record this one
+            with self.store.transaction():
+                self.store.set_meta("lexicon", current)
+            return
+        n = self.store.retokenize(tokenize, current)
+        if n:
+            notice(f"user dictionary changed: re-tokenised {n} passages for BM25 (vectors kept)")
+            self.indexes.rebuild()
