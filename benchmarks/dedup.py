@@ -5,10 +5,11 @@ Positives: the seed article with other page noise and 0–20% of its sentences e
 on the same topics) and the seed against each. Prints the similarity ranges and, per threshold,
 how many reposts are caught and how many different-article pairs are wrongly linked.
 
-    python benchmarks/dedup.py
+    python benchmarks/dedup.py [--data DIR]      # DIR holds cmrc2018/ (default ../shared/bench-data)
 """
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import random
@@ -22,8 +23,8 @@ from ingest.clean import clean_text  # noqa: E402
 from kb.dedup import signature, similarity  # noqa: E402
 from kb.segment import split_sentences  # noqa: E402
 
-SEED = ROOT.parent / "shared/seeds/tiktok-shop-us-launch.zh.txt"
-CMRC = ROOT.parent / "shared/bench-data/cmrc2018/cmrc2018_dev.json"
+SEED = ROOT / "data/articles/zh/tiktok-shop-us-launch.zh.txt"  # the seed article, as scraped
+DATA = ROOT.parent / "shared" / "bench-data"
 
 
 def repost(text: str, edit_share: float, rng: random.Random) -> str:
@@ -40,12 +41,17 @@ def repost(text: str, edit_share: float, rng: random.Random) -> str:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DATA, help=f"folder holding cmrc2018/ (default {DATA})")
+    cmrc = ap.parse_args().data / "cmrc2018" / "cmrc2018_dev.json"
+    if not cmrc.exists():
+        raise SystemExit(f"{cmrc} is missing: CMRC 2018 dev comes from https://github.com/ymcui/cmrc2018 (squad-style/cmrc2018_dev.json)")
     rng = random.Random(3)
     seed = clean_text(SEED.read_text(encoding="utf-8")).text
     s0 = signature(seed)
     pos = {share: [similarity(s0, signature(clean_text(repost(seed, share, rng)).text)) for _ in range(20)]
            for share in (0.0, 0.1, 0.2, 0.3)}
-    ctx = [p["context"] for a in json.loads(CMRC.read_text(encoding="utf-8"))["data"] for p in a["paragraphs"]][:300]
+    ctx = [p["context"] for a in json.loads(cmrc.read_text(encoding="utf-8"))["data"] for p in a["paragraphs"]][:300]
     sigs = [signature(c) for c in ctx] + [s0]
     neg = [similarity(a, b) for a, b in itertools.combinations(sigs, 2)]
     print("| pairs | n | min | max |\n|---|---|---|---|")

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "bench-data"
+DATA = ROOT.parent / "shared" / "bench-data"  # --data, or KB_BENCH_DATA for the worker processes
 OUT = ROOT / "benchmarks" / "out" / "perf"
 FILES = ["cmrc2018/cmrc2018_dev.json", "mlqa/dev-context-zh-question-en.json", "mlqa/dev-context-en-question-zh.json"]
 sys.path.insert(0, str(ROOT))
@@ -36,9 +36,14 @@ sys.path.insert(0, str(ROOT))
 
 def corpus() -> tuple[list[str], list[str]]:
     """(contexts, questions) of the three sets, contexts unique, in file order."""
+    data = Path(os.environ.get("KB_BENCH_DATA") or DATA)
+    missing = [f for f in FILES if not (data / f).exists()]
+    if missing:
+        raise SystemExit(f"{data}: missing {', '.join(missing)}. Pass --data DIR holding cmrc2018/ (CMRC 2018 dev, "
+                         "https://github.com/ymcui/cmrc2018) and mlqa/ (MLQA dev, https://github.com/facebookresearch/MLQA).")
     contexts, seen, questions = [], set(), []
     for f in FILES:
-        for art in json.loads((DATA / f).read_text(encoding="utf-8"))["data"]:
+        for art in json.loads((data / f).read_text(encoding="utf-8"))["data"]:
             for para in art["paragraphs"]:
                 if para["context"] not in seen:
                     seen.add(para["context"])
@@ -234,7 +239,7 @@ def worker_search(kb_path: str, n_queries: str) -> dict:
                 full.append(time.perf_counter() - t)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"load_s": load_s, "embed_p50": pct(emb, 50), "embed_p95": pct(emb, 95), "search_p50": pct(full, 50),
-            "search_p95": pct(full, 95), "rss": rss, "index": kb.index_info(), "passages": len(kb.passages_index)}
+            "search_p95": pct(full, 95), "rss": rss, "index": kb.index_info(), "passages": len(kb.indexes.vector)}
 
 
 def worker_ann(kb_path: str, n_queries: str) -> dict:
@@ -250,12 +255,13 @@ def worker_ann(kb_path: str, n_queries: str) -> dict:
     kb.ensure_indexes()
     asked = sample(questions, int(n_queries))
     # Both sides in the index's space: vectors and questions centred on their language (kb.langspace).
-    qv = np.vstack([kb.query_vectors(v, detect_lang(q))[0] for v, q in zip(kb.embedder.queries(asked), asked)])
+    space = kb.indexes.space
+    qv = np.vstack([space.query(v, detect_lang(q))[0] for v, q in zip(kb.embedder.queries(asked), asked)])
     exact = faiss.IndexIDMap2(faiss.IndexFlatIP(kb.dim))
     for ids, vecs, langs in kb.store.iter_vectors("passages", kb.dim):
-        exact.add_with_ids(kb.space.passages(vecs, langs), ids)
+        exact.add_with_ids(space.passages(vecs, langs), ids)
     _, truth = exact.search(qv, 10)
-    idx = kb.passages_index
+    idx = kb.indexes.vector  # the embedded backend's FAISS index: its probe count is swept directly
     out = {"kind": idx.kind, "nprobe": idx.nprobe, "nlist": idx.nlist, "sweep": []}
     probes = [idx.nprobe] if idx.kind == "flat" else sorted({8, 16, 32, 48, 64, 96, 128, idx.nprobe} & set(range(1, idx.nlist + 1)))
     for p in probes:
@@ -287,7 +293,7 @@ def worker_add(kb_path: str) -> dict:
     init_jieba()
     signature("warm-up")
     t = time.perf_counter()
-    _ = kb.duplicates
+    _ = kb.writing.duplicates
     signatures_s = time.perf_counter() - t
     spent = []
     inner = kb.embedder.passages
@@ -336,8 +342,10 @@ def main() -> None:
     ap.add_argument("--ingest-articles", type=int, default=200, help="articles in the ingest sample (default 200)")
     ap.add_argument("--queries", type=int, default=200, help="questions per size for latency and ANN recall")
     ap.add_argument("--seed", nargs="*", help="KBs whose articles seed the large sizes (default: the ingest sample's KB)")
+    ap.add_argument("--data", type=Path, default=DATA, help=f"folder holding cmrc2018/ and mlqa/ (default {DATA})")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    os.environ["KB_BENCH_DATA"] = str(a.data.resolve())  # (the workers read it too)
     if a.worker:
         fn = {"embed": worker_embed, "synth": worker_synth, "search": worker_search, "ann": worker_ann,
               "add": worker_add}[a.worker[0]]

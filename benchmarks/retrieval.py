@@ -38,8 +38,9 @@ OUT = ROOT / "benchmarks" / "out"
 SINGLE = ["mlqa-zh", "mlqa-en", "cmrc", "cmrc-trad"]
 MIXED = {"mlqa-mixed": {"zh": "mlqa-zh", "en": "mlqa-en"}, "cmrc-mixed": {"zh": "cmrc"}}
 ALL = ["mlqa-zh", "mlqa-en", "mlqa-mixed", "cmrc", "cmrc-mixed", "cmrc-trad"]
-# Ranking variants: (search mode, settings for the run). The first hybrid one is what ships.
-PLAIN = {"KB_LANG_CENTER": 0, "KB_TRANSLATED_LEXICAL_WEIGHT": 0}  # the ranking before this work
+# Ranking variants: (search mode, parameters for the run: fields of kb.params.SearchParams, or of
+# IndexParams, which rebuild the indexes in memory). The first hybrid one is what ships.
+PLAIN = {"lang_center": 0, "translated_lexical_weight": 0}  # the ranking before language centring and translation
 VARIANTS: dict[str, tuple[str, dict]] = {
     "dense only, plain cosine": ("dense", PLAIN),
     "dense only": ("dense", {}),
@@ -48,17 +49,17 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "hybrid (shipped)": ("hybrid", {}),
 }
 EXTRA: dict[str, tuple[str, dict]] = {  # tried with --variants
-    "hybrid, lexical 0.5": ("hybrid", {"KB_LEXICAL_WEIGHT": 0.5}),
-    "hybrid, lexical 0.7": ("hybrid", {"KB_LEXICAL_WEIGHT": 0.7}),
-    "hybrid, lexical 0.25": ("hybrid", {"KB_LEXICAL_WEIGHT": 0.25}),
-    "hybrid, no translation": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0}),
-    "hybrid, translated 0.1": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0.1}),
-    "hybrid, translated 0.35": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0.35}),
-    "hybrid, translated 0.5": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0.5}),
-    "hybrid, highlight without translation": ("hybrid", {"KB_HIGHLIGHT_TRANSLATED": 0}),
-    "hybrid, highlight translated 0.3": ("hybrid", {"KB_HIGHLIGHT_TRANSLATED": 0.3}),
-    "hybrid, highlight translated 1.0": ("hybrid", {"KB_HIGHLIGHT_TRANSLATED": 1.0}),
-    "hybrid, translated 0.35, lexical 0.5": ("hybrid", {"KB_TRANSLATED_LEXICAL_WEIGHT": 0.35, "KB_LEXICAL_WEIGHT": 0.5}),
+    "hybrid, lexical 0.5": ("hybrid", {"lexical_weight": 0.5}),
+    "hybrid, lexical 0.7": ("hybrid", {"lexical_weight": 0.7}),
+    "hybrid, lexical 0.25": ("hybrid", {"lexical_weight": 0.25}),
+    "hybrid, no translation": ("hybrid", {"translated_lexical_weight": 0}),
+    "hybrid, translated 0.1": ("hybrid", {"translated_lexical_weight": 0.1}),
+    "hybrid, translated 0.35": ("hybrid", {"translated_lexical_weight": 0.35}),
+    "hybrid, translated 0.5": ("hybrid", {"translated_lexical_weight": 0.5}),
+    "hybrid, highlight without translation": ("hybrid", {"highlight_translated": 0}),
+    "hybrid, highlight translated 0.3": ("hybrid", {"highlight_translated": 0.3}),
+    "hybrid, highlight translated 1.0": ("hybrid", {"highlight_translated": 1.0}),
+    "hybrid, translated 0.35, lexical 0.5": ("hybrid", {"translated_lexical_weight": 0.35, "lexical_weight": 0.5}),
 }
 
 
@@ -128,17 +129,17 @@ def summarise(rows: list[tuple[int | None, bool]]) -> dict:
             "mrr@10": sum(1 / r for r in ranks if r and r <= 10) / n, "highlight": sum(h for _, h in rows) / n}
 
 
-def with_settings(settings: dict):
-    """Context manager: the process's settings for one variant (kb.config reads them)."""
-    class _Ctx:
-        def __enter__(self):
-            self.saved = {k: os.environ.get(k) for k in settings}
-            os.environ.update({k: str(v) for k, v in settings.items()})
+def variant_params(kb, settings: dict):
+    """(SearchParams, IndexParams) of one variant: the KB's, with ``settings`` replaced."""
+    from dataclasses import fields, replace
 
-        def __exit__(self, *exc):
-            for k, v in self.saved.items():
-                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-    return _Ctx()
+    from kb.params import IndexParams, SearchParams
+    index_fields = {f.name for f in fields(IndexParams)}
+    unknown = set(settings) - index_fields - {f.name for f in fields(SearchParams)}
+    if unknown:
+        raise SystemExit(f"unknown ranking parameters: {', '.join(sorted(unknown))}")
+    return (replace(kb.params, **{k: v for k, v in settings.items() if k not in index_fields}),
+            replace(IndexParams.from_env(), **{k: v for k, v in settings.items() if k in index_fields}))
 
 
 def run_library(kb_path: Path, lib: benchsets.Library, variants: dict, a_signals: list | None = None) -> dict:
@@ -151,7 +152,7 @@ def run_library(kb_path: Path, lib: benchsets.Library, variants: dict, a_signals
     kb = KnowledgeBase.open(kb_path)
     with kb.writer(wait_message=False):  # a cached KB cut with an older lexicon is re-tokenised here
         pass
-    kb._rebuild_in_memory()  # indexes as this code builds them (a cached KB's may hold older language means)
+    kb.indexes.rebuild()  # indexes as this code builds them (a cached KB's may hold older language means)
     kb.query_vector("warm-up")
     asked = lib.questions + lib.off_topic
     # Question vectors are cached beside the KB (embedding is not what differs between runs).
@@ -166,23 +167,24 @@ def run_library(kb_path: Path, lib: benchsets.Library, variants: dict, a_signals
         np.savez(cache, qv=qv, embed_s=embed_s)
     out: dict = {"embed_s": embed_s, "qv": qv}
     for name, (mode, settings) in variants.items():
-        with with_settings(settings):
-            if kb.space.centred != kb._wants_centring():  # this variant compares vectors in the other space
-                kb._rebuild_in_memory()
-            rows, conf = {}, []
-            t = time.time()
-            for i, q in enumerate(asked):
-                res = kb.search(q.query, k=10, mode=mode, query_vector=qv[i])
-                hits = [h.to_dict() for h in res]
-                if q.gold is not None:
-                    rows[(q.query, q.gold)] = judge(hits, q)
-                c = getattr(res, "confidence", None)
-                if c is not None:
-                    conf.append((c, bool(getattr(res, "no_answer", False)), q.gold is not None))
-                    if a_signals is not None and name == "hybrid (shipped)":
-                        a_signals.append({**res.signals, "on_topic": q.gold is not None, "lang": q.lang,
-                                          "right": bool(rows.get((q.query, q.gold), (None,))[0] == 1)})
-            out[name] = {"rows": rows, "conf": conf, "ms": 1000 * (time.time() - t) / len(asked)}
+        params, index_params = variant_params(kb, settings)
+        if index_params != kb.indexes.params:  # e.g. plain cosine: the vectors in the other space
+            kb.indexes.params = index_params
+            kb.indexes.rebuild()
+        rows, conf = {}, []
+        t = time.time()
+        for i, q in enumerate(asked):
+            res = kb.search(q.query, k=10, mode=mode, query_vector=qv[i], params=params)
+            hits = [h.to_dict() for h in res]
+            if q.gold is not None:
+                rows[(q.query, q.gold)] = judge(hits, q)
+            c = getattr(res, "confidence", None)
+            if c is not None:
+                conf.append((c, bool(getattr(res, "no_answer", False)), q.gold is not None))
+                if a_signals is not None and name == "hybrid (shipped)":
+                    a_signals.append({**res.signals, "on_topic": q.gold is not None, "lang": q.lang,
+                                      "right": bool(rows.get((q.query, q.gold), (None,))[0] == 1)})
+        out[name] = {"rows": rows, "conf": conf, "ms": 1000 * (time.time() - t) / len(asked)}
     kb.close()
     return out
 
