@@ -35,8 +35,9 @@ search: kb
 test: setup browser-deps
 	$(BIN)/python -m pytest -q
 
+# The unit and contract tests (fake embedder, no browser, no killed processes): about a minute.
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not browser and not model"
+	$(BIN)/python -m pytest -q -m "not browser and not model and not process"
 
 bench: setup
 	$(BIN)/python benchmarks/retrieval.py

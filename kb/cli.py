@@ -18,7 +18,8 @@ def result_json(query: str, hits) -> dict:
             "no_answer": bool(getattr(hits, "no_answer", False)), "hits": [h.to_dict() for h in hits]}
 
 
-def _print_hits(query: str, hits, out=sys.stdout) -> None:
+def _print_hits(query: str, hits, out=None) -> None:
+    out = out or sys.stdout  # (looked up per call: a caller may have redirected it)
     if not hits:
         print(f"No passages found for: {query}", file=out)
         return

@@ -21,10 +21,43 @@ SEED_NOISE = ["985 0 0", "跨境头条8个月前更新", "扫码关注", "TKFFF�
               "暂无评论", "您必须登录才能参与评论", "立即登录", "文章来源"]
 
 
-def run_cli(*args, env_extra: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_cli(*args, env_extra: dict | None = None, timeout: int = 600, subprocess_: bool = False) -> subprocess.CompletedProcess:
+    """``python ARGS``. ``-m kb …`` and ``-m ingest …`` run in this process through their
+    ``main(argv)`` (the model, jieba and the dictionary then load once per test session, not
+    once per command), with the environment plus ``env_extra`` for the call and stdout, stderr
+    and the exit status captured as a subprocess's would be. ``subprocess_=True`` (or any other
+    command) starts a real process: for tests of process behaviour."""
+    if not subprocess_ and args[:1] == ("-m",) and args[1] in _MAINS:
+        return _run_main(args, env_extra or {})
     env = dict(os.environ)
     env.update(env_extra or {})
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+_MAINS = {"kb": "kb.cli", "ingest": "ingest.__main__"}
+
+
+def _run_main(args: tuple, env_extra: dict) -> subprocess.CompletedProcess:
+    import contextlib
+    import importlib
+    import io
+    main = importlib.import_module(_MAINS[args[1]]).main
+    out, err = io.StringIO(), io.StringIO()
+    saved = {k: os.environ.get(k) for k in env_extra}
+    os.environ.update(env_extra)
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # relative paths as `python -m` from the repository root sees them
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = main(list(args[2:]))
+            except SystemExit as e:  # argparse's usage errors
+                rc = e.code if isinstance(e.code, int) else 1
+    finally:
+        os.chdir(cwd)
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    return subprocess.CompletedProcess(list(args), rc or 0, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture

@@ -8,9 +8,13 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
+
 from .fakes import HASH
 from .conftest import ROOT, SEED
 from .hostile import build
+
+pytestmark = pytest.mark.process  # real processes: killed, run side by side, measured
 
 ENV = {"KB_MODEL": HASH}
 

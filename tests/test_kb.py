@@ -234,3 +234,42 @@ def test_a_passage_missing_its_first_sentence_row_still_reads_its_text(kb):
     rows, sents, _ = kb.indexes.lead([pid])
     assert rows[pid].text == ART_A[rows[pid].start:rows[pid].end]
     assert 0 not in [s.seq for s in sents[pid]]
+
+
+def test_build_parameters_are_recorded_in_the_kb_and_win_over_the_environment(kb_dir, hash_model, monkeypatch, capsys):
+    text = "\n".join(f"第{i}句讲全托管模式的风险和收益。" for i in range(12))
+    monkeypatch.setenv("KB_PASSAGE_TOKENS", "24")
+    k = KnowledgeBase.open(kb_dir, create=True)
+    with k.writer():
+        k.add(_doc("/c.txt", text))
+    short = k.store.counts()["passages"]
+    k.close()
+    monkeypatch.setenv("KB_PASSAGE_TOKENS", "500")  # a later process with another setting
+    again = KnowledgeBase.open(kb_dir)
+    assert again.build.passage_tokens == 24 and again.stats()["build"]["passage_tokens"] == 24
+    assert "ignoring passage_tokens=500" in capsys.readouterr().err
+    with again.writer():
+        again.add(_doc("/d.txt", text.replace("第", "其")))
+    assert again.store.counts()["passages"] == 2 * short  # cut as the KB's record says, not as the environment does
+    again.close()
+
+
+def test_search_parameters_are_data_given_at_open_or_per_call(kb, monkeypatch):
+    import dataclasses
+
+    from kb import SearchParams
+    before = [(h.passage_id, h.score) for h in kb.search("全托管模式 planets", k=3)]
+    monkeypatch.setenv("KB_LEXICAL_WEIGHT", "5")  # read when a KB is opened, not on every search
+    assert [(h.passage_id, h.score) for h in kb.search("全托管模式 planets", k=3)] == before
+    heavy = kb.search("全托管模式 planets", k=3, params=dataclasses.replace(kb.params, lexical_weight=5.0))
+    assert heavy[0].score > before[0][1] + 1
+    assert SearchParams.from_env().lexical_weight == 5.0 and SearchParams().lexical_weight == 0.35
+
+
+def test_search_batch_is_search_per_question(kb):
+    qs = ["全托管模式 运营", "Jupiter planet", "", "海外仓"]
+    batch = kb.search_batch(qs, k=3)
+    assert len(batch) == 4 and batch[2] == []
+    for q, got in zip(qs, batch):
+        assert [h.to_dict() for h in got] == [h.to_dict() for h in kb.search(q, k=3)]
+        assert getattr(got, "confidence", None) == getattr(kb.search(q, k=3), "confidence", None)

