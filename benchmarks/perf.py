@@ -142,6 +142,7 @@ def _read_seed(kb: Path):
     """(dim, embedder, [(article row, sentence spans, sentence vectors, passage rows, passage vectors)])."""
     import sqlite3
 
+    from kb.segment import Passage, Sentence
     from kb.store import vecs_from_blobs
     src = sqlite3.connect(kb / "kb.sqlite")
     src.row_factory = sqlite3.Row
@@ -152,8 +153,10 @@ def _read_seed(kb: Path):
         sents = src.execute("SELECT start, end, paragraph, vec FROM sentences WHERE article_id=? ORDER BY seq",
                             (a["id"],)).fetchall()
         pas = [dict(r) for r in src.execute("SELECT * FROM passages WHERE article_id=? ORDER BY seq", (a["id"],))]
-        arts.append((dict(a), [(s[0], s[1], s[2]) for s in sents], vecs_from_blobs([s[3] for s in sents], dim),
-                     pas, vecs_from_blobs([p["vec"] for p in pas], dim)))
+        passages = [Passage(**{k: p[k] for k in ("seq", "start", "end", "paragraph", "paragraph_end", "sent_lo", "sent_hi",
+                                                 "text", "lang")}) for p in pas]
+        arts.append((dict(a), [Sentence(*s[:3]) for s in sents], vecs_from_blobs([s[3] for s in sents], dim),
+                     (passages, [p["terms"] for p in pas]), vecs_from_blobs([p["vec"] for p in pas], dim)))
     src.close()
     return dim, embedder, arts
 
@@ -193,8 +196,9 @@ def worker_synth(seeds: str, dest: str, n_target: str) -> dict:
                               date=a["date"], lang=a["lang"], content_hash=f"{a['content_hash']}-{copy}",
                               text=a["text"], meta=json.loads(a["meta"]), ingested_at=now_iso(),
                               minhash=a["minhash"])  # so near-duplicate checks on add cost what they would
-                store.put_article(art, sents, perturb(svecs), pas, perturb(pvecs))
-                n += len(pas)
+                passages, terms = pas
+                store.put_article(art, sents, perturb(svecs), passages, terms, perturb(pvecs))
+                n += len(passages)
         copy += 1
     store.close()
     t = time.perf_counter()

@@ -552,7 +552,7 @@ def span_text(start: int, end: int, pieces: list[tuple[int, int, str]]) -> str:
 @dataclass
 class _Highlighting:
     """One search's inputs to choosing each hit's sentence (``SearchParams.highlight_*``)."""
-    idf: dict[str, float]        # query term -> weight (IDF, or 1 with KB_HIGHLIGHT_IDF=0)
+    idf: dict[str, float]        # query term -> weight (IDF, or 1 with highlight_idf=0)
     idf_mode: int                # highlight_idf
     scos: dict[int, float]       # sentence id -> cosine with the question
     qlang: str

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .records import PassageRow, SentenceRef
+from .segment import Passage, Sentence
 
 SCHEMA_VERSION = "1"
 
@@ -168,10 +169,11 @@ class Store:
         self.set_meta("data_version", str(self.data_version() + 1))
 
     # --- writes (each one a single transaction) ---------------------------------------
-    def put_article(self, art: Article, sentences: list[tuple[int, int, int]], sent_vecs: np.ndarray,
-                    passages: list[dict], pass_vecs: np.ndarray) -> tuple[list[int], list[int]]:
-        """Insert or replace one article with its sentences and passages, atomically.
-        Returns (removed passage ids, removed sentence ids) of a replaced older version."""
+    def put_article(self, art: Article, sentences: list[Sentence], sent_vecs: np.ndarray, passages: list[Passage],
+                    terms: list[str], pass_vecs: np.ndarray) -> tuple[list[int], list[int]]:
+        """Insert or replace one article with its sentences and passages (as ``kb.segment`` cut
+        them; ``terms``: each passage's lexical terms, space-joined), atomically. Returns
+        (removed passage ids, removed sentence ids) of a replaced older version."""
         with self.transaction() as db:
             old_p, old_s = self._delete_rows(art.id)
             db.execute("INSERT INTO articles(id, key, path, title, source, url, author, date, lang, content_hash, text,"
@@ -180,14 +182,14 @@ class Store:
                         art.content_hash, art.text, json.dumps(art.meta, ensure_ascii=False), art.ingested_at,
                         art.dup_of, art.minhash))
             db.executemany("INSERT INTO sentences(article_id, seq, start, end, paragraph, vec) VALUES(?,?,?,?,?,?)",
-                           [(art.id, i, s, e, p, _vec_blob(sent_vecs[i])) for i, (s, e, p) in enumerate(sentences)])
+                           [(art.id, i, s.start, s.end, s.paragraph, _vec_blob(sent_vecs[i])) for i, s in enumerate(sentences)])
             db.executemany(
                 "INSERT INTO passages(article_id, seq, paragraph, paragraph_end, start, end, sent_lo, sent_hi, text, lang,"
                 " terms, vec) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(art.id, p["seq"], p["paragraph"], p["paragraph_end"], p["start"], p["end"], p["sent_lo"], p["sent_hi"],
-                  p["text"], p["lang"], p["terms"], _vec_blob(pass_vecs[i])) for i, p in enumerate(passages)])
+                [(art.id, p.seq, p.paragraph, p.paragraph_end, p.start, p.end, p.sent_lo, p.sent_hi, p.text, p.lang, t,
+                  _vec_blob(pass_vecs[i])) for i, (p, t) in enumerate(zip(passages, terms, strict=True))])
             if len(passages):
-                self._add_lang_sums("p", [p["lang"] for p in passages], pass_vecs, +1)
+                self._add_lang_sums("p", [p.lang for p in passages], pass_vecs, +1)
             if len(sentences):
                 self._add_lang_sums("s", [art.lang] * len(sentences), sent_vecs, +1)
             self._bump()

@@ -86,9 +86,7 @@ class ArticleWriter:
                                  hard_breaks=doc.meta.get("pages") or ())
         fold = self._fold()
         sent_vecs, pass_vecs = self._embed([doc.text[s.start:s.end] for s in sentences], [p.text for p in passages], fold)
-        rows = [{"seq": p.seq, "paragraph": p.paragraph, "paragraph_end": p.paragraph_end, "start": p.start,
-                 "end": p.end, "sent_lo": p.sent_lo, "sent_hi": p.sent_hi, "text": p.text, "lang": p.lang,
-                 "terms": " ".join(tokenize(p.text))} for p in passages]
+        terms = [" ".join(tokenize(p.text)) for p in passages]
         from .dedup import signature
         sig = signature(doc.text)
         near = self.duplicates.best_match(sig, exclude=art_id)
@@ -107,8 +105,7 @@ class ArticleWriter:
                     self.store.set_meta("embedder", embedder.name)
                     self.store.set_meta("dim", str(embedder.dim))
                     self.store.set_meta("embed_script", "simplified" if fold else "as-is")
-            old_p, _ = self.store.put_article(art, [(s.start, s.end, s.paragraph) for s in sentences], sent_vecs,
-                                              rows, pass_vecs)
+            old_p, _ = self.store.put_article(art, sentences, sent_vecs, passages, terms, pass_vecs)
             self.indexes.applied(old_p, self.store.passage_ids(art_id))
             self.duplicates.add(art_id, sig)
         if dup_of is not None:
