@@ -6,7 +6,7 @@ KB_DIR ?= data/kb
 PORT ?= 8501
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser-deps kb run search test test-fast bench screenshot docs clean
+.PHONY: setup browser-deps kb run api search test test-fast bench screenshot docs clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,11 @@ kb: setup
 
 run: kb
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
+
+# The HTTP API over the sample KB (docs at http://127.0.0.1:$(API_PORT)/docs).
+API_PORT ?= 8000
+api: kb
+	$(BIN)/python -m kb --kb $(KB_DIR) serve --host 127.0.0.1 --port $(API_PORT)
 
 search: kb
 	$(BIN)/python -m kb --kb $(KB_DIR) search "How many merchants joined TikTok Shop in the US?"

@@ -159,8 +159,9 @@ class KnowledgeBase:
 
     # --- writing -----------------------------------------------------------------------
     @contextmanager
-    def writer(self, wait_message: bool = True):
-        """Hold the KB's write lock (one writer at a time); saves derived indexes on exit."""
+    def writer(self, wait_message: bool = True, timeout: float = 3600):
+        """Hold the KB's write lock (one writer at a time); saves derived indexes on exit.
+        Waits up to ``timeout`` seconds for another writer (0: raise KBLocked at once)."""
         from filelock import FileLock, Timeout
         if self._writer_lock is not None:  # re-entrant
             yield self
@@ -169,12 +170,14 @@ class KnowledgeBase:
         try:
             lock.acquire(timeout=0)
         except Timeout:
+            if timeout <= 0:
+                raise KBLocked(f"another process is writing to {self.path}; try again when it has finished") from None
             if wait_message:
                 notice(f"another process is writing to {self.path}; waiting for it to finish…")
             try:
-                lock.acquire(timeout=3600)
+                lock.acquire(timeout=timeout)
             except Timeout:
-                raise KBLocked(f"{self.path} stayed locked by another writer for an hour; giving up") from None
+                raise KBLocked(f"{self.path} stayed locked by another writer for {timeout:.0f} s; giving up") from None
         self._writer_lock = lock
         self.indexes.writing = True
         try:

@@ -80,13 +80,36 @@ def cmd_list(kb, a) -> int:
     return 0
 
 
+def article_json(kb, art) -> dict:
+    """``show --json``'s object: metadata, cleaned text and passages."""
+    passages = [dict(r) for r in kb.store.passages_of(art.id)]
+    return art.summary() | {"author": art.author, "meta": art.meta, "text": art.text, "passage_list": passages}
+
+
+def passage_json(kb, permalink: str) -> dict:
+    """``passage --json``'s object: the span a permalink (``Hit.permalink``) names, with its
+    article's metadata and the passages that overlap it."""
+    aid, sep, span = permalink.strip().partition(":")
+    start, dash, end = span.partition("-")
+    if not (sep and dash and start.isdigit() and end.isdigit()):
+        raise KBError(f"'{permalink}' is not a permalink; they read ARTICLE_ID:START-END, e.g. 0f18fa99ab6c:292-531")
+    art = kb.resolve(aid)
+    start, end = int(start), int(end)
+    if not 0 <= start < end <= len(art.text):
+        raise KBError(f"{permalink}: the span is outside the article ({len(art.text)} characters); "
+                      "it may have changed since the link was made")
+    overlap = [dict(r) for r in kb.store.passages_of(art.id) if r["start"] < end and start < r["end"]]
+    return {"permalink": f"{art.id}:{start}-{end}", "article": art.summary() | {"author": art.author},
+            "start": start, "end": end, "text": art.text[start:end],
+            "paragraph": overlap[0]["paragraph"] if overlap else None, "passages": overlap}
+
+
 def cmd_show(kb, a) -> int:
     art = kb.resolve(a.id)
-    passages = [dict(r) for r in kb.store.passages_of(art.id)]
     if a.json:
-        d = art.summary() | {"author": art.author, "meta": art.meta, "text": art.text, "passage_list": passages}
-        print(json.dumps(d, ensure_ascii=False, indent=1))
+        print(json.dumps(article_json(kb, art), ensure_ascii=False, indent=1))
         return 0
+    passages = kb.store.passages_of(art.id)
     print(f"{art.title}\n{'=' * min(60, max(10, len(art.title) * 2))}")
     for k in ("id", "path", "source", "author", "date", "url", "lang", "ingested_at"):
         v = getattr(art, k)
@@ -95,6 +118,23 @@ def cmd_show(kb, a) -> int:
     print(f"{'passages':12} {len(passages)}\n")
     print(art.text)
     return 0
+
+
+def cmd_passage(kb, a) -> int:
+    d = passage_json(kb, a.permalink)
+    if a.json:
+        print(json.dumps(d, ensure_ascii=False, indent=1))
+        return 0
+    art, para = d["article"], d["paragraph"]
+    print(f"{art['title']} ({', '.join(x for x in (art['source'], art['date'], f'para. {para}') if x)})")
+    print(f"{art['path']}  article {art['id']}, chars {d['start']}-{d['end']}\n")
+    print(d["text"])
+    return 0
+
+
+def cmd_serve(kb, a) -> int:
+    from .api import serve
+    return serve(kb, host=a.host, port=a.port)
 
 
 def cmd_remove(kb, a) -> int:
@@ -161,6 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_show)
+    p = sub.add_parser("passage", help="the cited span a permalink (ARTICLE_ID:START-END, in search --json) names")
+    p.add_argument("permalink")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_passage)
+    p = sub.add_parser("serve", help="the HTTP API (FastAPI on uvicorn; docs at /docs)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs KB_API_KEY)")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(fn=cmd_serve)
     p = sub.add_parser("remove", help="remove one article")
     p.add_argument("id")
     p.set_defaults(fn=cmd_remove)
@@ -182,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
-        kb = KnowledgeBase.open(a.kb)
+        kb = KnowledgeBase.open(a.kb, create=a.cmd == "serve")  # (a server may start on an empty KB)
         try:
             return a.fn(kb, a)
         finally:

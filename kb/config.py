@@ -51,6 +51,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KB_RERANK_DEPTH", "20", "How many fused top passages the reranker re-scores.", int),
     Setting("KB_USERDICT", "data/userdict.txt", "jieba user dictionary of domain terms, used by indexing and queries alike (relative paths: from the project folder)."),
     Setting("KB_BATCH", "64", "Texts per embedding call at ingest.", int),
+    Setting("KB_API_KEY", "",
+            "API key of `python -m kb serve`: required to bind any address but 127.0.0.1 (then on every request), and "
+            "when set, on every write (header 'Authorization: Bearer KEY' or 'X-API-Key: KEY')."),
+    Setting("KB_API_MAX_UPLOAD_MB", "50", "Largest file the API accepts in an upload (413 above it).", int),
 )
 
 SETTING = {s.name: s for s in SETTINGS}

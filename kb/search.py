@@ -96,8 +96,14 @@ class Hit:
     merged: list = field(default_factory=list)  # other passage ids folded into this hit
     matches: list = field(default_factory=list)  # [question term, term found in the passage] pairs
 
+    @property
+    def permalink(self) -> str:
+        """A stable address of the cited span: ``ARTICLE_ID:START-END`` (character offsets into
+        the article's cleaned text; ``python -m kb passage`` and the API's ``/passages/`` read it)."""
+        return f"{self.article_id}:{self.start}-{self.end}"
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return asdict(self) | {"permalink": self.permalink}
 
     def citation(self) -> str:
         """A one-paragraph citation to paste into notes."""

@@ -1,0 +1,256 @@
+"""The HTTP API: search, read, add and remove over one loaded knowledge base.
+
+    python -m kb --kb data/kb serve [--host 127.0.0.1] [--port 8000]     (docs at /docs)
+
+FastAPI on uvicorn, in one process: the KB, the model, the indexes, jieba and the dictionary
+load once at start-up, then every request uses them. The JSON is the command line's
+(``python -m kb search --json``, ``list --json``, ``show --json``, ``passage --json``,
+``stats --json``), built by the same functions (``kb.cli``).
+
+Safe by default: it binds 127.0.0.1. Binding any other address needs ``KB_API_KEY``, and then
+every request must carry it (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``); with a key
+set, the write endpoints require it on 127.0.0.1 too. Uploads are capped (``KB_API_MAX_UPLOAD_MB``).
+One write at a time: a second one, or one while another process writes to the KB, is answered
+409 at once; searches are served throughout. Errors are JSON ``{"error": "..."}`` with a status
+that says which kind (400 bad request, 401 key, 404 unknown id, 409 busy, 413 too large, 422
+invalid parameter).
+"""
+
+import datetime as dt
+import hmac
+import ipaddress
+import re
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+from . import config
+from .errors import ConfigError, KBError, KBLocked
+
+MAX_QUERY_CHARS = 2000
+MAX_BATCH = 100
+LANGS = ("zh", "en", "mixed")
+_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_date(name: str, value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    ok = bool(_DATE.match(value))
+    if ok and len(value) == 10:
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            ok = False
+    if not ok:
+        raise ApiError(422, f"{name}: '{value}' is not a date; use YYYY-MM-DD (or YYYY-MM, YYYY)")
+    return value
+
+
+def _filters(lang, source, since, until, article):
+    from .search import Filters
+    if lang and lang not in LANGS:
+        raise ApiError(422, f"lang: '{lang}' is not one of {', '.join(LANGS)}")
+    return Filters(lang=lang or None, source=source or None, since=_check_date("since", since),
+                   until=_check_date("until", until), article=article or None)
+
+
+def _check_query(q: str, name: str = "q") -> str:
+    if not q or not q.strip():
+        raise ApiError(422, f"{name}: empty; give the question to search for")
+    if len(q) > MAX_QUERY_CHARS:
+        raise ApiError(422, f"{name}: {len(q)} characters, over the {MAX_QUERY_CHARS} a question may have")
+    return q
+
+
+def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_upload_mb: int | None = None):
+    """The FastAPI application over an open ``KnowledgeBase``."""
+    from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, Field
+
+    from .cli import article_json, passage_json, result_json
+
+    api_key = api_key if api_key is not None else (config.get("KB_API_KEY") or None)
+    if not is_loopback(host) and not api_key:
+        raise ConfigError(f"serving on {host} (not this machine only) needs an API key: set KB_API_KEY")
+    max_bytes = (max_upload_mb if max_upload_mb is not None else config.get("KB_API_MAX_UPLOAD_MB")) * 2 ** 20
+    keyed_reads = not is_loopback(host)
+    writing = threading.Lock()  # one write at a time in this process (the KB's file lock covers other processes)
+
+    app = FastAPI(title="Bilingual article knowledge base", version="1",
+                  description="Search, read, add and cite Chinese and English articles. The JSON is that of "
+                              "`python -m kb … --json`.")
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, e: ApiError):
+        return JSONResponse({"error": str(e)}, status_code=e.status)
+
+    @app.exception_handler(KBLocked)
+    async def _locked(request: Request, e: KBLocked):
+        return JSONResponse({"error": str(e)}, status_code=409)
+
+    @app.exception_handler(KBError)
+    async def _kb_error(request: Request, e: KBError):
+        msg = str(e)
+        return JSONResponse({"error": msg}, status_code=404 if msg.startswith("No article with id") else 400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, e: RequestValidationError):
+        parts = []
+        for err in e.errors():
+            where = ".".join(str(x) for x in err.get("loc", ())[1:]) or "request"
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        return JSONResponse({"error": "; ".join(parts)}, status_code=422)
+
+    def _key_ok(request: Request) -> bool:
+        given = request.headers.get("x-api-key") or ""
+        auth = request.headers.get("authorization") or ""
+        if auth.lower().startswith("bearer "):
+            given = given or auth[7:].strip()
+        return bool(given) and hmac.compare_digest(given.encode(), api_key.encode())
+
+    def read_access(request: Request) -> None:
+        if keyed_reads and not _key_ok(request):
+            raise ApiError(401, "missing or wrong API key: send the header 'Authorization: Bearer <KB_API_KEY>'")
+
+    def write_access(request: Request) -> None:
+        if api_key and not _key_ok(request):
+            raise ApiError(401, "missing or wrong API key: send the header 'Authorization: Bearer <KB_API_KEY>'")
+
+    Read = Depends(read_access)
+    Write = Depends(write_access)
+
+    @app.get("/search", dependencies=[Read], summary="Cited passages answering a question")
+    def search(q: Annotated[str, Query(description="the question, Chinese or English")],
+               k: Annotated[int, Query(ge=1, le=100)] = 5, lang: str | None = None, source: str | None = None,
+               since: str | None = None, until: str | None = None, article: str | None = None) -> dict:
+        q = _check_query(q)
+        f = _filters(lang, source, since, until, article)
+        with kb.indexes.lock:
+            return result_json(q, kb.search(q, k=k, filters=f))
+
+    class Batch(BaseModel):
+        queries: list[str] = Field(min_length=1, max_length=MAX_BATCH)
+        k: int = Field(5, ge=1, le=100)
+        lang: str | None = None
+        source: str | None = None
+        since: str | None = None
+        until: str | None = None
+        article: str | None = None
+
+    @app.post("/search/batch", dependencies=[Read], summary="Several questions at once (embedded in one call)")
+    def search_batch(body: Batch) -> dict:
+        qs = [_check_query(q, f"queries[{i}]") for i, q in enumerate(body.queries)]
+        f = _filters(body.lang, body.source, body.since, body.until, body.article)
+        with kb.indexes.lock:
+            results = kb.search_batch(qs, k=body.k, filters=f)
+        return {"results": [result_json(q, r) for q, r in zip(qs, results)]}
+
+    @app.get("/articles", dependencies=[Read], summary="Every article (as `list --json`)")
+    def articles() -> list:
+        with kb.indexes.lock:
+            return [a.summary() for a in kb.articles()]
+
+    @app.get("/articles/{article_id}", dependencies=[Read], summary="One article: metadata, cleaned text, passages")
+    def article(article_id: str) -> dict:
+        with kb.indexes.lock:
+            return article_json(kb, kb.resolve(article_id))
+
+    @app.get("/passages/{permalink}", dependencies=[Read], summary="The span a hit's permalink names")
+    def passage(permalink: str) -> dict:
+        with kb.indexes.lock:
+            return passage_json(kb, permalink)
+
+    @app.get("/stats", dependencies=[Read], summary="Counts, embedder, indexes, size on disk")
+    def stats() -> dict:
+        with kb.indexes.lock:
+            return kb.stats()
+
+    @contextmanager
+    def _exclusive():
+        if not writing.acquire(blocking=False):
+            raise ApiError(409, "another write to this knowledge base is running; try again when it has finished")
+        try:
+            yield
+        finally:
+            writing.release()
+
+    @app.delete("/articles/{article_id}", dependencies=[Write], summary="Remove one article")
+    def remove(article_id: str) -> dict:
+        with _exclusive():
+            with kb.writer(wait_message=False, timeout=0):
+                art = kb.remove(article_id)
+        return {"removed": art.id, "title": art.title, "path": art.path}
+
+    @app.post("/articles", dependencies=[Write], summary="Add articles: uploaded files and/or web links")
+    def add(files: Annotated[list[UploadFile] | None, File(description="article files")] = None,
+            urls: Annotated[list[str] | None, Form(description="web links (one per field, or one per line)")] = None) -> dict:
+        from ingest.fetch import is_url
+        from ingest.pipeline import ingest
+
+        from .view import inside, safe_filename
+        links = [u.strip() for field in (urls or []) for u in field.splitlines() if u.strip()]
+        bad = [u for u in links if not is_url(u)]
+        if bad:
+            raise ApiError(422, f"urls: '{bad[0][:200]}' is not a web link (must start with http:// or https://)")
+        if not files and not links:
+            raise ApiError(422, "nothing to add: send files (multipart field 'files') or links (field 'urls')")
+        with _exclusive():
+            folder = kb.path / "uploads"
+            folder.mkdir(parents=True, exist_ok=True)
+            paths, names = list(links), {u: u for u in links}
+            for f in files or []:
+                data = f.file.read(max_bytes + 1)
+                name = safe_filename(f.filename or "")
+                if len(data) > max_bytes:
+                    raise ApiError(413, f"{name}: over the upload limit of {max_bytes // 2 ** 20} MB (KB_API_MAX_UPLOAD_MB)")
+                target = inside(folder, name)
+                target.write_bytes(data)
+                paths.append(str(target))
+                names[str(target)] = name
+            with kb.writer(wait_message=False, timeout=0):  # KBLocked (409) while another process writes
+                s = ingest(kb, paths, progress=False, echo=False)
+        name = lambda p: names.get(p, Path(p).name)  # noqa: E731
+        items = [{"item": name(p), "status": st, "detail": ""} for st in ("added", "updated", "unchanged")
+                 for p in getattr(s, st)]
+        items += [{"item": name(p), "status": "duplicate", "detail": f"same content as {o}"} for p, o in s.duplicate]
+        items += [{"item": name(p), "status": "near-duplicate", "detail": f"stored, linked to {o}"} for p, o in s.near_duplicate]
+        items += [{"item": name(p), "status": "failed", "detail": why} for p, why in s.failed]
+        return {"summary": s.line(), "items": items, "passages": s.passages}
+
+    return app
+
+
+def serve(kb, host: str = "127.0.0.1", port: int = 8000) -> int:
+    """Load everything, then serve until interrupted (``python -m kb serve``)."""
+    import uvicorn
+
+    from . import dictionary
+    from .text import init_jieba
+    app = create_app(kb, host=host)
+    init_jieba()
+    kb.ensure_indexes()
+    if kb.store.counts()["passages"]:
+        _ = kb.embedder
+        dictionary.get()
+    print(f"kb: serving {kb.path} on http://{host}:{port} (API docs: http://{host}:{port}/docs)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return 0

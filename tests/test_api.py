@@ -1,0 +1,242 @@
+"""The HTTP API against a real server: `python -m kb serve` (uvicorn) on a free 127.0.0.1 port,
+driven with httpx; the fake embedder keeps it fast. JSON is compared with the CLI's."""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import ROOT, SAMPLE, run_cli
+from .docgen import pdf_bytes
+from .fakes import HASH
+
+pytestmark = pytest.mark.process  # a real server process
+HASH_ENV = {"KB_MODEL": HASH}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, kb: Path, host: str = "127.0.0.1", env: dict | None = None):
+        self.port = _free_port()
+        self.url = f"http://{host}:{self.port}"
+        self.log = kb.parent / f"serve-{self.port}.log"
+        self.proc = subprocess.Popen([sys.executable, "-m", "kb", "--kb", str(kb), "serve", "--host", host,
+                                      "--port", str(self.port)], cwd=ROOT, env=dict(os.environ, **HASH_ENV, **(env or {})),
+                                     stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+
+    def wait(self) -> "Server":
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("server exited: " + self.log.read_text()[-2000:])
+            try:
+                httpx.get(self.url + "/openapi.json", timeout=2)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise AssertionError("server did not start: " + self.log.read_text()[-2000:])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def kb_path(tmp_path_factory) -> Path:
+    kb = tmp_path_factory.mktemp("api") / "kb"
+    assert run_cli("-m", "ingest", "--kb", str(kb), str(SAMPLE), env_extra=HASH_ENV).returncode == 0
+    return kb
+
+
+@pytest.fixture(scope="module")
+def api(kb_path):
+    s = Server(kb_path).wait()
+    with httpx.Client(base_url=s.url, timeout=60) as c:
+        yield c
+    s.stop()
+
+
+def cli_json(kb: Path, *args) -> object:
+    r = run_cli("-m", "kb", "--kb", str(kb), *args, env_extra=HASH_ENV)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_reads_return_what_the_cli_prints(api, kb_path):
+    q = "How many merchants joined TikTok Shop in the US?"
+    r = api.get("/search", params={"q": q, "k": 3})
+    assert r.status_code == 200
+    got = r.json()
+    assert got == cli_json(kb_path, "search", "--json", "-k", "3", q)
+    assert {"confidence", "no_answer", "hits"} <= set(got) and got["hits"][0]["permalink"]
+    filt = api.get("/search", params={"q": "planet", "k": 10, "lang": "en"}).json()
+    assert filt["hits"] and {h["lang"] for h in filt["hits"]} == {"en"}
+    assert filt == cli_json(kb_path, "search", "--json", "-k", "10", "--lang", "en", "planet")
+    assert api.get("/articles").json() == cli_json(kb_path, "list", "--json")
+    aid = got["hits"][0]["article_id"]
+    assert api.get(f"/articles/{aid}").json() == cli_json(kb_path, "show", aid, "--json")
+    assert api.get(f"/articles/{aid[:6]}").json()["id"] == aid  # an id prefix, as on the command line
+    link = got["hits"][0]["permalink"]
+    passage = api.get(f"/passages/{link}").json()
+    assert passage == cli_json(kb_path, "passage", link, "--json")
+    assert passage["text"] == got["hits"][0]["text"] and passage["article"]["id"] == aid
+    stats = api.get("/stats").json()
+    assert stats["articles"] == len(api.get("/articles").json()) and stats["embedder"] == "hash-256"
+    assert api.get("/docs").status_code == 200 and "/search/batch" in api.get("/openapi.json").json()["paths"]
+
+
+def test_batch_search_equals_one_by_one(api):
+    qs = ["全托管模式对卖家有什么风险?", "What is a prime number?", "黄石公园"]
+    r = api.post("/search/batch", json={"queries": qs, "k": 4})
+    assert r.status_code == 200
+    assert r.json()["results"] == [api.get("/search", params={"q": q, "k": 4}).json() for q in qs]
+
+
+@pytest.mark.parametrize("params,field", [
+    ({"q": "x", "k": 0}, "k"), ({"q": "x", "k": "many"}, "k"), ({"q": "x", "since": "2023-13-45"}, "since"),
+    ({"q": "x", "until": "yesterday"}, "until"), ({"q": "x" * 5000}, "q"), ({"q": "   "}, "q"), ({}, "q"),
+    ({"q": "x", "lang": "fr"}, "lang"),
+])
+def test_bad_search_parameters_are_422_json_naming_the_field(api, params, field):
+    r = api.get("/search", params=params)
+    assert r.status_code == 422 and r.json()["error"].startswith(field)
+
+
+def test_unknown_ids_and_bad_permalinks(api):
+    for path, status, words in (("/articles/zzzz", 404, "No article with id 'zzzz'"),
+                                ("/passages/zzzz:1-5", 404, "No article with id"),
+                                ("/passages/not-a-link", 400, "ARTICLE_ID:START-END"),
+                                ("/passages/" + api.get("/articles").json()[0]["id"] + ":0-99999999", 400, "outside"),
+                                ("/nowhere", 404, "")):
+        r = api.get(path)
+        assert r.status_code == status and words in json.dumps(r.json(), ensure_ascii=False)
+    assert api.delete("/articles/zzzz").status_code == 404
+    bad = api.post("/search/batch", json={"queries": []})
+    assert bad.status_code == 422 and "queries" in bad.json()["error"]
+
+
+def test_upload_gbk_text_and_pdf_then_find_and_remove_them(api, kb_path):
+    before = len(api.get("/articles").json())
+    gbk = "胡佛水坝的发电能力\n\n胡佛水坝位于美国内华达州，水电站装有十七台发电机组，总装机容量约为两千兆瓦。".encode("gbk")
+    pdf = pdf_bytes(["Geothermal plants in Iceland supply a quarter of its electricity."], title="Iceland energy")
+    files = [("files", ("胡佛水坝.txt", gbk, "text/plain")), ("files", ("iceland.pdf", pdf, "application/pdf")),
+             ("files", ("empty.txt", b"", "text/plain"))]
+    r = api.post("/articles", files=files)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    status = {i["item"]: i["status"] for i in body["items"]}
+    assert status == {"胡佛水坝.txt": "added", "iceland.pdf": "added", "empty.txt": "failed"}
+    assert "added 2" in body["summary"] and "failed 1" in body["summary"]
+    hit = api.get("/search", params={"q": "胡佛水坝 发电机组", "k": 1}).json()["hits"][0]
+    assert hit["title"] == "胡佛水坝的发电能力" and "十七台" in hit["text"]
+    pdf_hit = api.get("/search", params={"q": "Iceland geothermal electricity", "k": 1}).json()["hits"][0]
+    assert pdf_hit["title"] == "Iceland energy" and pdf_hit["page"] == 1
+    assert len(api.get("/articles").json()) == before + 2
+    gone = api.delete(f"/articles/{hit['article_id']}")
+    assert gone.status_code == 200 and gone.json()["removed"] == hit["article_id"]
+    assert api.get(f"/articles/{hit['article_id']}").status_code == 404
+    assert len(api.get("/articles").json()) == before + 1
+
+
+def test_an_upload_name_that_is_not_utf8_or_a_path_stays_in_the_uploads_folder(api, kb_path):
+    boundary = "kbtestboundary"
+    name = "报告".encode("gbk")  # a name sent in GBK bytes, not UTF-8
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"".encode() + name +
+            b"../../x.txt\"\r\nContent-Type: text/plain\r\n\r\n" + "测试上传的文件名。内容很短但是完整。".encode() +
+            f"\r\n--{boundary}--\r\n".encode())
+    r = api.post("/articles", content=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 200:
+        assert [i["status"] for i in r.json()["items"]] == ["added"]
+    assert not (kb_path.parent / "x.txt").exists() and not (kb_path / "x.txt").exists()
+    assert all(p.parent == kb_path / "uploads" for p in (kb_path / "uploads").iterdir())
+
+
+def test_bad_uploads_are_refused_and_nothing_is_lost(api, kb_path, tmp_path):
+    before = api.get("/articles").json()
+    r = api.post("/articles", data={"urls": "ftp://example.com/a"})
+    assert r.status_code == 422 and "urls" in r.json()["error"]
+    assert api.post("/articles").status_code == 422
+    big = Server(kb_path, env={"KB_API_MAX_UPLOAD_MB": "1"}).wait()
+    try:
+        r = httpx.post(big.url + "/articles", files=[("files", ("big.txt", b"a" * (2 * 2 ** 20), "text/plain"))], timeout=60)
+        assert r.status_code == 413 and "upload limit of 1 MB" in r.json()["error"]
+    finally:
+        big.stop()
+    assert api.get("/articles").json() == before
+
+
+def test_searches_are_served_during_an_ingest_and_a_second_write_is_409(api, kb_path, tmp_path):
+    import random
+    rng = random.Random(5)
+    words = ["风力", "发电", "储能", "电池", "成本", "电网", "光伏", "政策", "市场", "企业", "技术", "投资", "价格", "需求",
+             "海上", "风机", "材料", "运输", "城市", "农村", "工厂", "效率", "研究", "数据", "模型", "气候", "排放"]
+    docs = [("files", (f"doc{i}.txt", (f"第{i}号文件\n\n" + "".join(
+        "".join(rng.choice(words) for _ in range(12)) + "。" for _ in range(40))).encode(), "text/plain"))
+        for i in range(40)]
+    def timed(fn, *a, **kw):
+        r = fn(*a, **kw)
+        return r, time.time()
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        ingest = pool.submit(timed, api.post, "/articles", files=docs)
+        time.sleep(0.3)
+        searches = [pool.submit(timed, api.get, "/search", params={"q": "风力发电 储能", "k": 3}) for _ in range(20)]
+        second = pool.submit(api.post, "/articles", files=[("files", ("late.txt", "迟到的文章内容。".encode(), "text/plain"))])
+        results = [s.result() for s in searches]
+        late = second.result()
+        done, done_at = ingest.result()
+    assert all(r.status_code == 200 for r, _ in results)
+    assert sum(at < done_at for _, at in results) >= 5  # answered while the batch was being written
+    assert done.status_code == 200 and "added 40" in done.json()["summary"]
+    if late.status_code == 409:  # it arrived while the batch was being written
+        assert "another write" in late.json()["error"]
+    else:
+        assert late.status_code == 200
+    # A writer in another process: the API answers 409 at once instead of waiting.
+    from filelock import FileLock
+    with FileLock(str(kb_path / "write.lock")):
+        t = time.time()
+        r = api.post("/articles", files=[("files", ("x.txt", "内容。".encode(), "text/plain"))])
+        assert r.status_code == 409 and "another process is writing" in r.json()["error"] and time.time() - t < 10
+        assert api.get("/search", params={"q": "风力发电", "k": 1}).status_code == 200
+
+
+def test_a_key_guards_writes_and_any_other_bind_needs_one(kb_path):
+    keyed = Server(kb_path, env={"KB_API_KEY": "s3cret"}).wait()
+    try:
+        c = httpx.Client(base_url=keyed.url, timeout=30)
+        assert c.get("/search", params={"q": "质数"}).status_code == 200  # reads stay open on 127.0.0.1
+        r = c.delete("/articles/zzzz")
+        assert r.status_code == 401 and "KB_API_KEY" in r.json()["error"]
+        assert c.delete("/articles/zzzz", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.delete("/articles/zzzz", headers={"Authorization": "Bearer s3cret"}).status_code == 404
+        assert c.delete("/articles/zzzz", headers={"X-API-Key": "s3cret"}).status_code == 404
+    finally:
+        keyed.stop()
+    r = run_cli("-m", "kb", "--kb", str(kb_path), "serve", "--host", "0.0.0.0", "--port", str(_free_port()),
+                env_extra=HASH_ENV | {"KB_API_KEY": ""})
+    assert r.returncode == 2 and "needs an API key: set KB_API_KEY" in r.stderr
+    everywhere = Server(kb_path, host="0.0.0.0", env={"KB_API_KEY": "s3cret"})
+    everywhere.url = f"http://127.0.0.1:{everywhere.port}"
+    everywhere.wait()
+    try:
+        assert httpx.get(everywhere.url + "/search", params={"q": "质数"}).status_code == 401  # every request
+        assert httpx.get(everywhere.url + "/search", params={"q": "质数"},
+                         headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    finally:
+        everywhere.stop()
+
