@@ -18,9 +18,11 @@ invalid parameter).
 
 import datetime as dt
 import hmac
+import json
 import ipaddress
 import re
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -79,6 +81,13 @@ def _check_query(q: str, name: str = "q") -> str:
     return q
 
 
+def _json(obj):
+    """A JSON response written directly: FastAPI's generic encoder walks every value of the
+    hits and cost ~4 ms a search on the sample KB (benchmarks/api.py)."""
+    from fastapi.responses import Response
+    return Response(json.dumps(obj, ensure_ascii=False).encode("utf-8"), media_type="application/json")
+
+
 def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_upload_mb: int | None = None):
     """The FastAPI application over an open ``KnowledgeBase``."""
     from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
@@ -87,6 +96,7 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
     from pydantic import BaseModel, Field
 
     from .cli import article_json, passage_json, result_json
+    from .text import normalize
 
     api_key = api_key if api_key is not None else (config.get("KB_API_KEY") or None)
     if not is_loopback(host) and not api_key:
@@ -127,25 +137,34 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
             given = given or auth[7:].strip()
         return bool(given) and hmac.compare_digest(given.encode(), api_key.encode())
 
-    def read_access(request: Request) -> None:
+    async def read_access(request: Request) -> None:  # (async: no thread hop for a header check)
         if keyed_reads and not _key_ok(request):
             raise ApiError(401, "missing or wrong API key: send the header 'Authorization: Bearer <KB_API_KEY>'")
 
-    def write_access(request: Request) -> None:
+    async def write_access(request: Request) -> None:
         if api_key and not _key_ok(request):
             raise ApiError(401, "missing or wrong API key: send the header 'Authorization: Bearer <KB_API_KEY>'")
 
     Read = Depends(read_access)
     Write = Depends(write_access)
 
+    # Searching runs on the event loop's thread (async def, no hop to the thread pool: ~1 ms of
+    # a ~25 ms search on 2 CPUs); searches are serialised by the KB's lock in any case, and
+    # writes run in the thread pool beside them.
     @app.get("/search", dependencies=[Read], summary="Cited passages answering a question")
-    def search(q: Annotated[str, Query(description="the question, Chinese or English")],
+    async def search(q: Annotated[str, Query(description="the question, Chinese or English")],
                k: Annotated[int, Query(ge=1, le=100)] = 5, lang: str | None = None, source: str | None = None,
-               since: str | None = None, until: str | None = None, article: str | None = None) -> dict:
+               since: str | None = None, until: str | None = None, article: str | None = None):
         q = _check_query(q)
         f = _filters(lang, source, since, until, article)
+        t0 = time.perf_counter()
         with kb.indexes.lock:
-            return result_json(q, kb.search(q, k=k, filters=f))
+            v = kb.query_vector(normalize(q).strip()[:MAX_QUERY_CHARS])  # (as the search would embed it)
+            t1 = time.perf_counter()
+            out = _json(result_json(q, kb.search(q, k=k, filters=f, query_vector=v)))
+        # How long the question's embedding and the whole search took here (benchmarks/api.py).
+        out.headers["Server-Timing"] = f"embed;dur={1000 * (t1 - t0):.2f}, search;dur={1000 * (time.perf_counter() - t0):.2f}"
+        return out
 
     class Batch(BaseModel):
         queries: list[str] = Field(min_length=1, max_length=MAX_BATCH)
@@ -157,32 +176,32 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
         article: str | None = None
 
     @app.post("/search/batch", dependencies=[Read], summary="Several questions at once (embedded in one call)")
-    def search_batch(body: Batch) -> dict:
+    def search_batch(body: Batch):
         qs = [_check_query(q, f"queries[{i}]") for i, q in enumerate(body.queries)]
         f = _filters(body.lang, body.source, body.since, body.until, body.article)
         with kb.indexes.lock:
             results = kb.search_batch(qs, k=body.k, filters=f)
-        return {"results": [result_json(q, r) for q, r in zip(qs, results)]}
+        return _json({"results": [result_json(q, r) for q, r in zip(qs, results)]})
 
     @app.get("/articles", dependencies=[Read], summary="Every article (as `list --json`)")
-    def articles() -> list:
+    def articles():
         with kb.indexes.lock:
-            return [a.summary() for a in kb.articles()]
+            return _json([a.summary() for a in kb.articles()])
 
     @app.get("/articles/{article_id}", dependencies=[Read], summary="One article: metadata, cleaned text, passages")
-    def article(article_id: str) -> dict:
+    def article(article_id: str):
         with kb.indexes.lock:
-            return article_json(kb, kb.resolve(article_id))
+            return _json(article_json(kb, kb.resolve(article_id)))
 
     @app.get("/passages/{permalink}", dependencies=[Read], summary="The span a hit's permalink names")
-    def passage(permalink: str) -> dict:
+    def passage(permalink: str):
         with kb.indexes.lock:
-            return passage_json(kb, permalink)
+            return _json(passage_json(kb, permalink))
 
     @app.get("/stats", dependencies=[Read], summary="Counts, embedder, indexes, size on disk")
-    def stats() -> dict:
+    def stats():
         with kb.indexes.lock:
-            return kb.stats()
+            return _json(kb.stats())
 
     @contextmanager
     def _exclusive():
