@@ -88,6 +88,22 @@ def _json(obj):
     return Response(json.dumps(obj, ensure_ascii=False).encode("utf-8"), media_type="application/json")
 
 
+def upload_name(name: str) -> str:
+    """An uploaded file's name as its sender meant it: multipart names arrive as UTF-8, but some
+    clients send the bytes of a local code page (GBK on Chinese Windows), which reach us decoded
+    as Latin-1; those are decoded again as UTF-8, then GB18030."""
+    try:
+        raw = name.encode("latin-1")
+    except UnicodeEncodeError:
+        return name  # already decoded as meant
+    for enc in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            pass
+    return name
+
+
 def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_upload_mb: int | None = None):
     """The FastAPI application over an open ``KnowledgeBase``."""
     from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
@@ -238,7 +254,7 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
             paths, names = list(links), {u: u for u in links}
             for f in files or []:
                 data = f.file.read(max_bytes + 1)
-                name = safe_filename(f.filename or "")
+                name = safe_filename(upload_name(f.filename or ""))
                 if len(data) > max_bytes:
                     raise ApiError(413, f"{name}: over the upload limit of {max_bytes // 2 ** 20} MB (KB_API_MAX_UPLOAD_MB)")
                 target = inside(folder, name)
