@@ -120,11 +120,26 @@ def page_ask(kb: KnowledgeBase) -> None:
     else:
         st.markdown(f'<div class="kb-text"><strong>Answer</strong> [{top.rank}]: {render(top.highlight)}</div>',
                     unsafe_allow_html=True)
-        st.markdown(f'<div class="kb-why">from “{html.escape(top.title or "")}”, paragraph {top.paragraph}'
+        st.markdown(f'<div class="kb-why">from “{html.escape(top.title or "")}”, paragraph {top.highlight_paragraph or top.paragraph}'
                     + (f" · confidence {conf:.2f}" if conf is not None else "") + "</div>", unsafe_allow_html=True)
+    export_results(hits, query)
     st.divider()
     for h in hits:
         show_hit(kb, h)
+
+
+CITE_FORMATS = {"BibTeX": ("bibtex", "bib"), "RIS": ("ris", "ris"), "CSL-JSON": ("csl-json", "json"),
+                "Markdown": ("md", "md")}
+
+
+def export_results(hits, query: str) -> None:
+    """Every result's citation (its answering sentence quoted) in a reference manager's format."""
+    from kb.cite import MEDIA, Reference, export
+    c = st.columns([1, 1, 3])
+    label = c[0].selectbox("Citation format", list(CITE_FORMATS), key="cite_fmt", label_visibility="collapsed")
+    fmt, ext = CITE_FORMATS[label]
+    c[1].download_button(f"Export {len(hits)} citations", export([Reference.from_hit(h) for h in hits], fmt),
+                         file_name=f"{safe_filename(query[:40], 'citations')}.{ext}", mime=MEDIA[fmt], key="cite_all")
 
 
 def _is_date(s: str) -> bool:
@@ -138,7 +153,8 @@ def _is_date(s: str) -> bool:
 def show_hit(kb: KnowledgeBase, h) -> None:
     with st.container(border=True):
         st.markdown(f"**[{h.rank}] {_md_escape(h.title)}**")
-        meta = " · ".join(x for x in (h.source, h.date, f"page {h.page}" if h.page else "", f"paragraph {h.paragraph}",
+        page, para = h.highlight_page or h.page, h.highlight_paragraph or h.paragraph  # where the answer is
+        meta = " · ".join(x for x in (h.source, h.date, f"page {page}" if page else "", f"paragraph {para}",
                                       h.lang, f"score {h.score:.3f}") if x)
         st.caption(meta)
         st.markdown(f'<div class="kb-why">Why here: {html.escape(explain(h))}</div>', unsafe_allow_html=True)
@@ -159,6 +175,7 @@ def show_hit(kb: KnowledgeBase, h) -> None:
                         unsafe_allow_html=True)
         with st.expander("Copy citation"):
             st.code(h.citation(), language=None, wrap_lines=True)
+            st.caption(f"Permalink: `{h.permalink}` (python -m kb passage …, or the API's /passages/…)")
 
 
 def _md_escape(s: str) -> str:

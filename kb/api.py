@@ -111,8 +111,18 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field
 
+    from fastapi.responses import Response
+
+    from .cite import FORMATS, MEDIA, Reference, export
     from .cli import article_json, passage_json, result_json
     from .text import normalize
+
+    def _check_format(fmt: str | None) -> None:
+        if fmt is not None and fmt not in FORMATS:
+            raise ApiError(422, f"format: '{fmt}' is not one of {', '.join(FORMATS)}")
+
+    def _citations(refs, fmt: str):
+        return Response(export(refs, fmt).encode("utf-8"), media_type=f"{MEDIA[fmt]}; charset=utf-8")
 
     api_key = api_key if api_key is not None else (config.get("KB_API_KEY") or None)
     if not is_loopback(host) and not api_key:
@@ -169,15 +179,19 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
     # writes run in the thread pool beside them.
     @app.get("/search", dependencies=[Read], summary="Cited passages answering a question")
     async def search(q: Annotated[str, Query(description="the question, Chinese or English")],
-               k: Annotated[int, Query(ge=1, le=100)] = 5, lang: str | None = None, source: str | None = None,
-               since: str | None = None, until: str | None = None, article: str | None = None):
+                     k: Annotated[int, Query(ge=1, le=100)] = 5, lang: str | None = None, source: str | None = None,
+                     since: str | None = None, until: str | None = None, article: str | None = None,
+                     format: Annotated[str | None, Query(description="citations instead of JSON: "
+                                                         + ", ".join(FORMATS))] = None):
         q = _check_query(q)
         f = _filters(lang, source, since, until, article)
+        _check_format(format)
         t0 = time.perf_counter()
         with kb.indexes.lock:
             v = kb.query_vector(normalize(q).strip()[:MAX_QUERY_CHARS])  # (as the search would embed it)
             t1 = time.perf_counter()
-            out = _json(result_json(q, kb.search(q, k=k, filters=f, query_vector=v)))
+            hits = kb.search(q, k=k, filters=f, query_vector=v)
+            out = _citations([Reference.from_hit(h) for h in hits], format) if format else _json(result_json(q, hits))
         # How long the question's embedding and the whole search took here (benchmarks/api.py).
         out.headers["Server-Timing"] = f"embed;dur={1000 * (t1 - t0):.2f}, search;dur={1000 * (time.perf_counter() - t0):.2f}"
         return out
@@ -213,6 +227,13 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
     def passage(permalink: str):
         with kb.indexes.lock:
             return _json(passage_json(kb, permalink))
+
+    @app.get("/cite", dependencies=[Read], summary="Citations of the spans permalinks name")
+    def cite(link: Annotated[list[str], Query(description="permalinks (a hit's 'permalink'), repeated")],
+             format: Annotated[str, Query(description=", ".join(FORMATS))] = "md"):
+        _check_format(format)
+        with kb.indexes.lock:
+            return _citations([Reference.from_passage(passage_json(kb, x)) for x in link], format)
 
     @app.get("/stats", dependencies=[Read], summary="Counts, embedder, indexes, size on disk")
     def stats():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from . import config
@@ -27,7 +28,8 @@ def _print_hits(query: str, hits, out=None) -> None:
         print(f"No passage in the library seems to answer this (confidence {hits.confidence:.2f}); "
               f"the closest passages:\n", file=out)
     for h in hits:
-        meta = " · ".join(x for x in (h.source, h.date, f"p. {h.page}" if h.page else "", f"para. {h.paragraph}", h.lang,
+        page, para = h.highlight_page or h.page, h.highlight_paragraph or h.paragraph  # where the answer is
+        meta = " · ".join(x for x in (h.source, h.date, f"p. {page}" if page else "", f"para. {para}", h.lang,
                                       f"score {h.score:.3f}") if x)
         print(f"[{h.rank}] {h.title}  ({meta})", file=out)
         print(f"    {h.path}  article {h.article_id}, chars {h.start}-{h.end}" + (f"  {h.url}" if h.url else ""), file=out)
@@ -61,6 +63,10 @@ def cmd_search(kb: KnowledgeBase, a) -> int:
         raise KBError("search needs a QUERY or --queries FILE")
     q = " ".join(a.query)
     hits = kb.search(q, k=a.k, filters=f, mode=a.mode)
+    if a.format:
+        from .cite import Reference, export
+        sys.stdout.write(export([Reference.from_hit(h) for h in hits], a.format))
+        return 0
     if a.json:
         print(json.dumps(result_json(q, hits), ensure_ascii=False, indent=1))
     else:
@@ -87,21 +93,39 @@ def article_json(kb, art) -> dict:
 
 
 def passage_json(kb, permalink: str) -> dict:
-    """``passage --json``'s object: the span a permalink (``Hit.permalink``) names, with its
-    article's metadata and the passages that overlap it."""
-    aid, sep, span = permalink.strip().partition(":")
-    start, dash, end = span.partition("-")
-    if not (sep and dash and start.isdigit() and end.isdigit()):
-        raise KBError(f"'{permalink}' is not a permalink; they read ARTICLE_ID:START-END, e.g. 0f18fa99ab6c:292-531")
-    art = kb.resolve(aid)
-    start, end = int(start), int(end)
-    if not 0 <= start < end <= len(art.text):
-        raise KBError(f"{permalink}: the span is outside the article ({len(art.text)} characters); "
-                      "it may have changed since the link was made")
-    overlap = [dict(r) for r in kb.store.passages_of(art.id) if r["start"] < end and start < r["end"]]
-    return {"permalink": f"{art.id}:{start}-{end}", "article": art.summary() | {"author": art.author},
-            "start": start, "end": end, "text": art.text[start:end],
-            "paragraph": overlap[0]["paragraph"] if overlap else None, "passages": overlap}
+    """``passage --json``'s object: the span a permalink (``kb.search.span_link``) names, with
+    its article's metadata, the paragraph and page it starts in, and the passages that overlap it.
+    When the article's text there is no longer what the link was made from, ``changed`` is true
+    and the span is the stored passage nearest to the old one."""
+    import bisect
+
+    from .search import span_link
+    m = re.match(r"^([0-9a-f]{4,40}):(\d+)-(\d+)(?:~([0-9a-f]{8}))?$", permalink.strip())
+    if not m:
+        raise KBError(f"'{permalink}' is not a permalink; they read ARTICLE_ID:START-END~FINGERPRINT "
+                      "(the 'permalink' of a hit in search --json)")
+    start, end, fp = int(m.group(2)), int(m.group(3)), m.group(4)
+    if start >= end:
+        raise KBError(f"{permalink}: the span {start}-{end} is empty; a permalink's span ends after it starts")
+    art = kb.resolve(m.group(1))
+    rows = [dict(r) for r in kb.store.passages_of(art.id)]
+    fits = 0 <= start < end <= len(art.text)
+    changed = not fits or (fp is not None and span_link(art.id, start, end, art.text[start:end]) != f"{art.id}:{start}-{end}~{fp}")
+    if changed:
+        if not rows:
+            raise KBError(f"{permalink}: the article has changed since the link was made and holds no passages now")
+        near = min(rows, key=lambda r: (abs(r["start"] - start), r["seq"]))
+        start, end = near["start"], near["end"]
+    overlap = [r for r in rows if r["start"] < end and start < r["end"]]
+    pages = art.meta.get("pages") if isinstance(art.meta, dict) else None
+    para = overlap[0]["paragraph"] if overlap else None
+    if overlap and overlap[0]["start"] < start:  # the span starts inside that passage
+        from .search import paragraph_at
+        para = paragraph_at(overlap[0]["text"], overlap[0]["paragraph"], start - overlap[0]["start"])
+    return {"permalink": span_link(art.id, start, end, art.text[start:end]), "changed": changed,
+            "article": art.summary() | {"author": art.author}, "start": start, "end": end, "text": art.text[start:end],
+            "paragraph": para, "page": 1 + bisect.bisect_right(pages, start) if pages is not None else None,
+            "passages": overlap}
 
 
 def cmd_show(kb, a) -> int:
@@ -125,10 +149,19 @@ def cmd_passage(kb, a) -> int:
     if a.json:
         print(json.dumps(d, ensure_ascii=False, indent=1))
         return 0
+    if d["changed"]:
+        print("(the article has changed since this link was made: this is the passage nearest to where it pointed)\n")
     art, para = d["article"], d["paragraph"]
     print(f"{art['title']} ({', '.join(x for x in (art['source'], art['date'], f'para. {para}') if x)})")
     print(f"{art['path']}  article {art['id']}, chars {d['start']}-{d['end']}\n")
     print(d["text"])
+    return 0
+
+
+def cmd_cite(kb, a) -> int:
+    from .cite import Reference, export
+    refs = [Reference.from_passage(passage_json(kb, link)) for link in a.permalinks]
+    sys.stdout.write(export(refs, a.format))
     return 0
 
 
@@ -187,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
     s.add_argument("--json", action="store_true", help='print {"query": ..., "hits": [...]}')
     s.add_argument("--queries", metavar="FILE", help="one query per line; one JSON line out per query")
+    s.add_argument("--format", choices=("bibtex", "ris", "csl-json", "md"), default=None,
+                   help="print the hits as citations in this format (their highlighted sentences quoted)")
     s.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid", help=argparse.SUPPRESS)
     for name, h in (("lang", "only passages in this language (zh, en, mixed)"), ("source", "only articles from this source"),
                     ("since", "only articles dated on or after YYYY-MM-DD"), ("until", "only articles dated on or before YYYY-MM-DD"),
@@ -201,10 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_show)
-    p = sub.add_parser("passage", help="the cited span a permalink (ARTICLE_ID:START-END, in search --json) names")
+    p = sub.add_parser("passage", help="the cited span a permalink (a hit's 'permalink' in search --json) names")
     p.add_argument("permalink")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_passage)
+    p = sub.add_parser("cite", help="citations of the spans permalinks name (BibTeX, RIS, CSL-JSON, Markdown)")
+    p.add_argument("permalinks", nargs="+", metavar="PERMALINK")
+    p.add_argument("--format", choices=("bibtex", "ris", "csl-json", "md"), default="md")
+    p.set_defaults(fn=cmd_cite)
     p = sub.add_parser("serve", help="the HTTP API (FastAPI on uvicorn; docs at /docs)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs KB_API_KEY)")
     p.add_argument("--port", type=int, default=8000)

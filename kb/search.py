@@ -95,26 +95,37 @@ class Hit:
     lexical: float = 0.0       # share of the question's terms the passage holds (0-1), translated for the other language
     merged: list = field(default_factory=list)  # other passage ids folded into this hit
     matches: list = field(default_factory=list)  # [question term, term found in the passage] pairs
+    highlight_paragraph: int = 0  # the paragraph (and page) holding the highlighted sentence: what a citation names
+    highlight_page: int | None = None
 
     @property
     def permalink(self) -> str:
-        """A stable address of the cited span: ``ARTICLE_ID:START-END`` (character offsets into
-        the article's cleaned text; ``python -m kb passage`` and the API's ``/passages/`` read it)."""
-        return f"{self.article_id}:{self.start}-{self.end}"
+        """A stable address of the cited span (``span_link``)."""
+        return span_link(self.article_id, self.start, self.end, self.text)
 
     def to_dict(self) -> dict:
         return asdict(self) | {"permalink": self.permalink}
 
-    def citation(self) -> str:
-        """A one-paragraph citation to paste into notes."""
+    def citation(self, full: bool = False) -> str:
+        """A one-paragraph citation to paste into notes: the answering sentence, cited where it
+        is (its paragraph, its page in a PDF); ``full`` quotes the whole passage instead."""
         parts = [f"“{self.title}”"]
         for v in (self.author, self.source, self.date):
             if v:
                 parts.append(v)
-        parts.append(f"p. {self.page}" if self.page else f"para. {self.paragraph}")
+        page = self.page if full else (self.highlight_page or self.page)
+        parts.append(f"p. {page}" if page else f"para. {self.paragraph if full else self.highlight_paragraph or self.paragraph}")
         if self.url:
             parts.append(self.url)
-        return ", ".join(parts) + f". “{self.text}”"
+        return ", ".join(parts) + f". “{self.text if full else self.highlight or self.text}”"
+
+
+def span_link(article_id: str, start: int, end: int, text: str) -> str:
+    """``ARTICLE_ID:START-END~FP``: the article, the character span of its cleaned text, and a
+    fingerprint of the span's text (so a link into an article that has changed since says so).
+    Row ids play no part: the link survives re-ingesting an unchanged article and ``kb rebuild``."""
+    import hashlib
+    return f"{article_id}:{start}-{end}~{hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]}"
 
 
 @dataclass
@@ -636,9 +647,22 @@ def _highlight(d: _Draft, hl: _Highlighting) -> None:
     if best is not None:
         h.highlight = h.text[best.start - h.start:best.end - h.start]
         h.highlight_start, h.highlight_end = best.start, best.end
+    h.highlight_paragraph = paragraph_at(h.text, h.paragraph, h.highlight_start - h.start)
     pages = art.meta.get("pages") if isinstance(art.meta, dict) else None
     if pages is not None:
         h.page = 1 + bisect.bisect_right(pages, h.start)
+        h.highlight_page = 1 + bisect.bisect_right(pages, h.highlight_start)
+
+
+def paragraph_at(text: str, first: int, offset: int) -> int:
+    r"""The paragraph of ``text[offset]``, where ``text`` starts inside paragraph ``first``
+    (paragraphs are the non-empty lines of an article, ``kb.segment.split_sentences``).
+
+    >>> paragraph_at("一句。\n\n二句。\n三句。", 24, 10)
+    26
+    """
+    lines = text[:offset].split("\n")
+    return first + sum(1 for x in lines[1:-1] if x.strip()) + (1 if len(lines) > 1 else 0)
 
 
 # Question words asking for a date or a number, and what such an answer looks like.

@@ -98,6 +98,25 @@ def test_reads_return_what_the_cli_prints(api, kb_path):
     assert api.get("/docs").status_code == 200 and "/search/batch" in api.get("/openapi.json").json()["paths"]
 
 
+def test_citations_in_every_format_as_the_cli_writes_them(api, kb_path):
+    import rispy
+    q = "全托管模式对卖家有什么风险?"
+    r = api.get("/search", params={"q": q, "k": 2, "format": "ris"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-research-info-systems")
+    assert r.text == run_cli("-m", "kb", "--kb", str(kb_path), "search", "--format", "ris", "-k", "2", q,
+                             env_extra=HASH_ENV).stdout
+    assert len(rispy.loads(r.text)) == 2
+    links = [h["permalink"] for h in api.get("/search", params={"q": q, "k": 2}).json()["hits"]]
+    for fmt in ("bibtex", "ris", "csl-json", "md"):
+        got = api.get("/cite", params={"link": links, "format": fmt})
+        assert got.status_code == 200
+        assert got.text == run_cli("-m", "kb", "--kb", str(kb_path), "cite", "--format", fmt, *links,
+                                   env_extra=HASH_ENV).stdout
+    assert api.get("/cite", params={"link": links, "format": "docx"}).status_code == 422
+    assert api.get("/search", params={"q": q, "format": "docx"}).status_code == 422
+    assert api.get("/cite", params={"link": "nonsense"}).status_code == 400
+
+
 def test_batch_search_equals_one_by_one(api):
     qs = ["全托管模式对卖家有什么风险?", "What is a prime number?", "黄石公园"]
     r = api.post("/search/batch", json={"queries": qs, "k": 4})

@@ -101,6 +101,17 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
     expect(page.locator("mark.kb-answer").nth(1)).to_contain_text("20万商家入驻")
     assert "q=How+many+merchants" in page.url or "q=How%20many%20merchants" in page.url
 
+    # Every result's citation, downloaded as BibTeX (the default format) and read back by a parser.
+    import re
+
+    import bibtexparser
+    with page.expect_download() as dl:
+        page.get_by_role("button", name=re.compile(r"^Export \d+ citations$")).click()
+    bib = bibtexparser.parse_string(Path(dl.value.path()).read_text(encoding="utf-8"))
+    assert not bib.failed_blocks and len(bib.entries) >= 1
+    assert bib.entries[0].fields_dict["title"].value == "20万卖家已入驻!TikTok在美正式推出电商服务"
+    assert "20万商家入驻" in bib.entries[0].fields_dict["note"].value and dl.value.suggested_filename.endswith(".bib")
+
     page.get_by_text("Context: surrounding paragraphs").first.click()
     expect(page.locator(".kb-passage").first).to_be_visible()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
