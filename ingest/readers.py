@@ -246,12 +246,31 @@ def _pdf(data: bytes) -> RawDoc:
     if not any(pages):
         raise ReadError("PDF has no text layer (scanned pages?); it needs OCR first")
     text = f"\n{PAGE_MARK}\n".join(pages)
-    date = None
+    # The file's creation time is when someone saved it, not when the text was published: kept
+    # in the metadata, never taken as the article's date.
+    meta = {"page_count": len(pages)}
     raw_date = info.get("/CreationDate") if hasattr(info, "get") else None
     if isinstance(raw_date, str) and re.match(r"D:\d{8}", raw_date):
-        date = f"{raw_date[2:6]}-{raw_date[6:8]}-{raw_date[8:10]}"
-    return RawDoc(text=text, content_hash=_hash(data), kind="pdf", title=(info.get("/Title") or None) if info else None,
-                  author=(info.get("/Author") or None) if info else None, date=date, meta={"page_count": len(pages)})
+        meta["file_created"] = f"{raw_date[2:6]}-{raw_date[6:8]}-{raw_date[8:10]}"
+    title = _pdf_str(info, "/Title")
+    if title and _PLACEHOLDER_TITLE.match(title):
+        title = None
+    if not title:  # its first line, when it reads like a heading
+        first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        title = first if 0 < len(first) <= 80 and not re.search(r"[。.!?！？]$", first) else None
+    return RawDoc(text=text, content_hash=_hash(data), kind="pdf", title=title, author=_pdf_str(info, "/Author"),
+                  date=None, meta=meta)
+
+
+# Titles that PDF producers fill in when the author gave none.
+_PLACEHOLDER_TITLE = re.compile(r"^\s*(untitled|无标题|document\d*|microsoft (word|powerpoint) - .*|.*\.(docx?|pptx?|xlsx?|pdf))\s*$",
+                                re.I)
+
+
+def _pdf_str(info, key: str) -> str | None:
+    """A PDF metadata entry as text (None when missing or not a string: ``/Title 5`` happens)."""
+    v = info.get(key) if hasattr(info, "get") else None
+    return v.strip() or None if isinstance(v, str) else None
 
 
 def _docx(data: bytes) -> RawDoc:

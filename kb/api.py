@@ -249,6 +249,22 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
         finally:
             writing.release()
 
+    class Edit(BaseModel):
+        title: str | None = None
+        author: str | None = None
+        date: str | None = None
+        source: str | None = None
+        url: str | None = None
+
+    @app.patch("/articles/{article_id}", dependencies=[Write], summary="Correct title, author, date, source or URL")
+    def edit(article_id: str, body: Edit):
+        fields = body.model_dump(exclude_unset=True)
+        if not fields:
+            raise ApiError(422, "nothing to change: send one or more of title, author, date, source, url")
+        with _exclusive():
+            art = kb.edit(article_id, **{k: v if v is not None else "" for k, v in fields.items()})
+        return _json(art.summary() | {"author": art.author})
+
     @app.delete("/articles/{article_id}", dependencies=[Write], summary="Remove one article")
     def remove(article_id: str) -> dict:
         with _exclusive():

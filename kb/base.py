@@ -219,6 +219,34 @@ class KnowledgeBase:
         self.writing.remove(art)
         return art
 
+    def edit(self, article_id: str, **fields) -> Article:
+        """Correct an article's title, author, date (YYYY-MM-DD, YYYY-MM or YYYY), source or URL
+        (an empty value clears it; the title cannot be cleared). Returns the article as stored."""
+        import datetime as dt
+        import re
+        art = self.resolve(article_id)
+        out = {}
+        for k, v in fields.items():
+            if v is None:
+                continue
+            v = v.strip()
+            if k == "title" and not v:
+                raise KBError("title: an article needs a title; give the one to show and cite")
+            if k == "date" and v:
+                ok = bool(re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", v))
+                try:
+                    ok = ok and (len(v) < 10 or bool(dt.date.fromisoformat(v)))
+                except ValueError:
+                    ok = False
+                if not ok:
+                    raise KBError(f"date: '{v}' is not a date; use YYYY-MM-DD (or YYYY-MM, YYYY)")
+            if k == "url" and v and not re.match(r"^https?://", v, re.I):
+                raise KBError(f"url: '{v}' is not a web link (http:// or https://)")
+            out[k] = v or None
+        with self.indexes.lock:
+            self.store.update_metadata(art.id, **out)
+        return self.store.article(art.id)
+
     # --- reading -----------------------------------------------------------------------
     def resolve(self, article_id: str) -> Article:
         """The article with this id or unique id prefix."""

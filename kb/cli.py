@@ -170,6 +170,16 @@ def cmd_serve(kb, a) -> int:
     return serve(kb, host=a.host, port=a.port)
 
 
+def cmd_edit(kb, a) -> int:
+    fields = {k: getattr(a, k) for k in ("title", "author", "date", "source", "url")}
+    if all(v is None for v in fields.values()):
+        raise KBError("edit needs at least one of --title, --author, --date, --source, --url")
+    art = kb.edit(a.id, **fields)
+    print(json.dumps(art.summary() | {"author": art.author}, ensure_ascii=False, indent=1) if a.json else
+          f"edited {art.id}: {art.title} · {art.author or '-'} · {art.source or '-'} · {art.date or '-'} · {art.url or '-'}")
+    return 0
+
+
 def cmd_remove(kb, a) -> int:
     with kb.writer():
         art = kb.remove(a.id)
@@ -248,6 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs KB_API_KEY)")
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(fn=cmd_serve)
+    p = sub.add_parser("edit", help="correct an article's title, author, date, source or URL ('' clears one)")
+    p.add_argument("id")
+    for f in ("title", "author", "date", "source", "url"):
+        p.add_argument(f"--{f}", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_edit)
     p = sub.add_parser("remove", help="remove one article")
     p.add_argument("id")
     p.set_defaults(fn=cmd_remove)

@@ -431,6 +431,19 @@ class Store:
         langs = dict(self.db.execute("SELECT lang, COUNT(*) FROM articles GROUP BY lang").fetchall())
         return {"articles": c[0], "passages": c[1], "sentences": c[2], "languages": langs}
 
+    EDITABLE = ("title", "author", "date", "source", "url")
+
+    def update_metadata(self, article_id: str, **fields) -> None:
+        """Correct an article's citable metadata (``EDITABLE``; None clears a field). Passages,
+        vectors and indexes are untouched: searches read these fields when they cite."""
+        bad = set(fields) - set(self.EDITABLE)
+        if bad:
+            raise ValueError(f"not editable: {', '.join(sorted(bad))}")
+        if not fields:
+            return
+        with self.transaction() as db:
+            db.execute(f"UPDATE articles SET {', '.join(f'{k}=?' for k in fields)} WHERE id=?", [*fields.values(), article_id])
+
     def passage_ids(self, article_id: str) -> list[int]:
         """The passages of one article, in id order."""
         return [r[0] for r in self.db.execute("SELECT id FROM passages WHERE article_id=? ORDER BY id", (article_id,))]

@@ -73,7 +73,10 @@ def keywords(text: str, k: int = 12) -> list[str]:
 
     from .text import init_jieba
     init_jieba()
-    return [w for w in jieba.analyse.extract_tags(text[:50000], topK=k * 2) if not re.fullmatch(r"[\d.]+", w)][:k]
+    from .text import _STOP_EN, _STOP_ZH
+    return [w for w in jieba.analyse.extract_tags(text[:50000], topK=k * 3)
+            if not re.fullmatch(r"[\d.]+", w) and w.lower() not in _STOP_EN and w not in _STOP_ZH
+            and not re.fullmatch(r"[A-Za-z]{1,2}", w)][:k]
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|\u200b-\u200f\u202a-\u202e\u2066-\u2069]")

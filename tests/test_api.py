@@ -136,12 +136,14 @@ def test_bad_search_parameters_are_422_json_naming_the_field(api, params, field)
 
 def test_unknown_ids_and_bad_permalinks(api):
     for path, status, words in (("/articles/zzzz", 404, "No article with id 'zzzz'"),
-                                ("/passages/zzzz:1-5", 404, "No article with id"),
-                                ("/passages/not-a-link", 400, "ARTICLE_ID:START-END"),
-                                ("/passages/" + api.get("/articles").json()[0]["id"] + ":0-99999999", 400, "outside"),
+                                ("/passages/abcdef123456:1-5~00000000", 404, "No article with id"),
+                                ("/passages/not-a-link", 400, "not a permalink"),
+                                ("/passages/" + api.get("/articles").json()[0]["id"] + ":9-3", 400, "is empty"),
                                 ("/nowhere", 404, "")):
         r = api.get(path)
         assert r.status_code == status and words in json.dumps(r.json(), ensure_ascii=False)
+    gone = api.get("/passages/" + api.get("/articles").json()[0]["id"] + ":0-99999999~00000000")
+    assert gone.status_code == 200 and gone.json()["changed"]  # a link into text that is no longer there
     assert api.delete("/articles/zzzz").status_code == 404
     bad = api.post("/search/batch", json={"queries": []})
     assert bad.status_code == 422 and "queries" in bad.json()["error"]
@@ -164,6 +166,11 @@ def test_upload_gbk_text_and_pdf_then_find_and_remove_them(api, kb_path):
     pdf_hit = api.get("/search", params={"q": "Iceland geothermal electricity", "k": 1}).json()["hits"][0]
     assert pdf_hit["title"] == "Iceland energy" and pdf_hit["page"] == 1
     assert len(api.get("/articles").json()) == before + 2
+    fixed = api.patch(f"/articles/{hit['article_id']}", json={"author": "水利部", "date": "2024-03-05"})
+    assert fixed.status_code == 200 and fixed.json()["author"] == "水利部" and fixed.json()["date"] == "2024-03-05"
+    bad = api.patch(f"/articles/{hit['article_id']}", json={"date": "March"})
+    assert bad.status_code == 400 and "not a date" in bad.json()["error"]
+    assert api.patch(f"/articles/{hit['article_id']}", json={}).status_code == 422
     gone = api.delete(f"/articles/{hit['article_id']}")
     assert gone.status_code == 200 and gone.json()["removed"] == hit["article_id"]
     assert api.get(f"/articles/{hit['article_id']}").status_code == 404

@@ -16,7 +16,8 @@ def test_pdf_pages_are_kept_and_cited(tmp_path, hash_model):
     f.write_bytes(pdf_bytes(["Market overview. Sellers in Indonesia grew fast this year.",
                              "Risk section. Low price competition squeezes margins on page two."], title="Annual report"))
     art = to_article(f, str(f))
-    assert art.title == "Annual report" and art.author == "Test Author" and art.date == "2023-09-12"
+    assert art.title == "Annual report" and art.author == "Test Author"
+    assert art.date is None and art.meta["file_created"] == "2023-09-12"  # when the file was made, not published
     assert art.meta["pages"] and art.text[art.meta["pages"][0]:].startswith("Risk section.")
     kb = KnowledgeBase.open(tmp_path / "kb", create=True)
     with kb.writer():
@@ -24,6 +25,15 @@ def test_pdf_pages_are_kept_and_cited(tmp_path, hash_model):
     hit = kb.search("low price competition margins", k=1)[0]
     assert hit.page == 2 and "p. 2" in hit.citation()
     assert kb.search("Indonesia sellers", k=1)[0].page == 1
+
+
+@pytest.mark.parametrize("title,expected", [(None, "Quarterly logistics review"), ("untitled", "Quarterly logistics review"),
+                                            ("Microsoft Word - draft3.docx", "Quarterly logistics review"),
+                                            ("Real title", "Real title")])
+def test_a_pdf_without_a_real_title_takes_its_first_heading_line(tmp_path, title, expected):
+    f = tmp_path / "scan-0042.pdf"
+    f.write_bytes(pdf_bytes(["Quarterly logistics review", "Costs fell by five percent."], title=title))
+    assert to_article(f, str(f)).title == expected
 
 
 @pytest.mark.parametrize("maker,reason", [(encrypted_pdf_bytes, "encrypted"), (blank_pdf_bytes, "OCR"),

@@ -9,6 +9,9 @@ import pytest
 from kb import ArticleInput, Filters, KnowledgeBase
 from kb.errors import EmbedderMismatch, KBNotFound
 
+from .conftest import run_cli
+from .fakes import HASH
+
 ART_A = "跨境电商平台在美国市场的扩张速度很快。卖家们需要关注合规与物流问题。\n全托管模式由平台负责运营和售后。"
 ART_B = "The solar system has eight planets. Jupiter is the largest planet.\nSaturn has many moons, including Enceladus."
 
@@ -273,3 +276,21 @@ def test_search_batch_is_search_per_question(kb):
     for q, got in zip(qs, batch):
         assert [h.to_dict() for h in got] == [h.to_dict() for h in kb.search(q, k=3)]
         assert getattr(got, "confidence", None) == getattr(kb.search(q, k=3), "confidence", None)
+
+
+def test_citable_metadata_can_be_corrected(kb, kb_dir):
+    from kb.errors import KBError
+    aid = kb.search("全托管模式", k=1)[0].article_id
+    art = kb.edit(aid[:6], title="跨境电商全托管调研", author="王五", date="2023-10", source="")
+    assert (art.title, art.author, art.date, art.source) == ("跨境电商全托管调研", "王五", "2023-10", None)
+    hit = kb.search("全托管模式", k=1)[0]
+    assert hit.title == "跨境电商全托管调研" and hit.author == "王五" and "王五, 2023-10" in hit.citation()
+    for bad, words in ((dict(date="2023-13-01"), "not a date"), (dict(title=" "), "needs a title"),
+                       (dict(url="example.com"), "not a web link")):
+        with pytest.raises(KBError, match=words):
+            kb.edit(aid, **bad)
+    assert kb.store.article(aid).title == "跨境电商全托管调研"  # a refused edit changes nothing
+    r = run_cli("-m", "kb", "--kb", str(kb_dir), "edit", aid, "--date", "2023-10-02", "--json", env_extra={"KB_MODEL": HASH})
+    assert r.returncode == 0 and json.loads(r.stdout)["date"] == "2023-10-02"
+    r = run_cli("-m", "kb", "--kb", str(kb_dir), "edit", aid, env_extra={"KB_MODEL": HASH})
+    assert r.returncode == 2 and "at least one of" in r.stderr
