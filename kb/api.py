@@ -131,9 +131,29 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
     keyed_reads = not is_loopback(host)
     writing = threading.Lock()  # one write at a time in this process (the KB's file lock covers other processes)
 
-    app = FastAPI(title="Bilingual article knowledge base", version="1",
+    app = FastAPI(title="Bilingual article knowledge base", version="1", docs_url=None, redoc_url=None,
                   description="Search, read, add and cite Chinese and English articles. The JSON is that of "
                               "`python -m kb … --json`.")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        """The endpoints as plain HTML, from the OpenAPI schema (/openapi.json): FastAPI's own
+        pages load their scripts from a CDN, which an offline machine cannot reach."""
+        from html import escape
+
+        from fastapi.responses import HTMLResponse
+        rows = []
+        for path, ops in app.openapi()["paths"].items():
+            for method, op in ops.items():
+                params = ", ".join(p["name"] + ("" if p.get("required") else "?") for p in op.get("parameters", []))
+                body = " + body" if "requestBody" in op else ""
+                rows.append(f"<tr><td><code>{method.upper()} {escape(path)}</code></td><td>{escape(params)}{body}</td>"
+                            f"<td>{escape(op.get('summary', ''))}</td></tr>")
+        return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>{escape(app.title)} API</title>"
+                            f"<h1>{escape(app.title)}: HTTP API</h1><p>{escape(app.description)} The full schema: "
+                            f"<a href='/openapi.json'>/openapi.json</a>. Errors: JSON {{\"error\": …}}.</p>"
+                            f"<table border=1 cellpadding=4><tr><th>endpoint</th><th>parameters</th><th>what</th></tr>"
+                            + "".join(rows) + "</table>")
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, e: ApiError):
@@ -148,11 +168,18 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
         msg = str(e)
         return JSONResponse({"error": msg}, status_code=404 if msg.startswith("No article with id") else 400)
 
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, e: StarletteHTTPException):
+        msg = f"no such endpoint: {request.method} {request.url.path}; see /docs" if e.status_code == 404 else str(e.detail)
+        return JSONResponse({"error": msg}, status_code=e.status_code)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, e: RequestValidationError):
         parts = []
         for err in e.errors():
-            where = ".".join(str(x) for x in err.get("loc", ())[1:]) or "request"
+            where = ".".join(str(x) for x in err.get("loc", ())[1:] if not isinstance(x, int) or len(err["loc"]) > 2) or "body"
             parts.append(f"{where}: {err.get('msg', 'invalid')}")
         return JSONResponse({"error": "; ".join(parts)}, status_code=422)
 

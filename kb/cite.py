@@ -66,6 +66,14 @@ class Reference:
         return [a.strip() for a in re.split(r"\s*(?:[;；、，]|,(?=\s*\S+\s+\S)|\band\b)\s*", self.author) if a.strip()]
 
 
+def quoted(text: str) -> str:
+    """The quote in quotation marks, unless it is already one whole quotation."""
+    t = text.strip()
+    if t[:1] in "“「『\"" and t[-1:] in "”」』\"":
+        return t
+    return f"“{t}”"
+
+
 def export(refs: list[Reference], fmt: str) -> str:
     """``refs`` in format ``fmt`` (one of FORMATS)."""
     if fmt not in FORMATS:
@@ -111,20 +119,30 @@ def to_bibtex(refs: list[Reference]) -> str:
                   ("howpublished", r.source), ("year", str(parts[0]) if parts else None),
                   ("month", str(parts[1]) if len(parts) > 1 else None), ("date", r.date), ("url", r.url),
                   ("langid", {"zh": "chinese", "en": "english"}.get(r.lang or "")),
-                  ("note", f"“{r.quote}” ({', '.join(x for x in (r.where, 'kb ' + r.permalink) if x)})")]
+                  ("note", f"{quoted(r.quote)} ({', '.join(x for x in (r.where, 'kb ' + r.permalink) if x)})")]
         lib.add(Entry("misc", key, [Field(k, v if k in ("author", "url") else tex_escape(v))
                                     for k, v in fields if v]))
     return bibtexparser.write_string(lib)
 
 
 # --- RIS ----------------------------------------------------------------------------------------
+def _ris_writer():
+    """rispy's writer without its "1." counter line before each record: TY opens a record."""
+    from rispy.writer import RisWriter
+
+    class Writer(RisWriter):
+        def set_header(self, count: int) -> str:
+            return ""
+    return Writer
+
+
 def to_ris(refs: list[Reference]) -> str:
     import rispy
     entries = []
     for r in refs:
         parts = r.date_parts()
         e = {"type_of_reference": "ELEC" if r.url else "GEN", "title": r.title, "id": r.permalink,
-             "notes": [f"“{r.quote}”", *([r.where] if r.where else []), f"kb {r.permalink}"]}
+             "notes": [quoted(r.quote), *([r.where] if r.where else []), f"kb {r.permalink}"]}
         if r.authors():
             e["authors"] = r.authors()
         if r.source:
@@ -137,7 +155,7 @@ def to_ris(refs: list[Reference]) -> str:
         if r.lang:
             e["language"] = r.lang
         entries.append(e)
-    return rispy.dumps(entries)
+    return rispy.dumps(entries, implementation=_ris_writer())
 
 
 # --- CSL-JSON -----------------------------------------------------------------------------------
@@ -145,7 +163,7 @@ def csl_items(refs: list[Reference]) -> list[dict]:
     out = []
     for r in refs:
         item = {"id": r.permalink, "type": "article-newspaper" if r.source else "document", "title": r.title,
-                "note": f"“{r.quote}”" + (f" ({r.where})" if r.where else ""), "source": "kb " + r.permalink}
+                "note": quoted(r.quote) + (f" ({r.where})" if r.where else ""), "source": "kb " + r.permalink}
         if r.authors():
             item["author"] = [{"literal": a} for a in r.authors()]
         if r.source:

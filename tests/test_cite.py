@@ -94,6 +94,7 @@ def test_ris_reads_back_with_rispy(kb):
     assert e["title"] == "全托管模式{调研} 50% & more_" and e["authors"] == ["张三", "李四"]
     assert e["year"] == "2023" and e["date"] == "2023/09/12/" and e["urls"] == ["https://example.com/a?x=1&y=2"]
     assert f"“{refs[0].quote}”" in e["notes"] and f"kb {refs[0].permalink}" in e["notes"]
+    assert export(refs, "ris").startswith("TY  - ")  # TY opens each record, no counter line before it
 
 
 def test_csl_json_renders_with_citeproc(kb):
