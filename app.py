@@ -19,8 +19,8 @@ from kb.view import context_span, explain, inside, keywords, render, safe_filena
 PAGES = ["Ask", "Read", "Add articles", "Library"]
 LANGS = {"any": None, "Chinese (zh)": "zh", "English (en)": "en", "mixed": "mixed"}
 CSS = """<style>
-mark.kb-answer {background: #ffe58f; padding: 0;}
-.kb-passage {background: #e6f4ff;}
+mark.kb-answer {background: #ffe58f; color: #1f1f1f; padding: 0;}
+.kb-passage {background: rgba(64, 150, 255, 0.18);}
 .kb-text {line-height: 1.7; font-size: 1rem;}
 .kb-text b {color: #c41d7f;}
 .kb-why {font-size: 0.85rem; opacity: 0.8; margin: 0.2rem 0 0.4rem 0;}
@@ -99,6 +99,8 @@ def page_ask(kb: KnowledgeBase) -> None:
             return
     set_qp(page="Ask", q=query.strip(), lang=LANGS[lang], source=source, since=since, until=until, article=article,
            k=k if k != 5 else None)
+    # Kept for coming back from another page (the page switcher clears the URL's parameters).
+    st.session_state["last_ask"] = {k: v for k, v in st.query_params.to_dict().items() if k != "page"}
     if not query.strip():
         st.caption(f"{len(arts)} articles, {kb.store.counts()['passages']} passages. Type a question and press Enter.")
         return
@@ -164,8 +166,9 @@ def show_hit(kb: KnowledgeBase, h) -> None:
         if h.url:
             cols[0].link_button("Original", h.url)
         if cols[1].button("Open article", key=f"open-{h.rank}-{h.passage_id}"):
-            st.query_params.clear()
-            set_qp(page="Read", article=h.article_id, passage=h.passage_id)
+            st.query_params.clear()  # (the question stays in the URL, for coming back after a reload)
+            set_qp(page="Read", article=h.article_id, passage=h.passage_id, hl=f"{h.highlight_start}-{h.highlight_end}",
+                   q=st.session_state.get("last_ask", {}).get("q"))
             st.session_state["goto_page"] = "Read"  # the page switcher is already drawn: moved on the next run
             st.rerun()
         with st.expander("Context: surrounding paragraphs"):
@@ -176,6 +179,31 @@ def show_hit(kb: KnowledgeBase, h) -> None:
         with st.expander("Copy citation"):
             st.code(h.citation(), language=None, wrap_lines=True)
             st.caption(f"Permalink: `{h.permalink}` (python -m kb passage …, or the API's /passages/…)")
+
+
+def _span(raw: str, within: tuple[int, int] | None) -> tuple[int, int] | None:
+    """A START-END span from the URL, if it lies inside ``within`` (the cited passage)."""
+    a, _, b = (raw or "").partition("-")
+    if not (within and a.isdigit() and b.isdigit()):
+        return None
+    s, e = int(a), int(b)
+    return (s, e) if within[0] <= s < e <= within[1] else None
+
+
+def _scroll_to(selector: str) -> None:
+    """Scroll the page to the first element matching ``selector`` once it is drawn (a script in
+    a zero-height component frame, which shares the page's origin)."""
+    import json
+
+    import streamlit.components.v1 as components
+    components.html(f"""<script>
+      let tries = 0;
+      const go = () => {{
+        const el = window.parent.document.querySelector({json.dumps(selector)});
+        if (el) {{ el.scrollIntoView({{block: "center"}}); }} else if (tries++ < 50) {{ setTimeout(go, 100); }}
+      }};
+      go();
+    </script>""", height=0)
 
 
 def _md_escape(s: str) -> str:
@@ -204,9 +232,16 @@ def page_read(kb: KnowledgeBase) -> None:
     st.table({"field": [k for k, v in meta.items() if v], "value": [str(v) for v in meta.values() if v]})
     st.markdown("**Keywords:** " + _md_escape(" · ".join(keywords(art.text))))
     span = (cited["start"], cited["end"]) if cited else None
-    if cited:
+    hl = _span(qp("hl"), span)
+    if cited and hl:
+        from kb.search import paragraph_at
+        para = paragraph_at(cited["text"], cited["paragraph"], hl[0] - cited["start"])
+        st.caption(f"The cited passage is shaded; the answering sentence (paragraph {para}) is marked.")
+    elif cited:
         st.caption(f"The cited passage (paragraph {cited['paragraph']}) is shaded.")
-    st.markdown(f'<div class="kb-text">{render(art.text, 0, passage=span)}</div>', unsafe_allow_html=True)
+    st.markdown(f'<div class="kb-text">{render(art.text, 0, hl, passage=span)}</div>', unsafe_allow_html=True)
+    if cited:
+        _scroll_to("mark.kb-answer, .kb-passage")
     with st.expander(f"All {len(passages)} passages"):
         for p in passages:
             st.markdown(f"**#{p['seq'] + 1}** · paragraph {p['paragraph']} · chars {p['start']}–{p['end']} · {p['lang']}")
@@ -305,8 +340,10 @@ def main() -> None:
         st.session_state["page_radio"] = st.session_state.pop("goto_page")
     page = st.sidebar.radio("Page", PAGES, index=PAGES.index(want) if want in PAGES else 0, key="page_radio")
     if page != want:
+        # Back on Ask: the question and filters of this session, or (after a reload) the question the URL kept.
+        back = st.session_state.get("last_ask") or ({"q": qp("q")} if qp("q") else {})
         st.query_params.clear()
-        set_qp(page=page)
+        set_qp(page=page, **(back if page == "Ask" else {}))
     st.sidebar.caption(f"Knowledge base: `{kb.path}`")
     st.sidebar.caption(DICT_CREDIT)
     {"Ask": page_ask, "Read": page_read, "Add articles": page_add, "Library": page_library}[page](kb)

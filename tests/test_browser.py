@@ -75,6 +75,20 @@ def page(server):
         browser.close()
 
 
+# The colour an element's text is drawn on: its and its ancestors' backgrounds composited by alpha.
+EFFECTIVE_BACKGROUND = """e => {
+  const parse = c => { const m = (c.match(/[\\d.]+/g) || [0, 0, 0, 0]).map(Number); return [m[0], m[1], m[2], m.length > 3 ? m[3] : 1]; };
+  const layers = [];
+  for (let x = e; x; x = x.parentElement) {
+    const c = parse(getComputedStyle(x).backgroundColor);
+    if (c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+  }
+  let base = layers.length && layers[layers.length - 1][3] >= 1 ? layers.pop() : [255, 255, 255, 1];
+  for (const l of layers.reverse()) base = [0, 1, 2].map(i => l[i] * l[3] + base[i] * (1 - l[3])).concat([1]);
+  return `rgb(${base.slice(0, 3).map(Math.round).join(',')})`;
+}"""
+
+
 def _luma(css: str) -> float:
     """0-1 brightness of a CSS rgb()/rgba() colour."""
     import re
@@ -118,6 +132,31 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
     page.screenshot(path=str(ARTIFACTS / "results.png"), full_page=False)
     if os.environ.get("KB_SCREENSHOT"):
         page.screenshot(path=str(ROOT / os.environ["KB_SCREENSHOT"]), full_page=False)
+
+    # Open the article at the cited passage: the Read page, scrolled to the marked answer, readable
+    # in both themes; the page switcher then brings the question and its results back.
+    page.get_by_role("button", name="Open article").first.click()
+    expect(page.get_by_role("heading", name="Read")).to_be_visible()
+    answer = page.locator("mark.kb-answer").first
+    expect(answer).to_contain_text("20万商家入驻")
+    expect(answer).to_be_in_viewport()
+    expect(page.get_by_text("the answering sentence (paragraph")).to_be_visible()
+    assert "page=Read" in page.url and "hl=" in page.url
+    page.screenshot(path=str(ARTIFACTS / "read-light.png"))
+    page.emulate_media(color_scheme="dark")
+    page.reload()
+    answer = page.locator("mark.kb-answer").first
+    expect(answer).to_be_in_viewport()
+    shaded = page.locator(".kb-passage").first
+    for el in (answer, shaded):
+        fg = el.evaluate("e => getComputedStyle(e).color")
+        bg = el.evaluate(EFFECTIVE_BACKGROUND)
+        assert abs(_luma(fg) - _luma(bg)) > 0.4, (fg, bg)  # light text on a dark ground, or dark on light
+    page.screenshot(path=str(ARTIFACTS / "read-dark.png"))
+    page.emulate_media(color_scheme="light")
+    page.get_by_text("Ask", exact=True).click()
+    expect(page.get_by_label("Question (Chinese or English)")).to_have_value("How many merchants joined TikTok Shop in the US?")
+    expect(page.get_by_text("[1] 20万卖家已入驻!TikTok在美正式推出电商服务")).to_be_visible()
 
     # Upload a new article and find it by a question in the same session.
     # Upload an HTML page and a GBK text file, then find each by a question in the same session.
