@@ -114,7 +114,8 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
     from fastapi.responses import Response
 
     from .cite import FORMATS, MEDIA, Reference, export
-    from .cli import article_json, passage_json, result_json
+    from . import collections
+    from .cli import _item_json, article_json, passage_json, result_json
     from .text import normalize
 
     def _check_format(fmt: str | None) -> None:
@@ -166,7 +167,8 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
     @app.exception_handler(KBError)
     async def _kb_error(request: Request, e: KBError):
         msg = str(e)
-        return JSONResponse({"error": msg}, status_code=404 if msg.startswith("No article with id") else 400)
+        return JSONResponse({"error": msg}, status_code=404 if msg.startswith(("No article with id", "No collection",
+                                                                              "No item")) else 400)
 
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -261,6 +263,41 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
         _check_format(format)
         with kb.indexes.lock:
             return _citations([Reference.from_passage(passage_json(kb, x)) for x in link], format)
+
+    class Keep(BaseModel):
+        permalink: str
+        note: str = ""
+        quote: str | None = None
+
+    @app.get("/collections", dependencies=[Read], summary="Every collection of kept passages")
+    def collections_list():
+        with kb.indexes.lock:
+            return _json(collections.listing(kb))
+
+    @app.get("/collections/{name}", dependencies=[Read], summary="A collection's items, or ?format= to export them")
+    def collection_show(name: str, format: str | None = None):
+        _check_format(format)
+        with kb.indexes.lock:
+            if format:
+                return _citations(collections.references(kb, name), format)
+            return _json([_item_json(i) for i in collections.items(kb, name)])
+
+    @app.post("/collections/{name}", dependencies=[Write], summary="Keep a passage (its permalink) with a note")
+    def collection_add(name: str, body: Keep):
+        with kb.indexes.lock:
+            return _json(_item_json(collections.save(kb, name, body.permalink, body.note, body.quote)))
+
+    @app.delete("/collections/{name}/{item_id}", dependencies=[Write], summary="Remove one item")
+    def collection_remove(name: str, item_id: int):
+        with kb.indexes.lock:
+            collections.remove(kb, name, item_id)
+        return _json({"removed": item_id, "collection": name})
+
+    @app.delete("/collections/{name}", dependencies=[Write], summary="Delete a collection and its items")
+    def collection_delete(name: str):
+        with kb.indexes.lock:
+            collections.delete(kb, name)
+        return _json({"deleted": name})
 
     @app.get("/stats", dependencies=[Read], summary="Counts, embedder, indexes, size on disk")
     def stats():

@@ -82,6 +82,43 @@ def export(refs: list[Reference], fmt: str) -> str:
     return {"bibtex": to_bibtex, "ris": to_ris, "csl-json": to_csl_json, "md": to_markdown}[fmt](refs)
 
 
+def passage_json(kb, permalink: str) -> dict:
+    """``passage --json``'s object: the span a permalink (``kb.search.span_link``) names, with
+    its article's metadata, the paragraph and page it starts in, and the passages that overlap it.
+    When the article's text there is no longer what the link was made from, ``changed`` is true
+    and the span is the stored passage nearest to the old one."""
+    import bisect
+
+    from .search import span_link
+    from .errors import KBError
+    m = re.match(r"^([0-9a-f]{4,40}):(\d+)-(\d+)(?:~([0-9a-f]{8}))?$", permalink.strip())
+    if not m:
+        raise KBError(f"'{permalink}' is not a permalink; they read ARTICLE_ID:START-END~FINGERPRINT "
+                      "(the 'permalink' of a hit in search --json)")
+    start, end, fp = int(m.group(2)), int(m.group(3)), m.group(4)
+    if start >= end:
+        raise KBError(f"{permalink}: the span {start}-{end} is empty; a permalink's span ends after it starts")
+    art = kb.resolve(m.group(1))
+    rows = [dict(r) for r in kb.store.passages_of(art.id)]
+    fits = 0 <= start < end <= len(art.text)
+    changed = not fits or (fp is not None and span_link(art.id, start, end, art.text[start:end]) != f"{art.id}:{start}-{end}~{fp}")
+    if changed:
+        if not rows:
+            raise KBError(f"{permalink}: the article has changed since the link was made and holds no passages now")
+        near = min(rows, key=lambda r: (abs(r["start"] - start), r["seq"]))
+        start, end = near["start"], near["end"]
+    overlap = [r for r in rows if r["start"] < end and start < r["end"]]
+    pages = art.meta.get("pages") if isinstance(art.meta, dict) else None
+    para = overlap[0]["paragraph"] if overlap else None
+    if overlap and overlap[0]["start"] < start:  # the span starts inside that passage
+        from .search import paragraph_at
+        para = paragraph_at(overlap[0]["text"], overlap[0]["paragraph"], start - overlap[0]["start"])
+    return {"permalink": span_link(art.id, start, end, art.text[start:end]), "changed": changed,
+            "article": art.summary() | {"author": art.author}, "start": start, "end": end, "text": art.text[start:end],
+            "paragraph": para, "page": 1 + bisect.bisect_right(pages, start) if pages is not None else None,
+            "passages": overlap}
+
+
 # --- BibTeX -------------------------------------------------------------------------------------
 _TEX = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "_": r"\_"}
 _TEX_RE = re.compile(r"[\\{}%&#$_]")

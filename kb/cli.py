@@ -9,6 +9,7 @@ import sys
 from . import config
 from .base import KnowledgeBase
 from .errors import KBError
+from .cite import passage_json
 from .search import Filters
 
 
@@ -92,42 +93,6 @@ def article_json(kb, art) -> dict:
     return art.summary() | {"author": art.author, "meta": art.meta, "text": art.text, "passage_list": passages}
 
 
-def passage_json(kb, permalink: str) -> dict:
-    """``passage --json``'s object: the span a permalink (``kb.search.span_link``) names, with
-    its article's metadata, the paragraph and page it starts in, and the passages that overlap it.
-    When the article's text there is no longer what the link was made from, ``changed`` is true
-    and the span is the stored passage nearest to the old one."""
-    import bisect
-
-    from .search import span_link
-    m = re.match(r"^([0-9a-f]{4,40}):(\d+)-(\d+)(?:~([0-9a-f]{8}))?$", permalink.strip())
-    if not m:
-        raise KBError(f"'{permalink}' is not a permalink; they read ARTICLE_ID:START-END~FINGERPRINT "
-                      "(the 'permalink' of a hit in search --json)")
-    start, end, fp = int(m.group(2)), int(m.group(3)), m.group(4)
-    if start >= end:
-        raise KBError(f"{permalink}: the span {start}-{end} is empty; a permalink's span ends after it starts")
-    art = kb.resolve(m.group(1))
-    rows = [dict(r) for r in kb.store.passages_of(art.id)]
-    fits = 0 <= start < end <= len(art.text)
-    changed = not fits or (fp is not None and span_link(art.id, start, end, art.text[start:end]) != f"{art.id}:{start}-{end}~{fp}")
-    if changed:
-        if not rows:
-            raise KBError(f"{permalink}: the article has changed since the link was made and holds no passages now")
-        near = min(rows, key=lambda r: (abs(r["start"] - start), r["seq"]))
-        start, end = near["start"], near["end"]
-    overlap = [r for r in rows if r["start"] < end and start < r["end"]]
-    pages = art.meta.get("pages") if isinstance(art.meta, dict) else None
-    para = overlap[0]["paragraph"] if overlap else None
-    if overlap and overlap[0]["start"] < start:  # the span starts inside that passage
-        from .search import paragraph_at
-        para = paragraph_at(overlap[0]["text"], overlap[0]["paragraph"], start - overlap[0]["start"])
-    return {"permalink": span_link(art.id, start, end, art.text[start:end]), "changed": changed,
-            "article": art.summary() | {"author": art.author}, "start": start, "end": end, "text": art.text[start:end],
-            "paragraph": para, "page": 1 + bisect.bisect_right(pages, start) if pages is not None else None,
-            "passages": overlap}
-
-
 def cmd_show(kb, a) -> int:
     art = kb.resolve(a.id)
     if a.json:
@@ -163,6 +128,48 @@ def cmd_cite(kb, a) -> int:
     refs = [Reference.from_passage(passage_json(kb, link)) for link in a.permalinks]
     sys.stdout.write(export(refs, a.format))
     return 0
+
+
+def cmd_collection(kb, a) -> int:
+    from . import collections as col
+    if a.action == "list":
+        rows = col.listing(kb)
+        if a.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=1))
+        elif not rows:
+            print("No collections yet. Keep a passage with: python -m kb collection add NAME PERMALINK --note …")
+        for r in [] if a.json else rows:
+            print(f"{r['name']}  ({r['items']} items, since {r['created_at'][:10]})")
+    elif a.action == "add":
+        it = col.save(kb, a.name, a.permalink, a.note or "", a.quote)
+        print(json.dumps(_item_json(it), ensure_ascii=False, indent=1) if a.json else
+              f"kept in '{a.name}' as item {it['id']}: “{it['quote'][:80]}” ({it['title']})")
+    elif a.action == "show":
+        if a.format:
+            from .cite import export
+            sys.stdout.write(export(col.references(kb, a.name), a.format))
+            return 0
+        its = col.items(kb, a.name)
+        if a.json:
+            print(json.dumps([_item_json(i) for i in its], ensure_ascii=False, indent=1))
+        for i in [] if a.json else its:
+            flag = {"ok": "", "changed": "  [the article changed since]", "missing": "  [the article was removed]"}[i["status"]]
+            print(f"[{i['id']}] {i['title']}{flag}\n    “{i['quote']}”\n    {i['permalink']}" +
+                  (f"\n    note: {i['note']}" if i["note"] else ""))
+    elif a.action == "remove":
+        col.remove(kb, a.name, a.item)
+        print(f"removed item {a.item} from '{a.name}'")
+    elif a.action == "delete":
+        col.delete(kb, a.name)
+        print(f"deleted collection '{a.name}'")
+    return 0
+
+
+def _item_json(it: dict) -> dict:
+    """A collection item as ``collection show --json`` and the API print it."""
+    d = it.get("current")
+    return {k: it[k] for k in ("id", "collection", "article_id", "start", "end", "permalink", "title", "quote", "note",
+                               "saved_at", "status")} | {"current_permalink": d["permalink"] if d else None}
 
 
 def cmd_serve(kb, a) -> int:
@@ -254,6 +261,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("permalinks", nargs="+", metavar="PERMALINK")
     p.add_argument("--format", choices=("bibtex", "ris", "csl-json", "md"), default="md")
     p.set_defaults(fn=cmd_cite)
+    p = sub.add_parser("collection", help="keep cited passages with notes: list, add, show (or export), remove, delete")
+    cs = p.add_subparsers(dest="action", required=True)
+    c = cs.add_parser("list", help="every collection")
+    c.add_argument("--json", action="store_true")
+    c = cs.add_parser("add", help="keep the span a permalink names (a hit's 'permalink')")
+    c.add_argument("name")
+    c.add_argument("permalink")
+    c.add_argument("--note", default="")
+    c.add_argument("--quote", default=None, help="the sentence of the span to quote (default: the whole span)")
+    c.add_argument("--json", action="store_true")
+    c = cs.add_parser("show", help="a collection's items, or --format to export them as citations")
+    c.add_argument("name")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--format", choices=("bibtex", "ris", "csl-json", "md"), default=None)
+    c = cs.add_parser("remove", help="remove one item")
+    c.add_argument("name")
+    c.add_argument("item", type=int)
+    c = cs.add_parser("delete", help="delete a collection and its items")
+    c.add_argument("name")
+    p.set_defaults(fn=cmd_collection)
     p = sub.add_parser("serve", help="the HTTP API (FastAPI on uvicorn; docs at /docs)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs KB_API_KEY)")
     p.add_argument("--port", type=int, default=8000)

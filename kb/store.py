@@ -55,6 +55,18 @@ CREATE TABLE IF NOT EXISTS passages (
 CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id, seq);
 -- Running sums of the vectors per language (kind 'p' passages by their language, 's' sentences
 -- by their article's), for the language means of kb.langspace; kept with every write.
+-- Collections of cited spans a researcher keeps, with notes (kb.collections). Items name their
+-- article by id and span, not by row: they outlive re-ingesting and removing the article.
+CREATE TABLE IF NOT EXISTS collections (name TEXT PRIMARY KEY, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS saved (
+    id INTEGER PRIMARY KEY,
+    collection TEXT NOT NULL REFERENCES collections(name) ON DELETE CASCADE,
+    article_id TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+    permalink TEXT NOT NULL,       -- as made when saved (with the span's fingerprint)
+    title TEXT NOT NULL, quote TEXT NOT NULL,   -- copies: readable after the article is gone
+    note TEXT NOT NULL DEFAULT '', saved_at TEXT NOT NULL,
+    UNIQUE (collection, article_id, start, end)
+);
 CREATE TABLE IF NOT EXISTS lang_stats (
     kind TEXT NOT NULL, lang TEXT NOT NULL, n INTEGER NOT NULL, sum BLOB NOT NULL,
     PRIMARY KEY (kind, lang)
@@ -443,6 +455,41 @@ class Store:
             return
         with self.transaction() as db:
             db.execute(f"UPDATE articles SET {', '.join(f'{k}=?' for k in fields)} WHERE id=?", [*fields.values(), article_id])
+
+    # --- collections (kb.collections) -------------------------------------------------------
+    def save_to_collection(self, name: str, article_id: str, start: int, end: int, permalink: str, title: str,
+                           quote: str, note: str) -> int:
+        """Keep a span in collection ``name`` (made if new); saving it again updates its note.
+        Returns the item's id."""
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO collections(name, created_at) VALUES(?, ?)", (name, now_iso()))
+            db.execute("INSERT INTO saved(collection, article_id, start, end, permalink, title, quote, note, saved_at)"
+                       " VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(collection, article_id, start, end) DO UPDATE SET"
+                       " note=excluded.note, permalink=excluded.permalink, quote=excluded.quote, title=excluded.title",
+                       (name, article_id, start, end, permalink, title, quote, note, now_iso()))
+            return db.execute("SELECT id FROM saved WHERE collection=? AND article_id=? AND start=? AND end=?",
+                              (name, article_id, start, end)).fetchone()[0]
+
+    def collections(self) -> list[tuple[str, int, str]]:
+        """(name, number of items, created at) of every collection, by name."""
+        return [tuple(r) for r in self.db.execute(
+            "SELECT c.name, (SELECT COUNT(*) FROM saved s WHERE s.collection=c.name), c.created_at FROM collections c"
+            " ORDER BY c.name")]
+
+    def collection_items(self, name: str) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM saved WHERE collection=? ORDER BY saved_at, id", (name,))]
+
+    def has_collection(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM collections WHERE name=?", (name,)).fetchone() is not None
+
+    def remove_saved(self, name: str, item_id: int) -> bool:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM saved WHERE collection=? AND id=?", (name, item_id)).rowcount > 0
+
+    def delete_collection(self, name: str) -> bool:
+        with self.transaction() as db:
+            db.execute("DELETE FROM saved WHERE collection=?", (name,))
+            return db.execute("DELETE FROM collections WHERE name=?", (name,)).rowcount > 0
 
     def passage_ids(self, article_id: str) -> list[int]:
         """The passages of one article, in id order."""

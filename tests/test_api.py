@@ -119,6 +119,24 @@ def test_citations_in_every_format_as_the_cli_writes_them(api, kb_path):
     assert api.get("/cite", params={"link": "nonsense"}).status_code == 400
 
 
+def test_collections_keep_export_and_remove(api, kb_path):
+    import bibtexparser
+    hit = api.get("/search", params={"q": "全托管模式对卖家有什么风险?", "k": 1}).json()["hits"][0]
+    r = api.post("/collections/第三章", json={"permalink": hit["permalink"], "note": "风险", "quote": hit["highlight"]})
+    assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["quote"] == hit["highlight"]
+    item = r.json()["id"]
+    assert api.get("/collections").json()[0]["name"] == "第三章"
+    got = api.get("/collections/第三章").json()
+    assert got == cli_json(kb_path, "collection", "show", "第三章", "--json")
+    bib = bibtexparser.parse_string(api.get("/collections/第三章", params={"format": "bibtex"}).text)
+    assert not bib.failed_blocks and bib.entries[0].fields_dict["title"].value == hit["title"]
+    assert api.post("/collections/第三章", json={"permalink": "garbage"}).status_code == 400
+    assert api.delete(f"/collections/第三章/{item}").status_code == 200
+    assert api.delete("/collections/第三章/99999").status_code == 404
+    assert api.delete("/collections/第三章").status_code == 200
+    assert api.get("/collections/第三章").status_code == 404
+
+
 def test_batch_search_equals_one_by_one(api):
     qs = ["全托管模式对卖家有什么风险?", "What is a prime number?", "黄石公园"]
     r = api.post("/search/batch", json={"queries": qs, "k": 4})

@@ -49,7 +49,7 @@ def test_a_citation_names_the_paragraph_of_the_answer_and_quotes_that_sentence(k
 
 
 def test_permalinks_survive_a_reingest_and_a_rebuild_and_say_when_the_article_changed(kb):
-    from kb.cli import passage_json
+    from kb.cite import passage_json
     h = kb.search("两万名卖家", k=1)[0]
     link = h.permalink
     first = passage_json(kb, link)

@@ -1,0 +1,94 @@
+"""Collections of kept passages with notes: in SQLite with the KB, outliving re-ingest and rebuild,
+saying when their passage changed or went away; exported like search results."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kb import ArticleInput, KnowledgeBase
+from kb import collections as col
+from kb.errors import KBError
+
+from .conftest import run_cli
+from .fakes import HASH
+
+TEXT = "全托管模式由平台负责运营。\n卖家只需把商品送到广州仓。\n首月已有两万名卖家加入。"
+OTHER = "The planet Jupiter has dozens of moons.\nSaturn's rings are made of ice."
+
+
+def _doc(key, text, title):
+    return ArticleInput(key=key, path=key, text=text, content_hash=str(hash(text)), title=title, source="测试来源",
+                        date="2023-09-12")
+
+
+@pytest.fixture
+def kb(kb_dir, hash_model):
+    k = KnowledgeBase.open(kb_dir, create=True)
+    with k.writer():
+        k.add(_doc("/a.txt", TEXT, "全托管"))
+        k.add(_doc("/b.txt", OTHER, "Planets"))
+    yield k
+    k.close()
+
+
+def test_keep_list_show_export_and_remove(kb):
+    h = kb.search("两万名卖家", k=1)[0]
+    it = col.save(kb, "论文 第三章", h.permalink, note="首月数据，需要核对", quote=h.highlight)
+    assert it["status"] == "ok" and it["quote"] == h.highlight and it["note"] == "首月数据，需要核对"
+    again = col.save(kb, "论文 第三章", h.permalink, note="已核对")  # the same span: its note replaced
+    assert again["id"] == it["id"] and again["note"] == "已核对"
+    p = kb.search("Jupiter moons", k=1)[0]
+    col.save(kb, "论文 第三章", p.permalink)
+    assert col.listing(kb) == [{"name": "论文 第三章", "items": 2, "created_at": col.listing(kb)[0]["created_at"]}]
+    refs = col.references(kb, "论文 第三章")
+    assert [r.title for r in refs] == ["全托管", "Planets"] and refs[0].quote == h.highlight
+    import rispy
+    assert [e["title"] for e in rispy.loads(__import__("kb.cite", fromlist=["export"]).export(refs, "ris"))] == ["全托管", "Planets"]
+    col.remove(kb, "论文 第三章", it["id"])
+    assert [i["title"] for i in col.items(kb, "论文 第三章")] == ["Planets"]
+    col.delete(kb, "论文 第三章")
+    assert col.listing(kb) == []
+    for call, words in ((lambda: col.items(kb, "nope"), "No collection"), (lambda: col.remove(kb, "x", 99), "No item"),
+                        (lambda: col.save(kb, "", h.permalink), "1-80 characters"),
+                        (lambda: col.save(kb, "a/b", h.permalink), "without '/'"),
+                        (lambda: col.save(kb, "x", h.permalink, quote="不在这里的句子"), "not part of"),
+                        (lambda: col.save(kb, "x", "garbage"), "not a permalink")):
+        with pytest.raises(KBError, match=words):
+            call()
+
+
+def test_items_outlive_reingest_and_rebuild_and_report_changes(kb):
+    h = kb.search("两万名卖家", k=1)[0]
+    col.save(kb, "keep", h.permalink, note="n1")
+    p = kb.search("Jupiter moons", k=1)[0]
+    col.save(kb, "keep", p.permalink, note="n2")
+    with kb.writer():
+        assert kb.add(_doc("/a.txt", TEXT, "全托管"))[0] == "unchanged"
+    kb.rebuild()
+    assert [i["status"] for i in col.items(kb, "keep")] == ["ok", "ok"]
+    with kb.writer():
+        assert kb.add(_doc("/a.txt", TEXT.replace("两万名", "三万多名"), "全托管"))[0] == "updated"
+        kb.remove(p.article_id)
+    got = col.items(kb, "keep")
+    assert [i["status"] for i in got] == ["changed", "missing"] and [i["note"] for i in got] == ["n1", "n2"]
+    assert got[0]["current"]["text"] and got[1]["current"] is None
+    refs = col.references(kb, "keep")  # still exportable: the removed article from the copies kept
+    assert refs[1].title == "Planets" and "Jupiter" in refs[1].quote
+
+
+def test_cli_and_reopen(kb, kb_dir):
+    link = kb.search("广州仓", k=1)[0].permalink
+    kb.close()
+    env = {"KB_MODEL": HASH}
+    r = run_cli("-m", "kb", "--kb", str(kb_dir), "collection", "add", "chapter 3", link, "--note", "仓库", env_extra=env)
+    assert r.returncode == 0 and "kept in 'chapter 3'" in r.stdout
+    shown = json.loads(run_cli("-m", "kb", "--kb", str(kb_dir), "collection", "show", "chapter 3", "--json", env_extra=env).stdout)
+    assert shown[0]["note"] == "仓库" and shown[0]["status"] == "ok" and shown[0]["permalink"] == link
+    md = run_cli("-m", "kb", "--kb", str(kb_dir), "collection", "show", "chapter 3", "--format", "md", env_extra=env).stdout
+    assert "广州仓" in md and link in md
+    listed = json.loads(run_cli("-m", "kb", "--kb", str(kb_dir), "collection", "list", "--json", env_extra=env).stdout)
+    assert listed[0]["name"] == "chapter 3" and listed[0]["items"] == 1
+    bad = run_cli("-m", "kb", "--kb", str(kb_dir), "collection", "show", "nope", env_extra=env)
+    assert bad.returncode == 2 and "No collection named 'nope'" in bad.stderr
+    assert run_cli("-m", "kb", "--kb", str(kb_dir), "collection", "delete", "chapter 3", env_extra=env).returncode == 0
