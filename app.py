@@ -16,7 +16,7 @@ from kb import Filters, KnowledgeBase, config
 from kb.errors import KBError
 from kb.view import context_span, explain, inside, keywords, render, safe_filename
 
-PAGES = ["Ask", "Read", "Add articles", "Library"]
+PAGES = ["Ask", "Read", "Collections", "Add articles", "Library"]
 LANGS = {"any": None, "Chinese (zh)": "zh", "English (en)": "en", "mixed": "mixed"}
 CSS = """<style>
 mark.kb-answer {background: #ffe58f; color: #1f1f1f; padding: 0;}
@@ -179,6 +179,27 @@ def show_hit(kb: KnowledgeBase, h) -> None:
         with st.expander("Copy citation"):
             st.code(h.citation(), language=None, wrap_lines=True)
             st.caption(f"Permalink: `{h.permalink}` (python -m kb passage …, or the API's /passages/…)")
+        with st.expander("Keep in a collection"):
+            save_form(kb, h)
+
+
+def save_form(kb: KnowledgeBase, h) -> None:
+    """Keep this hit (its answering sentence quoted) in a named collection, with a note."""
+    from kb import collections as col
+    names = [c["name"] for c in col.listing(kb)]
+    key = f"{h.rank}-{h.passage_id}"
+    with st.form(f"keep-{key}", clear_on_submit=False, border=False):
+        name = st.text_input("Collection", value=st.session_state.get("last_collection", names[0] if names else ""),
+                             key=f"keep-name-{key}", placeholder="e.g. Chapter 3")
+        note = st.text_area("Note", key=f"keep-note-{key}", height=68)
+        if st.form_submit_button("Save to collection"):
+            try:
+                col.save(kb, name, h.permalink, note, quote=h.highlight)
+            except KBError as e:
+                st.error(str(e))
+            else:
+                st.session_state["last_collection"] = name.strip()
+                st.success(f"Kept in “{name.strip()}”.")
 
 
 def _span(raw: str, within: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -194,16 +215,19 @@ def _scroll_to(selector: str) -> None:
     """Scroll the page to the first element matching ``selector`` once it is drawn (a script in
     a zero-height component frame, which shares the page's origin)."""
     import json
-
-    import streamlit.components.v1 as components
-    components.html(f"""<script>
+    script = f"""<script>
       let tries = 0;
       const go = () => {{
         const el = window.parent.document.querySelector({json.dumps(selector)});
         if (el) {{ el.scrollIntoView({{block: "center"}}); }} else if (tries++ < 50) {{ setTimeout(go, 100); }}
       }};
       go();
-    </script>""", height=0)
+    </script>"""
+    if hasattr(st, "iframe"):  # (Streamlit >= 1.5x; components.html is deprecated there)
+        st.iframe(script, height=1)
+    else:
+        import streamlit.components.v1 as components
+        components.html(script, height=0)
 
 
 def _md_escape(s: str) -> str:
@@ -246,6 +270,51 @@ def page_read(kb: KnowledgeBase) -> None:
         for p in passages:
             st.markdown(f"**#{p['seq'] + 1}** · paragraph {p['paragraph']} · chars {p['start']}–{p['end']} · {p['lang']}")
             st.text(p["text"])
+
+
+# --- Collections ----------------------------------------------------------------------------
+def page_collections(kb: KnowledgeBase) -> None:
+    from kb import collections as col
+    from kb.cite import MEDIA, export
+    st.header("Collections")
+    rows = col.listing(kb)
+    if not rows:
+        st.info("No collections yet. On the Ask page, open **Keep in a collection** under a result to save it with a note.")
+        return
+    names = [r["name"] for r in rows]
+    want = qp("c") or st.session_state.get("last_collection")
+    name = st.selectbox("Collection", names, index=names.index(want) if want in names else 0,
+                        format_func=lambda n: f"{n} ({next(r['items'] for r in rows if r['name'] == n)} items)")
+    set_qp(c=name)
+    items = col.items(kb, name)
+    c = st.columns([1, 1, 3])
+    label = c[0].selectbox("Format", list(CITE_FORMATS), key="col_fmt", label_visibility="collapsed")
+    fmt, ext = CITE_FORMATS[label]
+    c[1].download_button(f"Export {len(items)} citations", export(col.references(kb, name), fmt),
+                         file_name=f"{safe_filename(name, 'collection')}.{ext}", mime=MEDIA[fmt], key="col_export")
+    for it in items:
+        with st.container(border=True):
+            st.markdown(f"**{html.escape(it['title'])}**")
+            if it["status"] != "ok":
+                st.warning("The article has changed since this was kept; the quote is as it was."
+                           if it["status"] == "changed" else "The article has been removed; the quote is as it was.")
+            st.markdown(f'<div class="kb-text">“{render(it["quote"])}”</div>', unsafe_allow_html=True)
+            if it["note"]:
+                st.markdown(f'<div class="kb-why">Note: {html.escape(it["note"])}</div>', unsafe_allow_html=True)
+            b = st.columns([1, 1, 3])
+            cur = it["current"]
+            if cur and b[0].button("Open article", key=f"col-open-{it['id']}"):
+                st.query_params.clear()
+                start = cur["start"] + max(0, cur["text"].find(it["quote"]))
+                pid = next((p["id"] for p in cur["passages"] if p["start"] <= start and start + len(it["quote"]) <= p["end"]),
+                           cur["passages"][0]["id"] if cur["passages"] else None)
+                set_qp(page="Read", article=cur["article"]["id"], passage=pid,
+                       hl=f"{start}-{start + len(it['quote'])}" if it["status"] == "ok" else None)
+                st.session_state["goto_page"] = "Read"
+                st.rerun()
+            if b[1].button("Remove", key=f"col-rm-{it['id']}"):
+                col.remove(kb, name, it["id"])
+                st.rerun()
 
 
 # --- Add ------------------------------------------------------------------------------------
@@ -346,7 +415,8 @@ def main() -> None:
         set_qp(page=page, **(back if page == "Ask" else {}))
     st.sidebar.caption(f"Knowledge base: `{kb.path}`")
     st.sidebar.caption(DICT_CREDIT)
-    {"Ask": page_ask, "Read": page_read, "Add articles": page_add, "Library": page_library}[page](kb)
+    {"Ask": page_ask, "Read": page_read, "Collections": page_collections, "Add articles": page_add,
+     "Library": page_library}[page](kb)
 
 
 main()

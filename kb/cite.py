@@ -36,6 +36,7 @@ class Reference:
     paragraph: int | None
     page: int | None
     permalink: str
+    note: str = ""  # the researcher's own note (a collection item's): BibTeX/CSL annote, RIS RN, Markdown
 
     @classmethod
     def from_hit(cls, h) -> "Reference":
@@ -157,6 +158,7 @@ def to_bibtex(refs: list[Reference]) -> str:
                   ("month", str(parts[1]) if len(parts) > 1 else None), ("date", r.date), ("url", r.url),
                   ("langid", {"zh": "chinese", "en": "english"}.get(r.lang or "")),
                   ("note", f"{quoted(r.quote)} ({', '.join(x for x in (r.where, 'kb ' + r.permalink) if x)})")]
+        fields.append(("annote", r.note or None))
         lib.add(Entry("misc", key, [Field(k, v if k in ("author", "url") else tex_escape(v))
                                     for k, v in fields if v]))
     return bibtexparser.write_string(lib)
@@ -191,6 +193,8 @@ def to_ris(refs: list[Reference]) -> str:
             e["urls"] = [r.url]
         if r.lang:
             e["language"] = r.lang
+        if r.note:
+            e["research_notes"] = r.note
         entries.append(e)
     return rispy.dumps(entries, implementation=_ris_writer())
 
@@ -213,6 +217,8 @@ def csl_items(refs: list[Reference]) -> list[dict]:
             item["language"] = {"zh": "zh-CN", "en": "en"}.get(r.lang, r.lang)
         if r.page:
             item["page"] = str(r.page)
+        if r.note:
+            item["annote"] = r.note
         out.append(item)
     return out
 
@@ -229,5 +235,6 @@ def to_markdown(refs: list[Reference]) -> str:
         cite = ", ".join(x for x in (f"“{r.title}”", r.author, r.source, r.date, r.where) if x)
         link = f" <{r.url}>" if r.url else ""
         quote = "\n".join("> " + line for line in r.quote.splitlines() or [""])
-        blocks.append(f"{quote}\n>\n> — {cite}.{link} (kb `{r.permalink}`)")
+        note = f"\n\nNote: {r.note}" if r.note else ""
+        blocks.append(f"{quote}\n>\n> — {cite}.{link} (kb `{r.permalink}`){note}")
     return "\n\n".join(blocks) + "\n"

@@ -83,6 +83,7 @@ def references(kb, name: str) -> list[Reference]:
         else:
             ref = Reference(it["article_id"], it["title"], None, None, None, None, None, "", it["quote"], None, None,
                             it["permalink"])
+        ref.note = it["note"]
         refs.append(ref)
     return refs
 

@@ -184,3 +184,37 @@ def test_render_nests_tags_and_escapes():
         depth += -1 if tag.startswith("</") else 1
         assert depth >= 0
     assert depth == 0
+
+
+def test_keep_a_result_in_a_collection_then_open_and_remove_it(monkeypatch, tmp_path):
+    from kb import KnowledgeBase
+    from ingest import ingest
+    from .conftest import SEED
+    kb_path = tmp_path / "kb"
+    monkeypatch.setenv("KB_MODEL", HASH)
+    kb = KnowledgeBase.open(kb_path, create=True)
+    ingest(kb, [str(SEED)], progress=False, echo=False)
+    kb.close()
+    at = _app(monkeypatch, kb_path, model=HASH).run()
+    at.text_input(key="query").set_value("全托管模式 广州仓").run()
+    first = next(t for t in at.text_input if t.key and t.key.startswith("keep-name-"))
+    key = first.key.removeprefix("keep-name-")
+    first.set_value("第三章")
+    at.text_area(key=f"keep-note-{key}").set_value("广州仓的作用")
+    next(b for b in at.button if b.label == "Save to collection").click().run()
+    assert not at.exception and any("Kept in “第三章”" in s.value for s in at.success)
+
+    at.sidebar.radio(key="page_radio").set_value("Collections").run()
+    assert not at.exception and at.selectbox[0].value == "第三章"
+    page = _html(at)
+    assert "Note: 广州仓的作用" in page and "广州仓" in page
+    at.button(key=next(b.key for b in at.button if b.key.startswith("col-open-"))).click().run()
+    assert not at.exception and at.query_params["page"] == "Read" and at.query_params.get("hl")
+    assert '<mark class="kb-answer">' in _html(at)  # the kept sentence is marked in the article
+
+    at.sidebar.radio(key="page_radio").set_value("Collections").run()
+    at.button(key=next(b.key for b in at.button if b.key.startswith("col-rm-"))).click().run()
+    assert not at.exception
+    kb = KnowledgeBase.open(kb_path)
+    assert kb.store.collection_items("第三章") == []
+    kb.close()

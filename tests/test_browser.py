@@ -158,6 +158,26 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
     expect(page.get_by_label("Question (Chinese or English)")).to_have_value("How many merchants joined TikTok Shop in the US?")
     expect(page.get_by_text("[1] 20万卖家已入驻!TikTok在美正式推出电商服务")).to_be_visible()
 
+    # Keep the first result in a collection with a note, find it on the Collections page, export
+    # the collection and open the kept passage from there.
+    page.get_by_text("Keep in a collection").first.click()
+    page.get_by_role("textbox", name="Collection", exact=True).first.fill("第三章 草稿")
+    page.get_by_role("textbox", name="Note", exact=True).first.fill("美国站入驻数据")
+    page.get_by_role("button", name="Save to collection").first.click()
+    expect(page.get_by_text("Kept in “第三章 草稿”.")).to_be_visible()
+    page.get_by_text("Collections", exact=True).click()
+    expect(page.get_by_text("Note: 美国站入驻数据")).to_be_visible()
+    expect(page.locator("div.kb-text").filter(has_text="20万商家入驻").first).to_be_visible()
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Export 1 citations").click()
+    bib = bibtexparser.parse_string(Path(dl.value.path()).read_text(encoding="utf-8"))
+    assert "20万商家入驻" in bib.entries[0].fields_dict["note"].value  # the kept sentence, quoted
+    assert bib.entries[0].fields_dict["annote"].value == "美国站入驻数据"  # and the researcher's note
+    page.get_by_role("button", name="Open article").first.click()
+    expect(page.get_by_role("heading", name="Read")).to_be_visible()
+    expect(page.locator("mark.kb-answer").first).to_contain_text("20万商家入驻")
+    expect(page.locator("mark.kb-answer").first).to_be_in_viewport()
+
     # Upload a new article and find it by a question in the same session.
     # Upload an HTML page and a GBK text file, then find each by a question in the same session.
     f = tmp_path / "hoover-dam.html"

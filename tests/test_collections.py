@@ -8,6 +8,7 @@ import pytest
 
 from kb import ArticleInput, KnowledgeBase
 from kb import collections as col
+from kb.cite import export
 from kb.errors import KBError
 
 from .conftest import run_cli
@@ -44,7 +45,9 @@ def test_keep_list_show_export_and_remove(kb):
     refs = col.references(kb, "论文 第三章")
     assert [r.title for r in refs] == ["全托管", "Planets"] and refs[0].quote == h.highlight
     import rispy
-    assert [e["title"] for e in rispy.loads(__import__("kb.cite", fromlist=["export"]).export(refs, "ris"))] == ["全托管", "Planets"]
+    assert [e["title"] for e in rispy.loads(export(refs, "ris"))] == ["全托管", "Planets"]
+    ris = rispy.loads(export(refs, "ris"))
+    assert ris[0]["research_notes"] == "已核对" and "Note: 已核对" in export(refs, "md")
     col.remove(kb, "论文 第三章", it["id"])
     assert [i["title"] for i in col.items(kb, "论文 第三章")] == ["Planets"]
     col.delete(kb, "论文 第三章")
