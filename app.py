@@ -92,6 +92,7 @@ def page_ask(kb: KnowledgeBase) -> None:
         article = st.selectbox("Article", art_ids, format_func=lambda i: titles.get(i, i),
                                index=art_ids.index(qp("article")) if qp("article") in art_ids else 0)
         k = st.slider("Results", 1, 20, int(qp("k", "5")) if qp("k", "5").isdigit() else 5)
+        recent = st.container()  # filled once this run's question is known
     query = st.text_input("Question (Chinese or English)", value=qp("q"), key="query",
                           placeholder="e.g. How many merchants joined TikTok Shop in the US? / 全托管模式有什么风险")
     for label, v in (("From date", since), ("To date", until)):
@@ -102,8 +103,20 @@ def page_ask(kb: KnowledgeBase) -> None:
            k=k if k != 5 else None)
     # Kept for coming back from another page (the page switcher clears the URL's parameters).
     st.session_state["last_ask"] = {k: v for k, v in st.query_params.to_dict().items() if k != "page"}
+    history = st.session_state.setdefault("history", [])
+    if query.strip() and query.strip() not in history:
+        history.insert(0, query.strip())
+        del history[20:]
+    if history:
+        with recent:
+            st.subheader("Recent questions")
+            for i, past in enumerate(history):
+                st.button(past if len(past) <= 60 else past[:57] + "…", key=f"hist-{i}", help=past, on_click=_recall,
+                          args=(past,))
     if not query.strip():
         st.caption(f"{len(arts)} articles, {kb.store.counts()['passages']} passages. Type a question and press Enter.")
+        _run_script("const el = window.parent.document.querySelector('input[aria-label=\"Question (Chinese or English)\"]');"
+                    " if (el && !window.parent.document.activeElement.matches('input, textarea')) el.focus();")
         return
     filters = Filters(lang=LANGS[lang], source=None if source == "any" else source, since=since or None,
                       until=until or None, article=None if article == "any" else article)
@@ -143,6 +156,11 @@ def export_results(hits, query: str) -> None:
     fmt, ext = CITE_FORMATS[label]
     c[1].download_button(f"Export {len(hits)} citations", export([Reference.from_hit(h) for h in hits], fmt),
                          file_name=f"{safe_filename(query[:40], 'citations')}.{ext}", mime=MEDIA[fmt], key="cite_all")
+
+
+def _recall(question: str) -> None:
+    """A recent question's button: ask it again (a callback: it runs before the question box is drawn)."""
+    st.session_state["query"] = question
 
 
 def _is_date(s: str) -> bool:
@@ -223,17 +241,20 @@ def _span(raw: str, within: tuple[int, int] | None) -> tuple[int, int] | None:
 
 
 def _scroll_to(selector: str) -> None:
-    """Scroll the page to the first element matching ``selector`` once it is drawn (a script in
-    a zero-height component frame, which shares the page's origin)."""
+    """Scroll the page to the first element matching ``selector`` once it is drawn."""
     import json
-    script = f"""<script>
-      let tries = 0;
+    _run_script(f"""let tries = 0;
       const go = () => {{
         const el = window.parent.document.querySelector({json.dumps(selector)});
         if (el) {{ el.scrollIntoView({{block: "center"}}); }} else if (tries++ < 50) {{ setTimeout(go, 100); }}
       }};
-      go();
-    </script>"""
+      go();""")
+
+
+def _run_script(js: str) -> None:
+    """Run our own JavaScript on the page: a script in a tiny frame, which shares the page's origin
+    (never pass it text from articles or users)."""
+    script = f"<script>{js}</script>"
     if hasattr(st, "iframe"):  # (Streamlit >= 1.5x; components.html is deprecated there)
         st.iframe(script, height=1)
     else:
@@ -385,12 +406,22 @@ def page_library(kb: KnowledgeBase) -> None:
     if empty_state(kb):
         return
     arts = kb.articles()
-    needle = st.text_input("Search titles, sources and files", key="lib_filter").strip().lower()
-    shown = [a for a in arts if not needle or needle in " ".join(str(x) for x in (a.title, a.source, a.path)).lower()]
-    st.dataframe({"title": [a.title for a in shown], "source": [a.source for a in shown], "date": [a.date for a in shown],
-                  "language": [a.lang for a in shown], "passages": [a.passages for a in shown],
+    f = st.columns([3, 1, 2, 1, 1])
+    needle = f[0].text_input("Search titles, authors, sources and files", key="lib_filter").strip().lower()
+    lang = f[1].selectbox("Language", ["any", *sorted({a.lang for a in arts if a.lang})], key="lib_lang")
+    source = f[2].selectbox("Source", ["any", *kb.sources()], key="lib_source")
+    since = f[3].text_input("From date", key="lib_since", placeholder="YYYY-MM-DD").strip()
+    until = f[4].text_input("To date", key="lib_until", placeholder="YYYY-MM-DD").strip()
+    shown = [a for a in arts
+             if (not needle or needle in " ".join(str(x) for x in (a.title, a.author, a.source, a.path)).lower())
+             and lang in ("any", a.lang) and source in ("any", a.source)
+             and (not since or (a.date or "") >= since) and (not until or (a.date or "\uffff") <= until + "\uffff")]
+    st.caption(f"{len(shown)} of {len(arts)} articles")
+    st.dataframe({"title": [a.title for a in shown], "author": [a.author for a in shown], "source": [a.source for a in shown],
+                  "date": [a.date for a in shown], "language": [a.lang for a in shown], "passages": [a.passages for a in shown],
                   "ingested at": [a.ingested_at for a in shown], "id": [a.id for a in shown]},
                  hide_index=True, width="stretch")
+    edit_form(kb, arts)
     st.subheader("Remove an article")
     titles = {a.id: f"{a.title} ({a.id[:6]})" for a in arts}
     aid = st.selectbox("Article to remove", [a.id for a in arts], format_func=lambda i: titles[i], key="rm_pick")
@@ -408,6 +439,27 @@ def page_library(kb: KnowledgeBase) -> None:
         if b.button("Cancel", key="rm_no"):
             st.session_state.pop("rm_confirm", None)
             st.rerun()
+
+
+def edit_form(kb: KnowledgeBase, arts) -> None:
+    """Correct an article's citable metadata (``KnowledgeBase.edit``)."""
+    if st.session_state.get("edit_done"):
+        st.success(f"Saved {st.session_state.pop('edit_done')}")
+    with st.expander("Edit an article's title, author, date, source or URL"):
+        titles = {a.id: f"{a.title} ({a.id[:6]})" for a in arts}
+        aid = st.selectbox("Article to edit", [a.id for a in arts], format_func=lambda i: titles[i], key="edit_pick")
+        art = next(a for a in arts if a.id == aid)
+        with st.form(f"edit-{aid}", border=False):
+            vals = {k: st.text_input(k.capitalize() if k != "url" else "URL", value=getattr(art, k) or "", key=f"edit-{k}-{aid}")
+                    for k in ("title", "author", "date", "source", "url")}
+            if st.form_submit_button("Save"):
+                try:
+                    kb.edit(aid, **vals)
+                except KBError as e:
+                    st.error(str(e))
+                else:
+                    st.session_state["edit_done"] = vals["title"]
+                    st.rerun()
 
 
 def main() -> None:

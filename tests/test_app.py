@@ -239,3 +239,57 @@ def test_pinyin_and_glosses_on_hover_when_switched_on(monkeypatch, tmp_path):
     assert not at.exception
     assert '<span class="kb-gloss" title="diàn shāng — e-commerce; online retail">电商</span>' in page
     assert "CC-CEDICT" in "".join(c.value for c in at.sidebar.caption)  # the dictionary's licence, named
+
+
+def test_recent_questions_come_back_with_a_click(monkeypatch, tmp_path):
+    from kb import KnowledgeBase
+    from ingest import ingest
+    from .conftest import SEED
+    kb_path = tmp_path / "kb"
+    monkeypatch.setenv("KB_MODEL", HASH)
+    kb = KnowledgeBase.open(kb_path, create=True)
+    ingest(kb, [str(SEED)], progress=False, echo=False)
+    kb.close()
+    at = _app(monkeypatch, kb_path, model=HASH).run()
+    at.text_input(key="query").set_value("全托管模式 广州仓").run()
+    at.text_input(key="query").set_value("海外仓 物流").run()
+    labels = [b.label for b in at.sidebar.button if b.key and b.key.startswith("hist-")]
+    assert labels == ["海外仓 物流", "全托管模式 广州仓"]  # newest first
+    next(b for b in at.sidebar.button if b.label == "全托管模式 广州仓").click().run()
+    assert not at.exception and not at.warning
+    assert at.text_input(key="query").value == "全托管模式 广州仓" and at.query_params["q"] == "全托管模式 广州仓"
+    assert any("[1]" in m.value for m in at.markdown)
+
+
+def test_library_filters_and_metadata_editing(monkeypatch, tmp_path):
+    from kb import KnowledgeBase
+    from ingest import ingest
+    from .conftest import SAMPLE
+    kb_path = tmp_path / "kb"
+    monkeypatch.setenv("KB_MODEL", HASH)
+    kb = KnowledgeBase.open(kb_path, create=True)
+    ingest(kb, [str(SAMPLE)], progress=False, echo=False)
+    n = len(kb.articles())
+    kb.close()
+    at = _app(monkeypatch, kb_path, model=HASH)
+    at.query_params.update({"page": "Library"})
+    at.run()
+    assert any(f"{n} of {n} articles" in c.value for c in at.caption)
+    at.selectbox(key="lib_lang").set_value("en").run()
+    shown = next(c.value for c in at.caption if " of " in c.value)
+    assert shown != f"{n} of {n} articles" and shown.endswith(f"of {n} articles")
+    at.selectbox(key="lib_lang").set_value("any").run()
+    aid = at.selectbox(key="edit_pick").value
+    at.text_input(key=f"edit-author-{aid}").set_value("张三")
+    at.text_input(key=f"edit-date-{aid}").set_value("2023-13-40")
+    next(b for b in at.button if b.label == "Save").click().run()
+    assert any("not a date" in e.value for e in at.error)
+    at.text_input(key=f"edit-date-{aid}").set_value("2023-09-12")
+    next(b for b in at.button if b.label == "Save").click().run()
+    assert not at.exception and any("Saved" in s.value for s in at.success)
+    kb = KnowledgeBase.open(kb_path)
+    art = kb.store.article(aid)
+    assert (art.author, art.date) == ("张三", "2023-09-12")
+    kb.close()
+    at.text_input(key="lib_filter").set_value("张三").run()
+    assert any(c.value == f"1 of {n} articles" for c in at.caption)
