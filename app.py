@@ -196,8 +196,13 @@ def show_hit(kb: KnowledgeBase, h) -> None:
             st.markdown(f'<div class="kb-text">{render(art.text[s:e], s, (h.highlight_start, h.highlight_end), passage=(h.start, h.end))}</div>',
                         unsafe_allow_html=True)
         with st.expander("Copy citation"):
+            from kb.cite import MEDIA, Reference, export
             st.code(h.citation(), language=None, wrap_lines=True)
             st.caption(f"Permalink: `{h.permalink}` (python -m kb passage …, or the API's /passages/…)")
+            label = st.session_state.get("cite_fmt", "BibTeX")
+            fmt, ext = CITE_FORMATS[label]
+            st.download_button(f"Download this citation ({label})", export([Reference.from_hit(h)], fmt),
+                               file_name=f"{h.article_id}-{h.start}.{ext}", mime=MEDIA[fmt], key=f"cite-{h.rank}-{h.passage_id}")
         with st.expander("Keep in a collection"):
             save_form(kb, h)
 

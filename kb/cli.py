@@ -172,6 +172,20 @@ def _item_json(it: dict) -> dict:
                                "saved_at", "status")} | {"current_permalink": d["permalink"] if d else None}
 
 
+def cmd_gloss(kb, a) -> int:
+    """Pinyin and English of each Chinese word of a text, a passage (permalink) or an article."""
+    from . import dictionary
+    text = a.permalink and passage_json(kb, a.permalink)["text"] or (kb.resolve(a.article).text if a.article else " ".join(a.text))
+    if not text.strip():
+        raise KBError("gloss needs TEXT, --passage PERMALINK or --article ID")
+    rows = [{"word": text[s:e], "start": s, "end": e, "pinyin": py, "meaning": m} for s, e, py, m in dictionary.get().glosses(text)]
+    if a.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+    for r in [] if a.json else rows:
+        print(f"{r['word']}\t{r['pinyin']}\t{r['meaning']}")
+    return 0
+
+
 def cmd_serve(kb, a) -> int:
     from .api import serve
     return serve(kb, host=a.host, port=a.port)
@@ -281,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = cs.add_parser("delete", help="delete a collection and its items")
     c.add_argument("name")
     p.set_defaults(fn=cmd_collection)
+    p = sub.add_parser("gloss", help="pinyin and English glosses of Chinese words (CC-CEDICT and the glossary)")
+    p.add_argument("text", nargs="*")
+    p.add_argument("--passage", dest="permalink", default=None, metavar="PERMALINK")
+    p.add_argument("--article", default=None, metavar="ID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_gloss)
     p = sub.add_parser("serve", help="the HTTP API (FastAPI on uvicorn; docs at /docs)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs KB_API_KEY)")
     p.add_argument("--port", type=int, default=8000)

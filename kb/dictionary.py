@@ -125,9 +125,22 @@ class Dictionary:
             at = i + len(word)
             if not has_han(word) or word not in self.zh_en:
                 continue
-            meaning = "; ".join(_PAREN.sub("", x).strip() or x for x in self.zh_en[word][:senses])
-            out.append((i, at, self.pinyin.get(word, ""), meaning))
+            meaning = "; ".join(" ".join(_PAREN.sub("", x).split()) or x for x in self.zh_en[word][:senses])
+            out.append((i, at, self.pinyin_of(word), meaning))
         return out
+
+    def pinyin_of(self, word: str) -> str:
+        """The word's pinyin; for a glossary term CC-CEDICT lacks, that of its longest known parts."""
+        if word in self.pinyin:
+            return self.pinyin[word]
+        parts, i = [], 0
+        while i < len(word):
+            n = next((n for n in range(min(MAX_ZH, len(word) - i), 0, -1) if word[i:i + n] in self.pinyin), 0)
+            if not n:
+                return ""
+            parts.append(self.pinyin[word[i:i + n]])
+            i += n
+        return " ".join(parts)
 
     def senses(self, zh: str) -> list[str]:
         return self.zh_en.get(to_simplified(zh), [])

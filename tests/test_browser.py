@@ -126,6 +126,12 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
     assert bib.entries[0].fields_dict["title"].value == "20万卖家已入驻!TikTok在美正式推出电商服务"
     assert "20万商家入驻" in bib.entries[0].fields_dict["note"].value and dl.value.suggested_filename.endswith(".bib")
 
+    page.get_by_text("Copy citation").first.click()
+    with page.expect_download() as one:
+        page.get_by_role("button", name="Download this citation (BibTeX)").first.click()
+    single = bibtexparser.parse_string(Path(one.value.path()).read_text(encoding="utf-8"))
+    assert len(single.entries) == 1 and "20万商家入驻" in single.entries[0].fields_dict["note"].value
+
     page.get_by_text("Context: surrounding paragraphs").first.click()
     expect(page.locator(".kb-passage").first).to_be_visible()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

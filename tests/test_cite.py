@@ -130,3 +130,17 @@ def test_cli_search_format_and_cite(kb, kb_dir):
     assert out.returncode == 0 and json.loads(out.stdout)[0]["id"] == link
     bad = run_cli("-m", "kb", "--kb", str(kb_dir), "cite", "not-a-link", env_extra=env)
     assert bad.returncode == 2 and "not a permalink" in bad.stderr
+
+
+def test_cli_glosses_text_passages_and_articles(kb, kb_dir):
+    kb.close()
+    env = {"KB_MODEL": HASH}
+    r = run_cli("-m", "kb", "--kb", str(kb_dir), "gloss", "跨境电商的全托管模式", env_extra=env)
+    assert r.returncode == 0 and "跨境电商\tkuà jìng diàn shāng\tcross-border e-commerce" in r.stdout
+    assert "全托管\tquán tuō guǎn\tfully managed model" in r.stdout  # a glossary term: pinyin from its parts
+    link = json.loads(run_cli("-m", "kb", "--kb", str(kb_dir), "search", "--json", "-k", "1", "广州 仓库",
+                              env_extra=env).stdout)["hits"][0]["permalink"]
+    rows = json.loads(run_cli("-m", "kb", "--kb", str(kb_dir), "gloss", "--passage", link, "--json", env_extra=env).stdout)
+    assert {"word", "pinyin", "meaning", "start", "end"} <= set(rows[0]) and any(r["word"] == "广州" for r in rows)
+    bad = run_cli("-m", "kb", "--kb", str(kb_dir), "gloss", env_extra=env)
+    assert bad.returncode == 2 and "gloss needs TEXT" in bad.stderr
