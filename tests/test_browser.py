@@ -232,7 +232,7 @@ def test_mixed_library_answers_across_languages_explains_and_says_when_nothing_a
     # "Open article" on the first hit opens the Read page at that article, its passage shaded.
     page.get_by_role("button", name="Open article").first.click()
     expect(page.get_by_role("heading", name="Read")).to_be_visible()
-    expect(page.get_by_text("The cited passage (paragraph")).to_be_visible()
+    expect(page.get_by_text("The cited passage is shaded; the answering sentence (paragraph")).to_be_visible()
     assert "page=Read" in page.url
     page.get_by_text("Ask", exact=True).click()
     _ask(page, "什么是质数？")  # only in English
