@@ -55,12 +55,17 @@ def qp(name: str, default: str = "") -> str:
     return st.query_params.get(name, default)
 
 
-def set_qp(**kw) -> None:
+def set_qp(_clear: bool = False, **kw) -> None:
+    """Change the URL's parameters (all others dropped with ``_clear``) in one step, and only when
+    they change: each change is one entry in the browser's history, which Back walks through."""
+    new = {} if _clear else st.query_params.to_dict()
     for k, v in kw.items():
         if v in (None, "", "any"):
-            st.query_params.pop(k, None)
+            new.pop(k, None)
         else:
-            st.query_params[k] = str(v)
+            new[k] = str(v)
+    if new != st.query_params.to_dict():
+        st.query_params.from_dict(new)
 
 
 def empty_state(kb: KnowledgeBase) -> bool:
@@ -154,8 +159,12 @@ def export_results(hits, query: str) -> None:
     c = st.columns([1, 1, 3])
     label = c[0].selectbox("Citation format", list(CITE_FORMATS), key="cite_fmt", label_visibility="collapsed")
     fmt, ext = CITE_FORMATS[label]
-    c[1].download_button(f"Export {len(hits)} citations", export([Reference.from_hit(h) for h in hits], fmt),
+    c[1].download_button(f"Export {len(hits)} citation{'s' if len(hits) != 1 else ''}", export([Reference.from_hit(h) for h in hits], fmt),
                          file_name=f"{safe_filename(query[:40], 'citations')}.{ext}", mime=MEDIA[fmt], key="cite_all")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _recall(question: str) -> None:
@@ -185,9 +194,9 @@ def show_hit(kb: KnowledgeBase, h) -> None:
         if h.url:
             cols[0].link_button("Original", h.url)
         if cols[1].button("Open article", key=f"open-{h.rank}-{h.passage_id}"):
-            st.query_params.clear()  # (the question stays in the URL, for coming back after a reload)
-            set_qp(page="Read", article=h.article_id, passage=h.passage_id, hl=f"{h.highlight_start}-{h.highlight_end}",
-                   q=st.session_state.get("last_ask", {}).get("q"))
+            # (the question stays in the URL, for coming back after a reload)
+            set_qp(_clear=True, page="Read", article=h.article_id, passage=h.passage_id,
+                   hl=f"{h.highlight_start}-{h.highlight_end}", q=st.session_state.get("last_ask", {}).get("q"))
             st.session_state["goto_page"] = "Read"  # the page switcher is already drawn: moved on the next run
             st.rerun()
         with st.expander("Context: surrounding paragraphs"):
@@ -322,13 +331,13 @@ def page_collections(kb: KnowledgeBase) -> None:
     names = [r["name"] for r in rows]
     want = qp("c") or st.session_state.get("last_collection")
     name = st.selectbox("Collection", names, index=names.index(want) if want in names else 0,
-                        format_func=lambda n: f"{n} ({next(r['items'] for r in rows if r['name'] == n)} items)")
+                        format_func=lambda n: f"{n} ({_count(next(r['items'] for r in rows if r['name'] == n), 'item')})")
     set_qp(c=name)
     items = col.items(kb, name)
     c = st.columns([1, 1, 3])
     label = c[0].selectbox("Format", list(CITE_FORMATS), key="col_fmt", label_visibility="collapsed")
     fmt, ext = CITE_FORMATS[label]
-    c[1].download_button(f"Export {len(items)} citations", export(col.references(kb, name), fmt),
+    c[1].download_button(f"Export {len(items)} citation{'s' if len(items) != 1 else ''}", export(col.references(kb, name), fmt),
                          file_name=f"{safe_filename(name, 'collection')}.{ext}", mime=MEDIA[fmt], key="col_export")
     for it in items:
         with st.container(border=True):
@@ -342,11 +351,10 @@ def page_collections(kb: KnowledgeBase) -> None:
             b = st.columns([1, 1, 3])
             cur = it["current"]
             if cur and b[0].button("Open article", key=f"col-open-{it['id']}"):
-                st.query_params.clear()
                 start = cur["start"] + max(0, cur["text"].find(it["quote"]))
                 pid = next((p["id"] for p in cur["passages"] if p["start"] <= start and start + len(it["quote"]) <= p["end"]),
                            cur["passages"][0]["id"] if cur["passages"] else None)
-                set_qp(page="Read", article=cur["article"]["id"], passage=pid,
+                set_qp(_clear=True, page="Read", article=cur["article"]["id"], passage=pid,
                        hl=f"{start}-{start + len(it['quote'])}" if it["status"] == "ok" else None)
                 st.session_state["goto_page"] = "Read"
                 st.rerun()
@@ -421,6 +429,10 @@ def page_library(kb: KnowledgeBase) -> None:
              if (not needle or needle in " ".join(str(x) for x in (a.title, a.author, a.source, a.path)).lower())
              and lang in ("any", a.lang) and source in ("any", a.source)
              and (not since or (a.date or "") >= since) and (not until or (a.date or "\uffff") <= until + "\uffff")]
+    for label, v in (("From date", since), ("To date", until)):
+        if v and not _is_date(v):
+            st.error(f"{label} must look like 2023-09-12 (got {v!r}); articles without a date are left out by date filters.")
+            return
     st.caption(f"{len(shown)} of {len(arts)} articles")
     st.dataframe({"title": [a.title for a in shown], "author": [a.author for a in shown], "source": [a.source for a in shown],
                   "date": [a.date for a in shown], "language": [a.lang for a in shown], "passages": [a.passages for a in shown],
@@ -476,12 +488,14 @@ def main() -> None:
     want = qp("page", "Ask")
     if "goto_page" in st.session_state:  # a button asked for another page (e.g. "Open article")
         st.session_state["page_radio"] = st.session_state.pop("goto_page")
+    elif want in PAGES and st.session_state.get("url_page", want) != want:
+        st.session_state["page_radio"] = want  # the URL moved by itself (the browser's Back or Forward)
     page = st.sidebar.radio("Page", PAGES, index=PAGES.index(want) if want in PAGES else 0, key="page_radio")
     if page != want:
         # Back on Ask: the question and filters of this session, or (after a reload) the question the URL kept.
         back = st.session_state.get("last_ask") or ({"q": qp("q")} if qp("q") else {})
-        st.query_params.clear()
-        set_qp(page=page, **(back if page == "Ask" else {}))
+        set_qp(_clear=True, page=page, **(back if page == "Ask" else {}))
+    st.session_state["url_page"] = page
     st.sidebar.toggle("Pinyin and English glosses (hover a Chinese word)", key="glosses")
     st.sidebar.caption(f"Knowledge base: `{kb.path}`")
     st.sidebar.caption(DICT_CREDIT)

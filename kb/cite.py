@@ -181,7 +181,7 @@ def to_ris(refs: list[Reference]) -> str:
     for r in refs:
         parts = r.date_parts()
         e = {"type_of_reference": "ELEC" if r.url else "GEN", "title": r.title, "id": r.permalink,
-             "notes": [quoted(r.quote), *([r.where] if r.where else []), f"kb {r.permalink}"]}
+             "notes": [" ".join(quoted(r.quote).split()), *([r.where] if r.where else []), f"kb {r.permalink}"]}
         if r.authors():
             e["authors"] = r.authors()
         if r.source:

@@ -125,7 +125,13 @@ def cmd_passage(kb, a) -> int:
 
 def cmd_cite(kb, a) -> int:
     from .cite import Reference, export
-    refs = [Reference.from_passage(passage_json(kb, link)) for link in a.permalinks]
+    refs = []
+    for link in a.permalinks:
+        d = passage_json(kb, link)
+        if d["changed"]:
+            print(f"kb: {link}: the article has changed since this link was made; citing the passage nearest to it "
+                  f"({d['permalink']})", file=sys.stderr)
+        refs.append(Reference.from_passage(d))
     sys.stdout.write(export(refs, a.format))
     return 0
 
@@ -179,6 +185,8 @@ def cmd_gloss(kb, a) -> int:
     if not text.strip():
         raise KBError("gloss needs TEXT, --passage PERMALINK or --article ID")
     rows = [{"word": text[s:e], "start": s, "end": e, "pinyin": py, "meaning": m} for s, e, py, m in dictionary.get().glosses(text)]
+    if not rows and not a.json:
+        print("kb: no Chinese words the dictionary knows in this text", file=sys.stderr)
     if a.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
     for r in [] if a.json else rows:

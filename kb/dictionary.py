@@ -50,7 +50,9 @@ class Dictionary:
         self.zh_en: dict[str, list[str]] = {}
         self.pinyin: dict[str, str] = {}  # headword -> pinyin with tone marks (its first entry's)
         for e in CcCedict().get_entries():
-            if e["simplified"] not in self.pinyin and e.get("pinyin"):
+            # Pinyin of the headword's first common-word entry (a capitalised reading is a name: 后 Hòu)
+            if e.get("pinyin") and (e["simplified"] not in self.pinyin or
+                                    (self.pinyin[e["simplified"]][:1].isupper() and e["pinyin"][:1].islower())):
                 self.pinyin[e["simplified"]] = tone_marks(e["pinyin"])
             senses = [s for s in e["definitions"] if not _SKIP_SENSE.search(s)]
             if senses:
@@ -118,7 +120,7 @@ class Dictionary:
         (its Simplified folding keeps every character's place)."""
         folded = to_simplified(text)
         out, at = [], 0
-        for word in self.cut(folded):
+        for word in self._gloss_words(folded):
             i = folded.find(word, at)
             if i < 0:
                 continue
@@ -127,6 +129,28 @@ class Dictionary:
                 continue
             meaning = "; ".join(" ".join(_PAREN.sub("", x).split()) or x for x in self.zh_en[word][:senses])
             out.append((i, at, self.pinyin_of(word), meaning))
+        return out
+
+    def _gloss_words(self, text: str) -> list[str]:
+        """Words to gloss, in order: jieba's words (it knows 业内人士 is one word, where the longest
+        dictionary match from the left would read 业 / 内人 "wife" / 士); a word the dictionary
+        lacks is glossed by the parts of it jieba's search mode finds that the dictionary has."""
+        import jieba
+
+        from .text import init_jieba
+        init_jieba()
+        out = []
+        for w in jieba.cut(text):
+            if w in self.zh_en or len(w) < 2 or not has_han(w):
+                out.append(w)
+                continue
+            parts, taken = [], [False] * len(w)
+            for p in sorted({p for p in jieba.cut_for_search(w) if p in self.zh_en and len(p) > 1}, key=lambda p: (-len(p), p)):
+                j = w.find(p)
+                if j >= 0 and not any(taken[j:j + len(p)]):
+                    taken[j:j + len(p)] = [True] * len(p)
+                    parts.append((j, p))
+            out += [p for _, p in sorted(parts)]
         return out
 
     def pinyin_of(self, word: str) -> str:
@@ -295,7 +319,7 @@ def _read_glossary(path: Path) -> dict[str, list[str]]:
 _lock = threading.Lock()
 
 
-CACHE_VERSION = "4"  # raise when Dictionary's tables change shape or meaning
+CACHE_VERSION = "5"  # raise when Dictionary's tables change shape or meaning
 
 
 def _cache_path() -> Path | None:

@@ -103,8 +103,13 @@ class Hit:
         """A stable address of the cited span (``span_link``)."""
         return span_link(self.article_id, self.start, self.end, self.text)
 
+    @property
+    def quote_permalink(self) -> str:
+        """The permalink of the highlighted sentence alone: ``kb cite`` of it quotes just that."""
+        return span_link(self.article_id, self.highlight_start, self.highlight_end, self.highlight)
+
     def to_dict(self) -> dict:
-        return asdict(self) | {"permalink": self.permalink}
+        return asdict(self) | {"permalink": self.permalink, "quote_permalink": self.quote_permalink}
 
     def citation(self, full: bool = False) -> str:
         """A one-paragraph citation to paste into notes: the answering sentence, cited where it

@@ -160,7 +160,8 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
         assert abs(_luma(fg) - _luma(bg)) > 0.4, (fg, bg)  # light text on a dark ground, or dark on light
     page.screenshot(path=str(ARTIFACTS / "read-dark.png"))
     page.emulate_media(color_scheme="light")
-    page.get_by_text("Ask", exact=True).click()
+    page.go_back()  # the browser's Back: to the question and its results
+    expect(page.get_by_role("heading", name="Ask")).to_be_visible()
     expect(page.get_by_label("Question (Chinese or English)")).to_have_value("How many merchants joined TikTok Shop in the US?")
     expect(page.get_by_text("[1] 20万卖家已入驻!TikTok在美正式推出电商服务")).to_be_visible()
 
@@ -175,7 +176,7 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
     expect(page.get_by_text("Note: 美国站入驻数据")).to_be_visible()
     expect(page.locator("div.kb-text").filter(has_text="20万商家入驻").first).to_be_visible()
     with page.expect_download() as dl:
-        page.get_by_role("button", name="Export 1 citations").click()
+        page.get_by_role("button", name="Export 1 citation").click()
     bib = bibtexparser.parse_string(Path(dl.value.path()).read_text(encoding="utf-8"))
     assert "20万商家入驻" in bib.entries[0].fields_dict["note"].value  # the kept sentence, quoted
     assert bib.entries[0].fields_dict["annote"].value == "美国站入驻数据"  # and the researcher's note

@@ -128,6 +128,12 @@ def test_cli_search_format_and_cite(kb, kb_dir):
                               env_extra=env).stdout)["hits"][0]["permalink"]
     out = run_cli("-m", "kb", "--kb", str(kb_dir), "cite", "--format", "csl-json", link, env_extra=env)
     assert out.returncode == 0 and json.loads(out.stdout)[0]["id"] == link
+    hit = json.loads(run_cli("-m", "kb", "--kb", str(kb_dir), "search", "--json", "-k", "1", "两万名卖家", env_extra=env).stdout)["hits"][0]
+    one = json.loads(run_cli("-m", "kb", "--kb", str(kb_dir), "cite", "--format", "csl-json", hit["quote_permalink"],
+                             env_extra=env).stdout)[0]
+    assert one["note"].startswith(f"“{hit['highlight']}”") and "(para. 5)" in one["note"]  # just the answering sentence
+    stale = run_cli("-m", "kb", "--kb", str(kb_dir), "cite", link.split("~")[0] + "~00000000", env_extra=env)
+    assert stale.returncode == 0 and "has changed since this link was made" in stale.stderr
     bad = run_cli("-m", "kb", "--kb", str(kb_dir), "cite", "not-a-link", env_extra=env)
     assert bad.returncode == 2 and "not a permalink" in bad.stderr
 
