@@ -6,6 +6,8 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from kb import KnowledgeBase
+
 from .fakes import HASH
 from .conftest import ROOT
 
@@ -186,15 +188,21 @@ def test_render_nests_tags_and_escapes():
     assert depth == 0
 
 
-def test_keep_a_result_in_a_collection_then_open_and_remove_it(monkeypatch, tmp_path):
+def _hash_kb(monkeypatch, tmp_path, source=None):
+    """A KB of the seed article (or ``source``) built with the fake embedder, which the app then uses."""
     from kb import KnowledgeBase
     from ingest import ingest
     from .conftest import SEED
     kb_path = tmp_path / "kb"
     monkeypatch.setenv("KB_MODEL", HASH)
     kb = KnowledgeBase.open(kb_path, create=True)
-    ingest(kb, [str(SEED)], progress=False, echo=False)
+    ingest(kb, [str(source or SEED)], progress=False, echo=False)
     kb.close()
+    return kb_path
+
+
+def test_keep_a_result_in_a_collection_then_open_and_remove_it(monkeypatch, tmp_path):
+    kb_path = _hash_kb(monkeypatch, tmp_path)
     at = _app(monkeypatch, kb_path, model=HASH).run()
     at.text_input(key="query").set_value("全托管模式 广州仓").run()
     first = next(t for t in at.text_input if t.key and t.key.startswith("keep-name-"))
@@ -221,13 +229,8 @@ def test_keep_a_result_in_a_collection_then_open_and_remove_it(monkeypatch, tmp_
 
 
 def test_pinyin_and_glosses_on_hover_when_switched_on(monkeypatch, tmp_path):
-    from kb import KnowledgeBase
-    from ingest import ingest
-    from .conftest import SEED
-    kb_path = tmp_path / "kb"
-    monkeypatch.setenv("KB_MODEL", HASH)
-    kb = KnowledgeBase.open(kb_path, create=True)
-    ingest(kb, [str(SEED)], progress=False, echo=False)
+    kb_path = _hash_kb(monkeypatch, tmp_path)
+    kb = KnowledgeBase.open(kb_path)
     aid = kb.articles()[0].id
     kb.close()
     at = _app(monkeypatch, kb_path, model=HASH)
@@ -242,14 +245,7 @@ def test_pinyin_and_glosses_on_hover_when_switched_on(monkeypatch, tmp_path):
 
 
 def test_recent_questions_come_back_with_a_click(monkeypatch, tmp_path):
-    from kb import KnowledgeBase
-    from ingest import ingest
-    from .conftest import SEED
-    kb_path = tmp_path / "kb"
-    monkeypatch.setenv("KB_MODEL", HASH)
-    kb = KnowledgeBase.open(kb_path, create=True)
-    ingest(kb, [str(SEED)], progress=False, echo=False)
-    kb.close()
+    kb_path = _hash_kb(monkeypatch, tmp_path)
     at = _app(monkeypatch, kb_path, model=HASH).run()
     at.text_input(key="query").set_value("全托管模式 广州仓").run()
     at.text_input(key="query").set_value("海外仓 物流").run()
