@@ -14,6 +14,7 @@ import streamlit as st
 
 from kb import Filters, KnowledgeBase, config
 from kb.errors import KBError
+from kb.search import is_iso_date
 from kb.view import context_span, explain, inside, keywords, render, safe_filename
 
 PAGES = ["Ask", "Read", "Collections", "Add articles", "Library"]
@@ -101,8 +102,8 @@ def page_ask(kb: KnowledgeBase) -> None:
     query = st.text_input("Question (Chinese or English)", value=qp("q"), key="query",
                           placeholder="e.g. How many merchants joined TikTok Shop in the US? / 全托管模式有什么风险")
     for label, v in (("From date", since), ("To date", until)):
-        if v and not _is_date(v):
-            st.error(f"{label} must look like 2023-09-12 (got {v!r}).")
+        if v and not is_iso_date(v):
+            st.error(f"{label} must look like 2023-09-12, 2023-09 or 2023 (got {v!r}).")
             return
     set_qp(page="Ask", q=query.strip(), lang=LANGS[lang], source=source, since=since, until=until, article=article,
            k=k if k != 5 else None)
@@ -171,13 +172,6 @@ def _recall(question: str) -> None:
     """A recent question's button: ask it again (a callback: it runs before the question box is drawn)."""
     st.session_state["query"] = question
 
-
-def _is_date(s: str) -> bool:
-    try:
-        dt.date.fromisoformat(s)
-        return True
-    except ValueError:
-        return False
 
 
 def show_hit(kb: KnowledgeBase, h) -> None:
@@ -430,8 +424,9 @@ def page_library(kb: KnowledgeBase) -> None:
              and lang in ("any", a.lang) and source in ("any", a.source)
              and (not since or (a.date or "") >= since) and (not until or (a.date or "\uffff") <= until + "\uffff")]
     for label, v in (("From date", since), ("To date", until)):
-        if v and not _is_date(v):
-            st.error(f"{label} must look like 2023-09-12 (got {v!r}); articles without a date are left out by date filters.")
+        if v and not is_iso_date(v):
+            st.error(f"{label} must look like 2023-09-12, 2023-09 or 2023 (got {v!r}); "
+                     "articles without a date are left out by date filters.")
             return
     st.caption(f"{len(shown)} of {len(arts)} articles")
     st.dataframe({"title": [a.title for a in shown], "author": [a.author for a in shown], "source": [a.source for a in shown],

@@ -222,8 +222,9 @@ class KnowledgeBase:
     def edit(self, article_id: str, **fields) -> Article:
         """Correct an article's title, author, date (YYYY-MM-DD, YYYY-MM or YYYY), source or URL
         (an empty value clears it; the title cannot be cleared). Returns the article as stored."""
-        import datetime as dt
         import re
+
+        from .search import is_iso_date
         art = self.resolve(article_id)
         out = {}
         for k, v in fields.items():
@@ -232,14 +233,8 @@ class KnowledgeBase:
             v = v.strip()
             if k == "title" and not v:
                 raise KBError("title: an article needs a title; give the one to show and cite")
-            if k == "date" and v:
-                ok = bool(re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", v))
-                try:
-                    ok = ok and (len(v) < 10 or bool(dt.date.fromisoformat(v)))
-                except ValueError:
-                    ok = False
-                if not ok:
-                    raise KBError(f"date: '{v}' is not a date; use YYYY-MM-DD (or YYYY-MM, YYYY)")
+            if k == "date" and v and not is_iso_date(v):
+                raise KBError(f"date: '{v}' is not a date; use YYYY-MM-DD (or YYYY-MM, YYYY)")
             if k == "url" and v and not re.match(r"^https?://", v, re.I):
                 raise KBError(f"url: '{v}' is not a web link (http:// or https://)")
             out[k] = v or None

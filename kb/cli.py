@@ -41,7 +41,14 @@ def _print_hits(query: str, hits, out=None) -> None:
 
 
 def _filters(a) -> Filters:
-    return Filters(lang=a.lang, source=a.source, since=a.since, until=a.until, article=a.article)
+    return Filters(lang=a.lang, source=a.source, since=a.since, until=a.until, article=a.article).check()
+
+
+def _count(text: str) -> int:
+    """A -k value: a whole number from 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of results (1 or more)")
+    return int(text)
 
 
 def cmd_search(kb: KnowledgeBase, a) -> int:
@@ -256,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("search", help="cited passages answering a question")
     s.add_argument("query", nargs="*", help="the question, Chinese or English")
-    s.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    s.add_argument("-k", type=_count, default=5, help="number of passages (default 5)")
     s.add_argument("--json", action="store_true", help='print {"query": ..., "hits": [...]}')
     s.add_argument("--queries", metavar="FILE", help="one query per line; one JSON line out per query")
     s.add_argument("--format", choices=("bibtex", "ris", "csl-json", "md"), default=None,
@@ -330,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="recall@k and MRR of a question file (JSONL: query, evidence; "
                                     "off-topic lines: query, \"off_topic\": true)")
     p.add_argument("questions")
-    p.add_argument("-k", type=int, default=10)
+    p.add_argument("-k", type=_count, default=10)
     p.add_argument("--json", action="store_true")
     p.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid")
     p.set_defaults(fn=cmd_eval)

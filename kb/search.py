@@ -52,6 +52,7 @@ flags that no passage seems to answer (``Results.no_answer``).
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import math
 import re
 from dataclasses import asdict, dataclass, field, fields
@@ -144,6 +145,36 @@ class Filters:
     def active(self) -> dict:
         """The filters set, as ``Store.filtered_passage_ids`` takes them."""
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+
+    def check(self) -> "Filters":
+        """Itself, or a KBError naming the field that holds no valid value (the CLI, the API and
+        the app all validate through here)."""
+        from .errors import KBError
+        if self.lang and self.lang not in FILTER_LANGS:
+            raise KBError(f"lang: '{self.lang}' is not one of {', '.join(FILTER_LANGS)}")
+        for name in ("since", "until"):
+            v = getattr(self, name)
+            if v and not is_iso_date(v):
+                raise KBError(f"{name}: '{v}' is not a date; use YYYY-MM-DD (or YYYY-MM, YYYY)")
+        return self
+
+
+FILTER_LANGS = ("zh", "en", "mixed")
+
+
+def is_iso_date(s: str) -> bool:
+    """A real date written YYYY-MM-DD, YYYY-MM or YYYY (what articles' dates and the date filters hold).
+
+    >>> [is_iso_date(x) for x in ("2023-09-12", "2023-09", "2023", "2023-13", "2023-9-5", "2023-02-30", "soon")]
+    [True, True, True, False, False, False, False]
+    """
+    if not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", s or ""):
+        return False
+    try:
+        dt.date.fromisoformat(s + "-01-01"[:10 - len(s)])
+    except ValueError:
+        return False
+    return True
 
 
 class Results(list):

