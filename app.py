@@ -6,7 +6,6 @@ A thin layer over the `kb` library: retrieval, citations and rendering helpers l
 """
 from __future__ import annotations
 
-import datetime as dt
 import html
 from pathlib import Path
 
@@ -160,7 +159,7 @@ def export_results(hits, query: str) -> None:
     c = st.columns([1, 1, 3])
     label = c[0].selectbox("Citation format", list(CITE_FORMATS), key="cite_fmt", label_visibility="collapsed")
     fmt, ext = CITE_FORMATS[label]
-    c[1].download_button(f"Export {len(hits)} citation{'s' if len(hits) != 1 else ''}", export([Reference.from_hit(h) for h in hits], fmt),
+    c[1].download_button(f"Export {_count(len(hits), 'citation')}", export([Reference.from_hit(h) for h in hits], fmt),
                          file_name=f"{safe_filename(query[:40], 'citations')}.{ext}", mime=MEDIA[fmt], key="cite_all")
 
 
@@ -235,6 +234,12 @@ def _glosses(text: str) -> list[tuple[int, int, str]] | None:
     from kb.text import has_han
     if not st.session_state.get("glosses") or not has_han(text):
         return None
+    return _glosses_of(text)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _glosses_of(text: str) -> list[tuple[int, int, str]]:
+    """(Cached: every rerun redraws the same article and hits; cutting a long article takes a while.)"""
     from kb import dictionary
     return [(s, e, f"{py} — {meaning}" if py else meaning) for s, e, py, meaning in dictionary.get().glosses(text)]
 
@@ -331,7 +336,7 @@ def page_collections(kb: KnowledgeBase) -> None:
     c = st.columns([1, 1, 3])
     label = c[0].selectbox("Format", list(CITE_FORMATS), key="col_fmt", label_visibility="collapsed")
     fmt, ext = CITE_FORMATS[label]
-    c[1].download_button(f"Export {len(items)} citation{'s' if len(items) != 1 else ''}", export(col.references(kb, name), fmt),
+    c[1].download_button(f"Export {_count(len(items), 'citation')}", export(col.references(kb, name, items), fmt),
                          file_name=f"{safe_filename(name, 'collection')}.{ext}", mime=MEDIA[fmt], key="col_export")
     for it in items:
         with st.container(border=True):

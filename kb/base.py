@@ -16,7 +16,6 @@ Parameters come in as data (``kb.params``): ``BuildParams`` recorded in the KB a
 from __future__ import annotations
 
 import dataclasses
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 

@@ -90,7 +90,7 @@ def passage_json(kb, permalink: str) -> dict:
     and the span is the stored passage nearest to the old one."""
     import bisect
 
-    from .search import span_link
+    from .search import span_fingerprint, span_link
     from .errors import KBError
     m = re.match(r"^([0-9a-f]{4,40}):(\d+)-(\d+)(?:~([0-9a-f]{8}))?$", permalink.strip())
     if not m:
@@ -102,7 +102,7 @@ def passage_json(kb, permalink: str) -> dict:
     art = kb.resolve(m.group(1))
     rows = [dict(r) for r in kb.store.passages_of(art.id)]
     fits = 0 <= start < end <= len(art.text)
-    changed = not fits or (fp is not None and span_link(art.id, start, end, art.text[start:end]) != f"{art.id}:{start}-{end}~{fp}")
+    changed = not fits or (fp is not None and span_fingerprint(art.text[start:end]) != fp)
     if changed:
         if not rows:
             raise KBError(f"{permalink}: the article has changed since the link was made and holds no passages now")

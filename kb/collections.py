@@ -43,7 +43,8 @@ def save(kb, name: str, permalink: str, note: str = "", quote: str | None = None
         raise KBError("quote: not part of the passage the permalink names")
     item_id = kb.store.save_to_collection(name, d["article"]["id"], d["start"], d["end"], d["permalink"],
                                           d["article"]["title"], quote, (note or "").strip())
-    return next(i for i in items(kb, name) if i["id"] == item_id)
+    it = next(i for i in kb.store.collection_items(name) if i["id"] == item_id)
+    return it | {"status": "ok", "current": d}  # (just resolved: no need to read every item again)
 
 
 def listing(kb) -> list[dict]:
@@ -68,10 +69,11 @@ def items(kb, name: str) -> list[dict]:
     return out
 
 
-def references(kb, name: str) -> list[Reference]:
-    """The items as citations (a missing article's from the copies kept with the item)."""
+def references(kb, name: str, its: list[dict] | None = None) -> list[Reference]:
+    """The items as citations (a missing article's from the copies kept with the item); ``its``:
+    the collection's ``items`` when the caller has just read them."""
     refs = []
-    for it in items(kb, name):
+    for it in its if its is not None else items(kb, name):
         d = it["current"]
         if d is not None:
             ref = Reference.from_passage(d)

@@ -130,8 +130,12 @@ def span_link(article_id: str, start: int, end: int, text: str) -> str:
     """``ARTICLE_ID:START-END~FP``: the article, the character span of its cleaned text, and a
     fingerprint of the span's text (so a link into an article that has changed since says so).
     Row ids play no part: the link survives re-ingesting an unchanged article and ``kb rebuild``."""
+    return f"{article_id}:{start}-{end}~{span_fingerprint(text)}"
+
+
+def span_fingerprint(text: str) -> str:
     import hashlib
-    return f"{article_id}:{start}-{end}~{hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]}"
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
 
 
 @dataclass
