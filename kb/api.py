@@ -98,8 +98,8 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
 
     from .cite import FORMATS, MEDIA, Reference, export
     from . import collections
-    from .cli import _item_json, article_json, passage_json, result_json
-    from .text import normalize
+    from .cli import item_json, article_json, passage_json, result_json
+    from .search import clean_query
 
     def _check_format(fmt: str | None) -> None:
         if fmt is not None and fmt not in FORMATS:
@@ -200,7 +200,7 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
         _check_format(format)
         t0 = time.perf_counter()
         with kb.indexes.lock:
-            v = kb.query_vector(normalize(q).strip()[:MAX_QUERY_CHARS])  # (as the search would embed it)
+            v = kb.query_vector(clean_query(q))  # (the text the search would embed)
             t1 = time.perf_counter()
             hits = kb.search(q, k=k, filters=f, query_vector=v)
             out = _citations([Reference.from_hit(h) for h in hits], format) if format else _json(result_json(q, hits))
@@ -263,12 +263,12 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
         with kb.indexes.lock:
             if format:
                 return _citations(collections.references(kb, name), format)
-            return _json([_item_json(i) for i in collections.items(kb, name)])
+            return _json([item_json(i) for i in collections.items(kb, name)])
 
     @app.post("/collections/{name}", dependencies=[Write], summary="Keep a passage (its permalink) with a note")
     def collection_add(name: str, body: Keep):
         with kb.indexes.lock:
-            return _json(_item_json(collections.save(kb, name, body.permalink, body.note, body.quote)))
+            return _json(item_json(collections.save(kb, name, body.permalink, body.note, body.quote)))
 
     @app.delete("/collections/{name}/{item_id}", dependencies=[Write], summary="Remove one item")
     def collection_remove(name: str, item_id: int):

@@ -154,7 +154,7 @@ def cmd_collection(kb, a) -> int:
             print(f"{r['name']}  ({r['items']} items, since {r['created_at'][:10]})")
     elif a.action == "add":
         it = col.save(kb, a.name, a.permalink, a.note or "", a.quote)
-        print(json.dumps(_item_json(it), ensure_ascii=False, indent=1) if a.json else
+        print(json.dumps(item_json(it), ensure_ascii=False, indent=1) if a.json else
               f"kept in '{a.name}' as item {it['id']}: “{it['quote'][:80]}” ({it['title']})")
     elif a.action == "show":
         if a.format:
@@ -163,7 +163,7 @@ def cmd_collection(kb, a) -> int:
             return 0
         its = col.items(kb, a.name)
         if a.json:
-            print(json.dumps([_item_json(i) for i in its], ensure_ascii=False, indent=1))
+            print(json.dumps([item_json(i) for i in its], ensure_ascii=False, indent=1))
         for i in [] if a.json else its:
             flag = {"ok": "", "changed": "  [the article changed since]", "missing": "  [the article was removed]"}[i["status"]]
             print(f"[{i['id']}] {i['title']}{flag}\n    “{i['quote']}”\n    {i['permalink']}" +
@@ -177,7 +177,7 @@ def cmd_collection(kb, a) -> int:
     return 0
 
 
-def _item_json(it: dict) -> dict:
+def item_json(it: dict) -> dict:
     """A collection item as ``collection show --json`` and the API print it."""
     d = it.get("current")
     return {k: it[k] for k in ("id", "collection", "article_id", "start", "end", "permalink", "title", "quote", "note",

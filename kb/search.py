@@ -251,7 +251,7 @@ def search_batch(kb, queries: list[str], k: int = 5, filters: Filters | None = N
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     p = params or kb.params
-    texts = [normalize(q or "").strip()[:2000] for q in queries]  # a question, not a document: longer adds only cost
+    texts = [clean_query(q) for q in queries]
     out = [Results() for _ in texts]
     todo = [i for i, t in enumerate(texts) if t]
     if not todo or k <= 0:
@@ -273,6 +273,12 @@ def search_batch(kb, queries: list[str], k: int = 5, filters: Filters | None = N
         q = make_query(kb, texts[i], vectors.get(i), mode, p)
         out[i] = rank(kb, q, k, allowed, mode, p)
     return out
+
+
+def clean_query(q: str | None) -> str:
+    """A question as the search embeds and cuts it: normalised, trimmed, at most 2,000 characters
+    (a question, not a document: longer adds only cost)."""
+    return normalize(q or "").strip()[:2000]
 
 
 def make_query(kb, text: str, vector: np.ndarray | None, mode: str, p: SearchParams) -> Query:

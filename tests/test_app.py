@@ -25,6 +25,19 @@ def _html(at) -> str:
     return "\n".join(m.value for m in at.markdown)
 
 
+def _hash_kb(monkeypatch, tmp_path, source=None):
+    """A KB of the seed article (or ``source``) built with the fake embedder, which the app then uses."""
+    from kb import KnowledgeBase
+    from ingest import ingest
+    from .conftest import SEED
+    kb_path = tmp_path / "kb"
+    monkeypatch.setenv("KB_MODEL", HASH)
+    kb = KnowledgeBase.open(kb_path, create=True)
+    ingest(kb, [str(source or SEED)], progress=False, echo=False)
+    kb.close()
+    return kb_path
+
+
 @pytest.fixture
 def seed_copy(seed_kb, tmp_path):
     dst = tmp_path / "kb"
@@ -101,13 +114,8 @@ def test_upload_good_and_bad_file_then_remove(monkeypatch, tmp_path):
 
 
 def test_read_page_shows_article_keywords_and_passages(monkeypatch, tmp_path):
-    from kb import KnowledgeBase
-    from ingest import ingest
-    from .conftest import SEED
-    kb_path = tmp_path / "kb"
-    monkeypatch.setenv("KB_MODEL", HASH)
-    kb = KnowledgeBase.open(kb_path, create=True)
-    ingest(kb, [str(SEED)], progress=False, echo=False)
+    kb = KnowledgeBase.open(_hash_kb(monkeypatch, tmp_path))
+    kb_path = kb.path
     pid = kb.store.passages_of(kb.articles()[0].id)[3]["id"]
     aid = kb.articles()[0].id
     kb.close()
@@ -122,15 +130,9 @@ def test_read_page_shows_article_keywords_and_passages(monkeypatch, tmp_path):
 
 
 def test_article_markup_is_escaped(monkeypatch, tmp_path):
-    from kb import KnowledgeBase
-    from ingest import ingest
-    kb_path = tmp_path / "kb"
-    monkeypatch.setenv("KB_MODEL", HASH)
     f = tmp_path / "x.txt"
     f.write_text("<script>alert('x')</script> title\n\n<img src=x onerror=alert(1)> 海外仓的物流成本很高。", encoding="utf-8")
-    kb = KnowledgeBase.open(kb_path, create=True)
-    ingest(kb, [str(f)], progress=False, echo=False)
-    kb.close()
+    kb_path = _hash_kb(monkeypatch, tmp_path, f)
     at = _app(monkeypatch, kb_path, model=HASH).run()
     at.text_input(key="query").set_value("海外仓 物流").run()
     raw_html = "\n".join(m.value for m in at.markdown if m.proto.allow_html)
@@ -186,19 +188,6 @@ def test_render_nests_tags_and_escapes():
         depth += -1 if tag.startswith("</") else 1
         assert depth >= 0
     assert depth == 0
-
-
-def _hash_kb(monkeypatch, tmp_path, source=None):
-    """A KB of the seed article (or ``source``) built with the fake embedder, which the app then uses."""
-    from kb import KnowledgeBase
-    from ingest import ingest
-    from .conftest import SEED
-    kb_path = tmp_path / "kb"
-    monkeypatch.setenv("KB_MODEL", HASH)
-    kb = KnowledgeBase.open(kb_path, create=True)
-    ingest(kb, [str(source or SEED)], progress=False, echo=False)
-    kb.close()
-    return kb_path
 
 
 def test_keep_a_result_in_a_collection_then_open_and_remove_it(monkeypatch, tmp_path):
@@ -258,13 +247,9 @@ def test_recent_questions_come_back_with_a_click(monkeypatch, tmp_path):
 
 
 def test_library_filters_and_metadata_editing(monkeypatch, tmp_path):
-    from kb import KnowledgeBase
-    from ingest import ingest
     from .conftest import SAMPLE
-    kb_path = tmp_path / "kb"
-    monkeypatch.setenv("KB_MODEL", HASH)
-    kb = KnowledgeBase.open(kb_path, create=True)
-    ingest(kb, [str(SAMPLE)], progress=False, echo=False)
+    kb_path = _hash_kb(monkeypatch, tmp_path, SAMPLE)
+    kb = KnowledgeBase.open(kb_path)
     n = len(kb.articles())
     kb.close()
     at = _app(monkeypatch, kb_path, model=HASH)
