@@ -239,6 +239,8 @@ class KnowledgeBase:
             out[k] = v or None
         with self.indexes.lock:
             self.store.update_metadata(art.id, **out)
+            if self.indexes.engine_filters and ({"source", "date"} & set(out)) and self.indexes.vector is not None:
+                self.indexes.refresh_fields(self.store.passage_ids(art.id))  # the engine filters by them
         return self.store.article(art.id)
 
     # --- reading -----------------------------------------------------------------------

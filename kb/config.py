@@ -28,8 +28,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Target passage length: jieba tokens for Chinese, words for English (chosen with benchmarks/retrieval.py).", int),
     Setting("KB_PASSAGE_MAX_CHARS", "600", "Hard ceiling on a passage's characters, so a cited snippet reads at a glance.", int),
     Setting("KB_BACKEND", "embedded",
-            "Index backend of a new KB (kb/backends/): 'embedded' = FAISS vectors and bm25s BM25 as files in the KB folder. "
+            "Index backend of a new KB (kb/backends/): 'embedded' = FAISS vectors and bm25s BM25 as files in the KB folder; 'milvus' = both in Milvus (KB_MILVUS_URI; docs/scale-out.md). "
             "This and the two passage settings above are recorded in the KB when it is created and used from there on."),
+    Setting("KB_MILVUS_URI", "",
+            "Where a 'milvus' KB's collections live: a file path runs embedded Milvus Lite (default: milvus.db in the KB "
+            "folder), http://host:19530 a Milvus server or cluster."),
     Setting("KB_CANDIDATES", "60", "Candidates taken from each retriever (dense passages, BM25) before fusion.", int),
     Setting("KB_SENTENCE_DEPTH", "15",
             "How many leading candidates are scored with their sentences' vectors too (the rest by passage vector and BM25).", int),

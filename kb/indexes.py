@@ -24,6 +24,7 @@ import shutil
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -73,7 +74,12 @@ class Indexes:
         self.folder = self.path / "index"
         self.store = store
         self.backend = backend
-        self.params = params
+        self.params = params if params.home else replace(params, home=str(self.path))
+        # An engine that keeps its own state (Milvus): no files, no delta; reconciled by id on open.
+        self.persistent = bool(getattr(backend.vector, "persistent", False))
+        # An engine that filters by itself: rows carry their filter fields; searches pass the filters.
+        self.engine_filters = bool(getattr(backend.vector, "filters_in_engine", False)) and \
+            bool(getattr(backend.lexical, "filters_in_engine", False))
         self._dim = dim
         self._embedder_name = embedder_name
         self.lock = threading.RLock()
@@ -88,6 +94,7 @@ class Indexes:
         self.delta_removed: list[int] = []
         self.base: dict | None = None       # manifest entries of the saved base files
         self.fresh = False  # just rebuilt from SQLite by this object, unchanged since
+        self._replaced: list[dict] = []  # bases of a persistent engine replaced, dropped once the manifest moves on
 
     @property
     def dim(self) -> int:
@@ -95,6 +102,29 @@ class Indexes:
 
     def close(self) -> None:
         self._set_sentence_base(None)
+        release = getattr(self.backend.vector, "release", None)
+        if release is not None and self.vector is not None:
+            release(self.params, (self.base or {}).get("dense"))
+        self.vector = self.lexical = None
+        self.loaded_version = -1
+
+    def fields(self, ids) -> list[dict] | None:
+        """The rows' filter fields for an engine that filters by itself, else None."""
+        return self.store.filter_fields(ids) if self.engine_filters else None
+
+    def _with_fields(self, ids) -> dict:
+        return {"fields": self.fields(ids)} if self.engine_filters else {}
+
+    def selection(self, filters: dict):
+        """What searches restrict themselves to under these filters: the filters themselves for
+        an engine that evaluates them, else the matching passage ids from SQLite (None when
+        there are no filters; an empty array when nothing matches)."""
+        if not filters:
+            return None
+        if self.engine_filters:
+            return dict(filters)
+        found = self.store.filtered_passage_ids(**filters)
+        return np.fromiter(found, np.int64, len(found))
 
     # --- opening: load, or rebuild ----------------------------------------------------------
     def manifest(self) -> dict | None:
@@ -117,6 +147,11 @@ class Indexes:
             if man and man.get("data_version") == version:
                 if self._try_load(man):
                     return
+            elif self.persistent and man and (self.writing or lock_free(self.path)) and self._try_load(man):
+                # the engine kept its own state: bring it in step with SQLite by id, not by a rebuild
+                self.reconcile()
+                self._save_if_free()
+                return
             elif not self.writing and not lock_free(self.path):
                 if man and man.get("data_version") != self.loaded_version and self._try_load(man):
                     return
@@ -150,7 +185,7 @@ class Indexes:
         space = LanguageSpace.load(d / man["space"]) if man.get("space") else LanguageSpace()
         lexical = man["lexical"] if isinstance(man["lexical"], dict) else {"folder": man["lexical"]}  # (older manifests)
         self.vector = self.backend.vector.load(d, man["dense"], self.dim, self.params)
-        self.lexical = self.backend.lexical.load(d, lexical)
+        self.lexical = self.backend.lexical.load(d, lexical, self.params)
         self.space, self.space_stale = space, False
         self.base = {"dense": man["dense"], "lexical": lexical, "space": man.get("space")}
         self._set_sentence_base(None)
@@ -161,7 +196,7 @@ class Indexes:
             except Exception as e:  # an optimisation only: searches read sentences from SQLite instead
                 notice(f"sentence index unreadable ({type(e).__name__}: {e}); the next save writes it anew")
         self.delta_added, self.delta_removed = [], []
-        if man.get("delta"):
+        if man.get("delta") and not self.persistent:
             with np.load(d / man["delta"], allow_pickle=False) as z:
                 removed, added = z["removed"].tolist(), z["added"].tolist()
             self.mirror(removed, added)
@@ -180,11 +215,14 @@ class Indexes:
             ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
             vecs = np.vstack(vec_parts) if vec_parts else np.zeros((0, dim), np.float32)
             del id_parts, vec_parts
-            self.vector = self.backend.vector.build(dim, ids, vecs, self.params)
+            man = self.manifest() if self.persistent and self.base is None else None
+            old = self.base or ({k: man.get(k) for k in ("dense", "lexical")} if man else None)
+            self.vector = self.backend.vector.build(dim, ids, vecs, self.params, **self._with_fields(ids))
             del vecs
             self._rebuild_lexical()
         self.loaded_version = version
         self.fresh = True
+        self._replaced = (self._replaced or []) + ([old] if old and self.persistent else [])
         self.base = None  # nothing saved matches these indexes yet
         self._set_sentence_base(None)
         self.delta_added, self.delta_removed = [], []
@@ -195,7 +233,7 @@ class Indexes:
         for i, d in self.store.iter_terms():
             ids += i
             docs += d
-        self.lexical = self.backend.lexical.build(ids, docs)
+        self.lexical = self.backend.lexical.build(ids, docs, self.params, **self._with_fields(ids))
 
     def _new_space(self) -> LanguageSpace:
         """The language means as SQLite's running sums give them now (or none, uncentred)."""
@@ -217,9 +255,39 @@ class Indexes:
             for ids, vecs, terms, langs in self.store.index_rows(added, self.dim):
                 if not all(self.space.knows(lang) for lang in langs):
                     self.space_stale = True  # centred with the other means until the next save rebuilds it
-                self.vector.add(ids, self.space.passages(vecs, langs))
-                self.lexical.add(ids.tolist(), terms)
+                fields = self._with_fields(ids)
+                self.vector.add(ids, self.space.passages(vecs, langs), **fields)
+                self.lexical.add(ids.tolist(), terms, **fields)
                 self.delta_added += ids.tolist()
+
+    def reconcile(self) -> None:
+        """Bring an engine that keeps its own state in step with SQLite: the passages it lacks
+        are added, those SQLite no longer has are removed (after a process died between its
+        SQLite commit and the engine's write, say)."""
+        truth = np.fromiter(self.store.filtered_passage_ids(), np.int64)
+        for index in (self.vector, self.lexical):
+            held = index.ids()
+            extra = np.setdiff1d(held, truth).tolist()
+            missing = np.setdiff1d(truth, held).tolist()
+            if extra or missing:
+                notice(f"{type(index).__name__}: {len(missing)} passages missing, {len(extra)} extra; "
+                       "bringing it in step with SQLite")
+            if extra:
+                index.remove(extra)
+            for ids, vecs, terms, langs in self.store.index_rows(missing, self.dim):
+                fields = self._with_fields(ids)
+                if index is self.vector:
+                    index.add(ids, self.space.passages(vecs, langs), **fields)
+                else:
+                    index.add(ids.tolist(), terms, **fields)
+        self.loaded_version = self.store.data_version()
+
+    def refresh_fields(self, pids: list[int]) -> None:
+        """Rewrite these passages' rows in an engine that filters by itself, after their
+        article's source or date changed (``KnowledgeBase.edit``)."""
+        if self.engine_filters and pids:
+            with self.lock:
+                self.applied(pids, pids)
 
     def applied(self, removed: list[int], added: list[int]) -> None:
         """Mirror a change just committed to SQLite; the indexes now reflect its version."""
@@ -258,6 +326,8 @@ class Indexes:
         vector index no longer suits the KB's size."""
         if self.base is None or self.space_stale:
             return True
+        if self.persistent:  # the engine compacts itself; only a change of index kind is ours
+            return not self.vector.suits(len(self.vector), self.params)
         delta = len(self.delta_added) + len(self.delta_removed)
         if delta > min(COMPACT_MAX, max(COMPACT_MIN, len(self.vector) // 10)):
             return True
@@ -268,7 +338,7 @@ class Indexes:
         (cheap: no training), for an approximate one once a language's mean moved by 5%."""
         if not self.space.centred:
             return False
-        if self.vector.exact:
+        if self.vector.exact and not self.persistent:
             return True
         now = self._new_space().passage_means
         return any(np.linalg.norm(now[k] - v) > 0.05 * np.linalg.norm(now[k])
@@ -295,6 +365,11 @@ class Indexes:
                          "lexical": self.lexical.save(d, f"bm25-{stamp}"), "space": space}
             self.delta_added, self.delta_removed = [], []
             delta_file = None
+        elif self.persistent:
+            self.base["dense"] = self.vector.save(d, f"passages-{stamp}")  # (flushes the engine)
+            self.base["lexical"] = self.lexical.save(d, f"bm25-{stamp}")
+            self.delta_added, self.delta_removed = [], []
+            delta_file = None
         else:
             delta_file = f"delta-{stamp}.npz"
             with open(d / delta_file, "wb") as f:
@@ -312,6 +387,12 @@ class Indexes:
         for f in d.iterdir():
             if f.name not in keep:
                 shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
+        for old in self._replaced or []:  # an engine's collections that the manifest no longer names
+            for kind in ("dense", "lexical"):
+                entry = (old or {}).get(kind)
+                if entry and entry != self.base[kind]:
+                    getattr(self.backend, "vector" if kind == "dense" else "lexical").discard(d, entry, self.params)
+        self._replaced = []
 
     def _write_sentence_base(self, folder: Path) -> None:
         """Every passage's sentences from SQLite as they are now (the indexes' state) into
@@ -332,7 +413,7 @@ class Indexes:
         """(ids, cosines) of the ``n`` passages nearest to ``qv`` (centred as the index's rows),
         only among ``allowed`` when given. A small filter over an approximate index is searched
         exactly, with the vectors from SQLite."""
-        if allowed is not None and not self.vector.exact and len(allowed) <= EXACT_FILTER_MAX:
+        if isinstance(allowed, np.ndarray) and not self.vector.exact and len(allowed) <= EXACT_FILTER_MAX:
             ids, vecs, langs = self.store.vectors_of(allowed.tolist(), self.dim)
             sims = self.space.passages(vecs, langs) @ qv
             top = np.argsort(-sims, kind="stable")[:n]

@@ -59,6 +59,8 @@ class IndexParams(_FromEnv):
     ann_min_passages: int = _setting("KB_ANN_MIN_PASSAGES")
     nprobe: int = _setting("KB_NPROBE")
     lang_center: int = _setting("KB_LANG_CENTER")
+    milvus_uri: str = _setting("KB_MILVUS_URI")
+    home: str = ""  # the KB's folder (set by kb.indexes), for engines that keep files of their own there
 
     @property
     def centred(self) -> bool:

@@ -257,12 +257,10 @@ def search_batch(kb, queries: list[str], k: int = 5, filters: Filters | None = N
     if not todo or k <= 0:
         return out
     kb.ensure_indexes()
-    allowed = None
-    if filters is not None and filters.active():
-        found = kb.store.filtered_passage_ids(**filters.active())
-        if not found:
-            return out
-        allowed = np.fromiter(found, np.int64, len(found))
+    # the filters as the index backend takes them: matching passage ids, or the filters themselves
+    allowed = kb.indexes.selection(filters.active() if filters is not None else {})
+    if isinstance(allowed, np.ndarray) and not len(allowed):
+        return out
     vectors: dict[int, np.ndarray] = {}
     if mode != "lexical":
         if query_vectors is not None:
@@ -292,7 +290,7 @@ def make_query(kb, text: str, vector: np.ndarray | None, mode: str, p: SearchPar
     return q
 
 
-def rank(kb, q: Query, k: int, allowed: np.ndarray | None, mode: str, p: SearchParams) -> Results:
+def rank(kb, q: Query, k: int, allowed, mode: str, p: SearchParams) -> Results:
     """Stages 1-6 for one question: candidates → fusion → lead rescoring → (reranking) →
     merging → highlighting, then the confidence that the first hit answers."""
     ix = kb.indexes
@@ -318,7 +316,7 @@ def rank(kb, q: Query, k: int, allowed: np.ndarray | None, mode: str, p: SearchP
     return out
 
 
-def candidates(ix, q: Query, n: int, allowed: np.ndarray | None, mode: str) -> Candidates | None:
+def candidates(ix, q: Query, n: int, allowed, mode: str) -> Candidates | None:
     """Stage 1: the ``n`` best passages by vector, by BM25 of the question's terms and by BM25
     of their translations, each with every signal that memory holds: its vector's cosine (the
     index's own score, or its stored vector for the BM25-only ones) and both BM25 coverages."""

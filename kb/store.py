@@ -427,6 +427,21 @@ class Store:
                 yield (np.array([r[0] for r in rows], np.int64), vecs_from_blobs([r[1] for r in rows], dim),
                        [r[2].split() for r in rows], [r[3] for r in rows])
 
+    def filter_fields(self, ids) -> list[dict]:
+        """For an engine that filters by itself (``kb.backends``' ``filters_in_engine``): each
+        passage's language and its article's id, source and date, in the order of ``ids``
+        (empty fields for a passage that is gone)."""
+        ids = [int(x) for x in ids]
+        out: dict[int, dict] = {}
+        for i in range(0, len(ids), 5000):
+            chunk = ids[i:i + 5000]
+            q = ",".join("?" * len(chunk))
+            for pid, lang, aid, source, date in self.db.execute(
+                    f"SELECT p.id, p.lang, a.id, a.source, a.date FROM passages p JOIN articles a ON a.id=p.article_id "
+                    f"WHERE p.id IN ({q})", chunk):
+                out[pid] = {"lang": lang or "", "article_id": aid or "", "source": source or "", "date": date or ""}
+        return [out.get(p, {}) for p in ids]
+
     def iter_terms(self, batch: int = 20000):
         """Yield (passage ids, term lists) for rebuilding the BM25 index."""
         last = -1

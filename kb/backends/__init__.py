@@ -108,10 +108,21 @@ class LexicalIndex(Protocol):
     def save(self, folder: Path, stem: str) -> dict: ...
 
     @classmethod
-    def build(cls, ids: Sequence[int], docs: Sequence[Sequence[str]]) -> "LexicalIndex": ...
+    def build(cls, ids: Sequence[int], docs: Sequence[Sequence[str]], params: IndexParams | None = None) -> "LexicalIndex": ...
 
     @classmethod
-    def load(cls, folder: Path, entry: dict) -> "LexicalIndex": ...
+    def load(cls, folder: Path, entry: dict, params: IndexParams | None = None) -> "LexicalIndex": ...
+
+
+# Optional, for engines that keep their own state (kb.backends.milvus), on both classes:
+#   persistent = True         no files: ``save`` flushes and returns an entry naming what it holds;
+#                             on open the lifecycle reconciles the engine with SQLite by id
+#                             instead of replaying a delta, and never rewrites a base just
+#                             because a delta grew;
+#   filters_in_engine = True  ``search``/``top`` also take the KB's filters as a dict (see
+#                             ``kb.search.Filters.active``), and ``build``/``add`` take
+#                             ``fields=``: one dict per row with lang, source, date, article_id;
+#   discard(folder, entry, params)  (classmethod) frees what an entry no longer in use holds.
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,9 @@ def _register_builtin() -> None:
     from .bm25 import Bm25Index
     from .faiss_index import FaissIndex
     register("embedded", FaissIndex, Bm25Index, "FAISS (exact, then IVF by size) and bm25s, saved as files in the KB folder")
+    from .milvus import MilvusLexicalIndex, MilvusVectorIndex  # (pymilvus is imported when a KB uses it)
+    register("milvus", MilvusVectorIndex, MilvusLexicalIndex,
+             "Milvus (Lite from a file path, or a server/cluster by URI) for vectors and BM25, filters in the engine")
 
 
 _register_builtin()

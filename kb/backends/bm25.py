@@ -50,7 +50,7 @@ class Bm25Index:
                 "summary": f"bm25s ({self.delta_size} passages in the delta)"}
 
     @classmethod
-    def build(cls, ids, docs) -> "Bm25Index":
+    def build(cls, ids, docs, params=None) -> "Bm25Index":
         if not len(ids):
             return cls()
         import bm25s
@@ -199,7 +199,7 @@ class Bm25Index:
         return {"folder": stem, "files": [stem]}
 
     @classmethod
-    def load(cls, folder: Path, entry: dict) -> "Bm25Index":
+    def load(cls, folder: Path, entry: dict, params=None) -> "Bm25Index":
         path = folder / entry["folder"]
         ids = np.load(path / "ids.npy", allow_pickle=False)
         avgdl = json.loads((path / "stats.json").read_text())["avgdl"]
