@@ -1,7 +1,9 @@
-"""python -m ingest [--kb DIR] PATH... — add articles (files or folders) to a knowledge base."""
+"""python -m ingest [--kb DIR] [--backend NAME] [--ray [ADDRESS]] PATH... — add articles (files,
+folders or URLs) to a knowledge base."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from kb import config
@@ -16,13 +18,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kb", default=None, help=f"knowledge base folder (default: KB_DIR or {config.get('KB_DIR')})")
     ap.add_argument("--quiet", action="store_true", help="no progress bar, no per-file lines")
     ap.add_argument("--progress", action="store_true", help="show a progress bar even when not on a terminal")
+    ap.add_argument("--backend", default=None,
+                    help="index backend of a new KB: embedded (default) or milvus; an existing KB keeps its own")
+    ap.add_argument("--milvus-uri", default=None, metavar="URI",
+                    help="for a milvus KB: a Milvus Lite file (default: milvus.db in the KB folder) or http://host:19530")
+    ap.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                    help="read and embed on Ray workers: a local Ray instance, or the cluster at ADDRESS (host:port, auto)")
+    ap.add_argument("--ray-workers", type=int, default=None, metavar="N",
+                    help="Ray workers (model copies); default: every CPU of the local instance or the cluster")
     ap.add_argument("paths", nargs="+", metavar="PATH", help="files (.txt .md .html .pdf .docx .epub), folders (searched recursively) or http(s) URLs")
     args = ap.parse_args(argv)
+    if args.ray and not re.fullmatch(r"auto|ray://\S+|[\w.-]+:\d+", args.ray):
+        args.paths.insert(0, args.ray)  # `--ray PATH...`: a path, not an address
+        args.ray = ""
+    if args.ray_workers is not None and args.ray_workers < 1:
+        ap.error("--ray-workers must be 1 or more")
     kb = None
     try:
-        kb = KnowledgeBase.open(args.kb, create=True)
-        s = ingest(kb, args.paths, progress=True if args.progress else (False if args.quiet else None),
-                   echo=not args.quiet)
+        from kb.params import BuildParams, IndexParams
+        build = BuildParams.from_env(**({"backend": args.backend} if args.backend else {}))
+        index = IndexParams.from_env(**({"milvus_uri": args.milvus_uri} if args.milvus_uri else {}))
+        kb = KnowledgeBase.open(args.kb, create=True, build=build, index_params=index)
+        show = True if args.progress else (False if args.quiet else None)
+        if args.ray is not None:
+            from .distributed import ingest_ray
+            s = ingest_ray(kb, args.paths, address=args.ray or None, workers=args.ray_workers, echo=not args.quiet,
+                           progress=show)
+        else:
+            s = ingest(kb, args.paths, progress=show, echo=not args.quiet)
         path = kb.path
     except KBError as e:
         print(f"ingest: {e}", file=sys.stderr)

@@ -5,10 +5,16 @@
 >>> hit = kb.search("How many merchants joined?")[0]   # doctest: +SKIP
 >>> hit.title, hit.paragraph, hit.highlight            # doctest: +SKIP
 """
-from .base import ArticleInput, KnowledgeBase
-from .errors import EmbedderMismatch, KBError, KBNotFound, ReadError
-from .params import BuildParams, IndexParams, SearchParams
-from .search import Filters, Hit
+import warnings
+
+# jieba and milvus-lite import pkg_resources (kept by the pin setuptools<81 that milvus-lite 2.5
+# needs), which warns on every import; the warning is about those packages, not a user's action.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+
+from .base import ArticleInput, KnowledgeBase  # noqa: E402
+from .errors import EmbedderMismatch, KBError, KBNotFound, ReadError  # noqa: E402
+from .params import BuildParams, IndexParams, SearchParams  # noqa: E402
+from .search import Filters, Hit  # noqa: E402
 
 __all__ = ["ArticleInput", "BuildParams", "EmbedderMismatch", "Filters", "Hit", "IndexParams", "KBError", "KBNotFound",
            "KnowledgeBase", "ReadError", "SearchParams"]

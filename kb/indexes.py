@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from .backends import Backend
+from .errors import KBError
 from .files import write_json_atomic
 from .langspace import LanguageSpace, load_prior
 from .params import IndexParams
@@ -166,6 +167,8 @@ class Indexes:
     def _try_load(self, man: dict) -> bool:
         try:
             self._load(man)
+        except KBError:  # not a damaged index but a KB-level problem (an engine that cannot be opened): said as is
+            raise
         except Exception as e:  # a damaged or old-format file: the caller rebuilds
             notice(f"derived index unreadable ({type(e).__name__}: {e}); rebuilding from SQLite")
             self.vector = self.lexical = None

@@ -43,6 +43,56 @@ def article_id_for(key: str) -> str:
     return hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
 
 
+@dataclass
+class Prepared:
+    """One article made ready to store: cut, embedded, fingerprinted. Built by ``prepare``
+    (anywhere: this process, or a Ray worker in ``ingest.distributed``); stored by the one
+    writer with ``ArticleWriter.commit``."""
+    doc: ArticleInput
+    sentences: list
+    passages: list
+    sent_vecs: np.ndarray
+    pass_vecs: np.ndarray
+    terms: list[str]
+    signature: np.ndarray
+    lang: str
+    embedder: str       # the embedder's name (the KB checks it is its own)
+    folded: bool        # embedded from the Simplified folding of the text
+
+
+def prepare(doc: ArticleInput, build: BuildParams, embedder: Embedder, fold: bool, batch: int = 64) -> Prepared:
+    """Segment ``doc`` with the KB's ``build`` parameters, embed its sentences and passages
+    (their Simplified folding when ``fold``), cut its lexical terms and take its MinHash
+    signature. Reads nothing from the KB: the expensive half of adding an article."""
+    max_chars = build.passage_max_chars
+    sentences = split_sentences(doc.text, max_chars)
+    if not sentences:
+        raise KBError(f"{doc.path}: no text left after cleaning")
+    passages = make_passages(doc.text, sentences, build.passage_tokens, max_chars,
+                             hard_breaks=doc.meta.get("pages") or ())
+    sent_vecs, pass_vecs = _embed(embedder, [doc.text[s.start:s.end] for s in sentences], [p.text for p in passages],
+                                  fold, batch)
+    terms = [" ".join(tokenize(p.text)) for p in passages]
+    from .dedup import signature
+    return Prepared(doc, sentences, passages, sent_vecs, pass_vecs, terms, signature(doc.text), detect_lang(doc.text),
+                    embedder.name, fold)
+
+
+def _embed(embedder: Embedder, sent_texts: list[str], pass_texts: list[str], fold: bool,
+           batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Embed sentences and passages together in large batches: the bundled engine packs a
+    batch's tokens without padding, so bigger batches only save per-call overhead."""
+    texts = sent_texts + pass_texts
+    if fold:
+        texts = [to_simplified(t) for t in texts]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), embedder.dim), np.float32)
+    for i in range(0, len(order), batch):
+        idx = order[i:i + batch]
+        out[idx] = embedder.passages([texts[j] for j in idx])
+    return out[:len(sent_texts)], out[len(sent_texts):]
+
+
 class ArticleWriter:
     """Adds and removes articles of one KB. ``embedder`` is asked for when the first article
     needs embedding (a KB opened to remove articles never loads a model); ``fold`` says whether
@@ -77,18 +127,22 @@ class ArticleWriter:
         status, detail = self.status_of(doc)
         if status in ("unchanged", "duplicate"):
             return status, detail
+        return self.commit(prepare(doc, self.build, self._embedder(), self._fold(), self.batch))
+
+    def commit(self, ready: Prepared) -> tuple[str, str | None]:
+        """Store a prepared article in one transaction and mirror it into the indexes (the
+        cheap half of ``add``; the status is decided here, against the KB as it is now)."""
+        doc = ready.doc
+        status, detail = self.status_of(doc)
+        if status in ("unchanged", "duplicate"):
+            return status, detail
+        built = self.store.get_meta("embedder")
+        if built is not None and (ready.embedder != built or ready.folded != self._fold()):
+            raise KBError(f"{doc.path}: embedded by '{ready.embedder}'{' (folded)' if ready.folded else ''}, "
+                          f"but this KB uses '{built}'")
+        sentences, passages, sent_vecs, pass_vecs, terms, sig = (ready.sentences, ready.passages, ready.sent_vecs,
+                                                                 ready.pass_vecs, ready.terms, ready.signature)
         art_id = article_id_for(doc.key)
-        max_chars = self.build.passage_max_chars
-        sentences = split_sentences(doc.text, max_chars)
-        if not sentences:
-            raise KBError(f"{doc.path}: no text left after cleaning")
-        passages = make_passages(doc.text, sentences, self.build.passage_tokens, max_chars,
-                                 hard_breaks=doc.meta.get("pages") or ())
-        fold = self._fold()
-        sent_vecs, pass_vecs = self._embed([doc.text[s.start:s.end] for s in sentences], [p.text for p in passages], fold)
-        terms = [" ".join(tokenize(p.text)) for p in passages]
-        from .dedup import signature
-        sig = signature(doc.text)
         near = self.duplicates.best_match(sig, exclude=art_id)
         dup_of = None
         if near is not None:
@@ -96,15 +150,14 @@ class ArticleWriter:
             dup_of = (first.dup_of or first.id) if first else None
         art = Article(id=art_id, key=doc.key, path=doc.path, title=doc.title or Path(doc.path).stem,
                       source=doc.source, url=doc.url, author=doc.author, date=doc.date,
-                      lang=detect_lang(doc.text), content_hash=doc.content_hash, text=doc.text, meta=doc.meta,
+                      lang=ready.lang, content_hash=doc.content_hash, text=doc.text, meta=doc.meta,
                       ingested_at=now_iso(), dup_of=dup_of, minhash=sig.tobytes())
         with self.indexes.lock:
             if self.store.get_meta("embedder") is None:
-                embedder = self._embedder()
                 with self.store.transaction():
-                    self.store.set_meta("embedder", embedder.name)
-                    self.store.set_meta("dim", str(embedder.dim))
-                    self.store.set_meta("embed_script", "simplified" if fold else "as-is")
+                    self.store.set_meta("embedder", ready.embedder)
+                    self.store.set_meta("dim", str(ready.pass_vecs.shape[1]))
+                    self.store.set_meta("embed_script", "simplified" if ready.folded else "as-is")
             old_p, _ = self.store.put_article(art, sentences, sent_vecs, passages, terms, pass_vecs)
             self.indexes.applied(old_p, self.store.passage_ids(art_id))
             self.duplicates.add(art_id, sig)
@@ -128,20 +181,6 @@ class ArticleWriter:
             self._dups = DuplicateFinder()
             self._dups.load(*self.store.signatures())
         return self._dups
-
-    def _embed(self, sent_texts: list[str], pass_texts: list[str], fold: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Embed sentences and passages together in large batches: the bundled engine packs a
-        batch's tokens without padding, so bigger batches only save per-call overhead."""
-        embedder = self._embedder()
-        texts = sent_texts + pass_texts
-        if fold:
-            texts = [to_simplified(t) for t in texts]
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.zeros((len(texts), embedder.dim), np.float32)
-        for i in range(0, len(order), self.batch):
-            idx = order[i:i + self.batch]
-            out[idx] = embedder.passages([texts[j] for j in idx])
-        return out[:len(sent_texts)], out[len(sent_texts):]
 
     def retokenize_if_needed(self, force: bool = False) -> None:
         """Re-cut every passage's lexical terms when the user dictionary changed (no re-embedding)."""

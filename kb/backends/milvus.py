@@ -59,6 +59,8 @@ def resolve_uri(params: IndexParams, entry: dict | None = None) -> str:
     uri = params.milvus_uri or (entry or {}).get("uri") or "milvus.db"
     if "://" in uri:
         return uri
+    if not uri.endswith(".db"):
+        raise ConfigError(f"KB_MILVUS_URI={uri}: a Milvus Lite file's name ends in .db (or give http://host:19530)")
     path = Path(uri)
     if not path.is_absolute():
         if not params.home:
@@ -89,6 +91,9 @@ def client(uri: str):
                 raise ConfigError("the milvus backend needs pymilvus and milvus-lite (pip install -r requirements.txt)") from None
             if "://" not in uri:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
+            import logging
+            root = logging.getLogger()
+            root.addFilter(_quiet_lite)  # milvus-lite logs its failures to the root logger; ours say them once
             try:
                 c = MilvusClient(uri)
             except Exception as e:
@@ -96,8 +101,14 @@ def client(uri: str):
                        "Use a Milvus server (KB_MILVUS_URI=http://…) for concurrent use"
                        if "://" not in uri else f"{type(e).__name__}: {e}")
                 raise KBError(f"{uri}: cannot open Milvus ({why})") from None
+            finally:
+                root.removeFilter(_quiet_lite)
             _clients[uri] = c
         return c
+
+
+def _quiet_lite(record) -> bool:
+    return "milvus_lite" not in (record.pathname or "")
 
 
 def release(uri: str) -> None:
@@ -110,6 +121,8 @@ def release(uri: str) -> None:
     if c is not None:
         try:
             c.close()
+            from milvus_lite.server_manager import server_manager_instance
+            server_manager_instance.release_server(uri)  # stop the Lite server: the file is free for others
         except Exception:
             pass
 
@@ -139,6 +152,8 @@ def where_expr(where: dict) -> str:
         parts.append(f"lang == {_quote(where['lang'])}")
     if where.get("source"):
         parts.append(f"source == {_quote(where['source'])}")
+    if where.get("since") or where.get("until"):
+        parts.append('date != ""')  # an undated article matches no date filter (as in SQLite: NULL)
     if where.get("since"):
         parts.append(f"date >= {_quote(where['since'])}")
     if where.get("until"):  # inclusive of every date that starts with it (2023-05 holds 2023-05-31)

@@ -1,0 +1,234 @@
+"""Past one machine (docs/scale-out.md): a KB on the milvus backend (Milvus Lite here, the same
+code reaches a server) answers as the embedded one does, filters in the engine, survives what
+the embedded one survives; and ``python -m ingest --ray`` on a local Ray instance stores the same
+KB as a local ingest, keeping the one-writer guarantees when killed."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kb import Filters, KnowledgeBase
+from kb.backends import milvus
+
+from .conftest import ROOT, SAMPLE, run_cli
+from .fakes import HASH
+
+ENV = {"KB_MODEL": HASH}
+# The test's own cluster on localhost, without Ray's token authentication (a real cluster keeps
+# it; the ingest process then needs RAY_AUTH_TOKEN, docs/scale-out.md).
+RAY_ENV = {**ENV, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+QUESTIONS = ["How many merchants joined TikTok Shop in the US?", "TikTok Shop 美国 商家", "大熊猫吃什么",
+             "What do giant pandas eat?", "三峡大坝", "电商平台的物流", "Jupiter moons", "公司 营收 增长"]
+
+
+def _hits(kb, q, **filters):
+    return [(h.article_id, h.passage_id, round(h.score, 4)) for h in kb.search(q, k=5, filters=Filters(**filters))]
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """The sample articles in an embedded KB and in a milvus one (Milvus Lite in the KB folder)."""
+    root = tmp_path_factory.mktemp("pair")
+    out = {}
+    for backend in ("embedded", "milvus"):
+        r = run_cli("-m", "ingest", "--kb", str(root / backend), "--backend", backend, "--quiet", str(SAMPLE),
+                    env_extra=ENV)
+        assert r.returncode == 0, r.stderr
+        out[backend] = root / backend
+    assert (root / "milvus" / "milvus.db").exists() and not list((root / "milvus" / "index").glob("*.faiss"))
+    return out
+
+
+@pytest.fixture
+def opened(pair, monkeypatch):
+    monkeypatch.setenv("KB_MODEL", HASH)
+    kbs = {name: KnowledgeBase.open(path) for name, path in pair.items()}
+    yield kbs
+    for kb in kbs.values():
+        kb.close()
+
+
+def test_a_milvus_kb_answers_as_the_embedded_one_with_filters_in_the_engine(opened):
+    emb, mil = opened["embedded"], opened["milvus"]
+    assert mil.build.backend == "milvus" and "Milvus Lite" in mil.stats()["index"]
+    arts = {a.id: a for a in emb.articles()}
+    some = next(iter(arts.values()))
+    filters = [{}, {"lang": "zh"}, {"lang": "en"}, {"source": some.source}, {"since": "2023-06"},
+               {"until": "2023-05"}, {"since": "2020", "until": "2024-12-31"}, {"article": some.id[:4]},
+               {"lang": "zh", "since": "2023"}]
+    compared = 0
+    for q in QUESTIONS:
+        for f in filters:
+            want = _hits(emb, q, **f)
+            got = _hits(mil, q, **f)
+            assert [h[:2] for h in got] == [h[:2] for h in want], (q, f)
+            np.testing.assert_allclose([h[2] for h in got], [h[2] for h in want], atol=2e-3)
+            compared += bool(want)
+    assert compared >= 35  # (of 72: some filters leave nothing)
+    # The engine evaluates the filters itself: the selection passed down is the filters, not ids.
+    assert mil.indexes.selection({"lang": "zh"}) == {"lang": "zh"}
+    assert isinstance(emb.indexes.selection({"lang": "zh"}), np.ndarray)
+    # Every mode; and the same lexical scores (Milvus' BM25 over the KB's own terms).
+    for mode in ("dense", "lexical"):
+        assert [h.passage_id for h in mil.search(QUESTIONS[1], k=5, mode=mode)] == \
+               [h.passage_id for h in emb.search(QUESTIONS[1], k=5, mode=mode)]
+    terms = ["tiktok", "美国", "商家", "nothing-here"]
+    pids = sorted(emb.store.filtered_passage_ids())
+    np.testing.assert_allclose(mil.indexes.lexical.scores(terms).get(pids), emb.indexes.lexical.scores(terms).get(pids),
+                               rtol=1e-4, atol=1e-5)
+    for t in terms:
+        assert mil.indexes.lexical.idf(t) == pytest.approx(emb.indexes.lexical.idf(t), rel=1e-6)
+
+
+def test_edit_remove_rebuild_and_a_crash_between_sqlite_and_the_engine(pair, tmp_path, monkeypatch):
+    import shutil
+    monkeypatch.setenv("KB_MODEL", HASH)
+    path = tmp_path / "kb"
+    shutil.copytree(pair["milvus"], path)  # (Milvus Lite's file travels with the folder)
+    kb = KnowledgeBase.open(path)
+    art = kb.articles()[0]
+    q = art.title
+    with kb.writer():
+        kb.edit(art.id, source="一个新来源")  # the engine's copy of the field follows the edit
+    assert {h.article_id for h in kb.search(q, k=5, filters=Filters(source="一个新来源"))} == {art.id}
+    before, its = len(kb.indexes.vector), len(kb.store.passage_ids(art.id))
+    with kb.writer():
+        kb.remove(art.id)
+    assert len(kb.indexes.vector) == len(kb.indexes.lexical) == before - its
+    assert art.id not in {h.article_id for h in kb.search(q, k=10)}
+    names = set(milvus.client(kb.indexes.vector.uri).list_collections())
+    assert {kb.indexes.vector.name, kb.indexes.lexical.name} <= names
+    r = kb.rebuild()
+    assert r
+    after = set(milvus.client(kb.indexes.vector.uri).list_collections())
+    assert kb.indexes.vector.name not in names and not (names & after), "a rebuild drops the collections it replaced"
+    # A process killed after its SQLite commit but before the engine's write: the engine lacks
+    # an article and still holds a removed one's rows. Opening reconciles it by id.
+    victim = kb.articles()[0]
+    gone = kb.store.passage_ids(victim.id)
+    c = milvus.client(kb.indexes.vector.uri)
+    c.delete(kb.indexes.vector.name, ids=gone)
+    c.delete(kb.indexes.lexical.name, ids=gone)
+    c.insert(kb.indexes.vector.name, [{"id": 10 ** 9, "vec": [0.0] * kb.indexes.dim, **milvus._EMPTY_FIELDS}])
+    man = json.loads((path / "index" / "manifest.json").read_text())
+    man["data_version"] -= 1
+    (path / "index" / "manifest.json").write_text(json.dumps(man))
+    kb.close()
+    again = KnowledgeBase.open(path)
+    assert victim.id in {h.article_id for h in again.search(victim.title, k=5)}
+    assert sorted(again.indexes.vector.ids().tolist()) == sorted(again.store.filtered_passage_ids())
+    assert sorted(again.indexes.lexical.ids().tolist()) == sorted(again.store.filtered_passage_ids())
+    again.close()
+
+
+def test_milvus_lite_is_one_process_at_a_time_and_says_so(pair, monkeypatch):
+    monkeypatch.setenv("KB_MODEL", HASH)
+    kb = KnowledgeBase.open(pair["milvus"])
+    kb.search("TikTok", k=1)  # holds the Lite file
+    try:
+        r = run_cli("-m", "kb", "--kb", str(pair["milvus"]), "search", "TikTok", env_extra=ENV, subprocess_=True)
+        assert r.returncode != 0 and "Traceback" not in r.stderr
+        assert "Milvus Lite serves one process at a time" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    finally:
+        kb.close()
+    r = run_cli("-m", "kb", "--kb", str(pair["milvus"]), "search", "TikTok", "-k", "1", env_extra=ENV, subprocess_=True)
+    assert r.returncode == 0 and "TikTok" in r.stdout, r.stderr  # closed: another process opens it
+
+
+# --- Ray ---------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    """A local Ray instance with two worker CPUs, started as a cluster is (``ray start --head``)."""
+    port = _free_port()
+    temp = Path("/tmp") / f"kbray{os.getpid()}"  # (Ray's socket paths must stay short)
+    ray_bin = Path(sys.executable).with_name("ray")
+    env = dict(os.environ, **RAY_ENV)
+    r = subprocess.run([str(ray_bin), "start", "--head", "--num-cpus", "2", "--port", str(port), "--temp-dir", str(temp),
+                        "--include-dashboard", "false", "--disable-usage-stats"], env=env, capture_output=True,
+                       text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    yield f"127.0.0.1:{port}"
+    subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def _kb_rows(path: Path):
+    db = sqlite3.connect(path / "kb.sqlite")
+    return [db.execute(q).fetchall() for q in (
+        "SELECT id, title, content_hash, text, lang, dup_of FROM articles ORDER BY id",
+        "SELECT article_id, start, text, terms, vec FROM passages ORDER BY article_id, start",
+        "SELECT article_id, start, vec FROM sentences ORDER BY article_id, start")]
+
+
+@pytest.mark.process
+def test_ray_ingest_on_two_workers_stores_what_a_local_ingest_stores(ray_cluster, tmp_path):
+    local, dist = tmp_path / "local", tmp_path / "ray"
+    assert run_cli("-m", "ingest", "--kb", str(local), "--quiet", str(SAMPLE), env_extra=ENV).returncode == 0
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"%PDF-1.4 not really")
+    r = run_cli("-m", "ingest", "--kb", str(dist), "--ray", ray_cluster, "--ray-workers", "2", str(SAMPLE), str(bad),
+                env_extra=RAY_ENV, subprocess_=True, timeout=600)
+    assert r.returncode == 1, r.stderr  # the bad file fails, alone
+    assert "on 2 Ray workers" in r.stderr and "Traceback" not in r.stderr
+    assert any(line.startswith(f"ingest: {bad}: ") for line in r.stderr.splitlines())
+    assert "added 13" in r.stdout
+    assert _kb_rows(dist) == _kb_rows(local)
+    again = run_cli("-m", "ingest", "--kb", str(dist), "--ray", ray_cluster, str(SAMPLE), env_extra=RAY_ENV,
+                    subprocess_=True, timeout=600)
+    assert again.returncode == 0 and "added 0, updated 0, unchanged 13" in again.stdout, again.stderr
+
+
+@pytest.mark.process
+def test_a_killed_ray_ingest_leaves_no_half_article_and_a_rerun_finishes(ray_cluster, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    words = ["电商", "平台", "物流", "美国", "市场", "商家", "增长", "TikTok", "Shop", "政策"]
+    rng = np.random.default_rng(5)
+    for i in range(120):
+        body = "\n\n".join("".join(rng.choice(words, 30)) + "。" for _ in range(8))
+        (src / f"a{i:03d}.txt").write_text(f"文章 {i}\n\n{body}", encoding="utf-8")
+    kb = tmp_path / "kb"
+    env = dict(os.environ, **RAY_ENV)
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", "--kb", str(kb), "--ray", ray_cluster, "--quiet", str(src)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    n = 0
+    while time.time() < deadline and proc.poll() is None:  # kill once some articles are stored
+        time.sleep(0.2)
+        try:
+            n = sqlite3.connect(kb / "kb.sqlite", timeout=1).execute("SELECT count(*) FROM articles").fetchone()[0]
+        except sqlite3.Error:
+            continue
+        if n >= 10:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert 10 <= n < 120, f"the kill did not land mid-run ({n} articles)"
+    db = sqlite3.connect(kb / "kb.sqlite")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    stored = db.execute("SELECT count(*) FROM articles").fetchone()[0]
+    # no half article: every stored article has its passages and sentences
+    assert db.execute("SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM passages p WHERE p.article_id=a.id)"
+                      " OR NOT EXISTS (SELECT 1 FROM sentences s WHERE s.article_id=a.id)").fetchone()[0] == 0
+    r = run_cli("-m", "ingest", "--kb", str(kb), "--ray", ray_cluster, str(src), env_extra=RAY_ENV, subprocess_=True,
+                timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert f"added {120 - stored}, updated 0, unchanged {stored}" in r.stdout
+    assert db.execute("SELECT count(*), count(DISTINCT path) FROM articles").fetchone() == (120, 120)
+    k = run_cli("-m", "kb", "--kb", str(kb), "search", "文章 77 电商", "-k", "3", env_extra=ENV)
+    assert k.returncode == 0 and k.stdout.strip()
