@@ -147,14 +147,39 @@ class KnowledgeBase:
         """Make the derived indexes reflect SQLite (``kb.indexes.Indexes.ensure``)."""
         self.indexes.ensure()
 
-    def rebuild(self) -> dict:
-        """Rebuild every derived index from SQLite and save it (``python -m kb rebuild``)."""
+    def rebuild(self, backend: str | None = None, milvus_uri: str | None = None) -> dict:
+        """Rebuild every derived index from SQLite and save it (``python -m kb rebuild``). With
+        ``backend``, move the KB to that index backend (``milvus_uri``: where a milvus one keeps
+        its collections): the indexes are derived, so moving is a rebuild, and the KB records
+        the new backend; what the old one held (files, collections) is removed."""
         with self.writer():
+            if (backend and backend != self.build.backend) or milvus_uri:
+                self._move_indexes(backend or self.build.backend, milvus_uri)
             if not self.indexes.fresh:  # (opening the writer has just rebuilt them when they were missing)
                 init_jieba()
                 self.indexes.rebuild()
                 self.indexes.save()
         return self.stats()
+
+    def _move_indexes(self, backend: str, milvus_uri: str | None) -> None:
+        """Switch to ``backend`` (inside the writer): record it, then build its indexes anew."""
+        new = backends.get(backend)
+        old = self.indexes
+        man = old.manifest()
+        params = dataclasses.replace(old.params, milvus_uri=milvus_uri) if milvus_uri else old.params
+        self.build = dataclasses.replace(self.build, backend=backend)
+        with self.store.transaction():
+            self.store.set_meta("build", self.build.to_json())
+        self.indexes = Indexes(self.path, self.store, new, params, lambda: self.dim, lambda: self.embedder_name)
+        self.indexes.writing = True
+        self.writing.indexes, self.writing.build = self.indexes, self.build
+        old.close()
+        for kind, cls in (("dense", old.backend.vector), ("lexical", old.backend.lexical)):
+            discard = getattr(cls, "discard", None)
+            if man and man.get(kind) and discard is not None:
+                discard(old.folder, man[kind], old.params)
+        self.indexes.rebuild()
+        self.indexes.save()
 
     # --- writing -----------------------------------------------------------------------
     @contextmanager

@@ -233,8 +233,9 @@ def cmd_stats(kb, a) -> int:
 
 
 def cmd_rebuild(kb, a) -> int:
-    s = kb.rebuild()
-    print(f"rebuilt derived indexes from SQLite: {s['passages']} passages, {s['sentences']} sentences")
+    s = kb.rebuild(backend=a.backend, milvus_uri=a.milvus_uri)
+    print(f"rebuilt derived indexes from SQLite: {s['passages']} passages, {s['sentences']} sentences "
+          f"({kb.build.backend} backend)")
     return 0
 
 
@@ -331,7 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", help="counts, embedder, size on disk")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_stats)
-    p = sub.add_parser("rebuild", help="rebuild the FAISS and BM25 indexes from SQLite")
+    p = sub.add_parser("rebuild", help="rebuild the derived indexes (vectors, BM25) from SQLite, or move them to another backend")
+    p.add_argument("--backend", default=None, help="move the KB's indexes to this backend (embedded, milvus)")
+    p.add_argument("--milvus-uri", default=None, metavar="URI",
+                   help="for milvus: a Milvus Lite file (default: milvus.db in the KB folder) or http://host:19530")
     p.set_defaults(fn=cmd_rebuild)
     p = sub.add_parser("eval", help="recall@k and MRR of a question file (JSONL: query, evidence; "
                                     "off-topic lines: query, \"off_topic\": true)")

@@ -232,3 +232,32 @@ def test_a_killed_ray_ingest_leaves_no_half_article_and_a_rerun_finishes(ray_clu
     assert db.execute("SELECT count(*), count(DISTINCT path) FROM articles").fetchone() == (120, 120)
     k = run_cli("-m", "kb", "--kb", str(kb), "search", "文章 77 电商", "-k", "3", env_extra=ENV)
     assert k.returncode == 0 and k.stdout.strip()
+
+
+def _rounded(r):
+    """A search's JSON with its scores to 5 digits (float32 sums differ in the 7th by engine)."""
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout, parse_float=lambda x: round(float(x), 5))
+
+
+def test_kb_rebuild_moves_a_kb_between_backends_and_back(pair, tmp_path, monkeypatch):
+    import shutil
+    monkeypatch.setenv("KB_MODEL", HASH)
+    path = tmp_path / "kb"
+    shutil.copytree(pair["embedded"], path)
+    ask = ("-m", "kb", "--kb", str(path), "search", "TikTok Shop 美国 商家", "--json")
+    before = run_cli(*ask, env_extra=ENV)
+    r = run_cli("-m", "kb", "--kb", str(path), "rebuild", "--backend", "milvus", env_extra=ENV)
+    assert r.returncode == 0 and "(milvus backend)" in r.stdout, r.stderr
+    assert not list((path / "index").glob("*.faiss")) and (path / "milvus.db").exists()
+    assert _rounded(run_cli(*ask, env_extra=ENV)) == _rounded(before)
+    kb = KnowledgeBase.open(path)
+    assert kb.build.backend == "milvus"
+    held = set(milvus.client(kb.indexes.vector.uri if kb.indexes.vector else str(path / "milvus.db")).list_collections())
+    kb.close()
+    r = run_cli("-m", "kb", "--kb", str(path), "rebuild", "--backend", "embedded", env_extra=ENV)
+    assert r.returncode == 0 and "(embedded backend)" in r.stdout, r.stderr
+    assert _rounded(run_cli(*ask, env_extra=ENV)) == _rounded(before)
+    c = milvus.client(str(path / "milvus.db"))
+    assert len(held) == 3 and not set(c.list_collections()) & held, "moving away drops the engine's collections"
+    milvus.release(str(path / "milvus.db"))
