@@ -261,3 +261,32 @@ def test_kb_rebuild_moves_a_kb_between_backends_and_back(pair, tmp_path, monkeyp
     c = milvus.client(str(path / "milvus.db"))
     assert len(held) == 3 and not set(c.list_collections()) & held, "moving away drops the engine's collections"
     milvus.release(str(path / "milvus.db"))
+
+
+@pytest.mark.process
+def test_the_api_serves_a_milvus_kb_unchanged(pair, tmp_path):
+    """`python -m kb serve` on a milvus KB: the same JSON as the embedded KB's server, filters
+    included, and an upload through the API found by the next search."""
+    import shutil
+
+    import httpx
+
+    from .test_api import Server
+    answers = {}
+    for name in ("embedded", "milvus"):
+        path = tmp_path / name
+        shutil.copytree(pair[name], path)
+        s = Server(path).wait()
+        try:
+            with httpx.Client(base_url=s.url, timeout=60) as c:
+                got = [c.get("/search", params={"q": q, "k": 3, **f}).json() for q in QUESTIONS[:4]
+                       for f in ({}, {"lang": "zh"}, {"since": "2023-06"})]
+                r = c.post("/articles", files={"files": ("dam.txt", "三峡大坝的船闸\n\n双线五级船闸单向通行约需三个半小时。".encode(),
+                                                         "text/plain")})
+                assert r.status_code == 200 and "added" in r.text, r.text
+                found = c.get("/search", params={"q": "三峡大坝船闸通行时间", "k": 1}).json()
+                assert found["hits"][0]["title"] == "三峡大坝的船闸"
+        finally:
+            s.stop()
+        answers[name] = json.loads(json.dumps(got), parse_float=lambda x: round(float(x), 4))
+    assert answers["milvus"] == answers["embedded"]
