@@ -54,6 +54,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KB_RERANK_DEPTH", "20", "How many fused top passages the reranker re-scores.", int),
     Setting("KB_USERDICT", "data/userdict.txt", "jieba user dictionary of domain terms, used by indexing and queries alike (relative paths: from the project folder)."),
     Setting("KB_BATCH", "64", "Texts per embedding call at ingest.", int),
+    Setting("KB_EMBED_THREADS", "0",
+            "Threads of the bundled embedder's C engine; 0 = one per CPU core (benchmarks/contention.py).", int),
+    Setting("KB_EMBED_WAIT", "passive",
+            "How those threads wait between steps: 'passive' (they sleep: a question stays within a few times its quiet "
+            "time while other programs keep the cores busy) or 'default' (OpenMP's own: spin, then sleep)."),
     Setting("KB_API_KEY", "",
             "API key of `python -m kb serve`: required to bind any address but 127.0.0.1 (then on every request), and "
             "when set, on every write (header 'Authorization: Bearer KEY' or 'X-API-Key: KEY')."),

