@@ -147,23 +147,6 @@ def variant_params(kb, settings: dict):
             replace(IndexParams.from_env(), **{k: v for k, v in settings.items() if k in index_fields}))
 
 
-def milvus_copy(kb: Path) -> Path:
-    """A copy of a cached KB with its indexes in Milvus Lite (cached beside it)."""
-    from kb import KnowledgeBase
-    out = kb.parent / "kb-milvus"
-    stamp = kb.parent / "milvus.json"
-    if stamp.exists():
-        return out
-    shutil.rmtree(out, ignore_errors=True)
-    shutil.copytree(kb, out, ignore=shutil.ignore_patterns("index", "write.lock"))
-    t = time.time()
-    k = KnowledgeBase.open(out)
-    k.rebuild(backend="milvus")
-    k.close()
-    stamp.write_text(json.dumps({"seconds": time.time() - t}))
-    return out
-
-
 def run_library(kb_path: Path, lib: benchsets.Library, variants: dict, a_signals: list | None = None) -> dict:
     """Every question (and off-topic question) once per variant. Returns
     {variant: {"rows": {(query, gold): (rank, hl)}, "ms": …, "conf": [(confidence, no_answer, on_topic)]}}
@@ -322,6 +305,7 @@ def main() -> None:
         if a.backend == "milvus":
             chosen = {k: v for k, v in VARIANTS.items() if k in ("dense only", "lexical only", "hybrid (shipped)")}
             res = run_library(kb, lib, chosen)
+            from perf import milvus_copy
             mres = run_library(milvus_copy(kb), lib, chosen)
             report_backends(lib, res, mres, list(chosen))
             sys.stdout.flush()

