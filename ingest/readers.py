@@ -286,11 +286,13 @@ def _pdf(data: bytes) -> RawDoc:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
     import io
+    if (n := len(_PDF_PAGE.findall(data))) > MAX_PDF_PAGES:  # (before the reader parses every object)
+        raise ReadError(f"PDF has {n:,} pages, over the {MAX_PDF_PAGES:,} limit for one article (split it into parts)")
     try:
         r = PdfReader(io.BytesIO(data))
         if r.is_encrypted and not r.decrypt(""):
             raise ReadError("encrypted PDF: it needs a password")
-        count = len(r.pages)
+        count = _pdf_page_count(r, data)
         if count > MAX_PDF_PAGES:
             raise ReadError(f"PDF has {count:,} pages, over the {MAX_PDF_PAGES:,} limit for one article (split it into parts)")
         pages, chars = [], 0
@@ -328,6 +330,19 @@ def _pdf(data: bytes) -> RawDoc:
     return RawDoc(text=text, content_hash=_hash(data), kind="pdf", title=title, author=_pdf_str(info, "/Author"),
                   date=None, meta=meta)
 
+
+def _pdf_page_count(r, data: bytes) -> int:
+    """The number of pages, cheaply and not to be lied to: the larger of what the page tree's root
+    says (/Count) and the page objects in the file's plain bytes. (pypdf's own count builds the
+    list of every page: 14 s for 100,000 pages.)"""
+    try:
+        declared = int(r.trailer["/Root"]["/Pages"]["/Count"])
+    except Exception:  # noqa: BLE001 - no usable /Count: the bytes tell
+        declared = 0
+    return max(declared, len(_PDF_PAGE.findall(data)))
+
+
+_PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
 
 # Titles that PDF producers fill in when the author gave none.
 _PLACEHOLDER_TITLE = re.compile(r"^\s*(untitled|无标题|document\d*|microsoft (word|powerpoint) - .*|.*\.(docx?|pptx?|xlsx?|pdf))\s*$",
@@ -428,16 +443,26 @@ def _epub(path: Path, data: bytes) -> RawDoc:
         if item.get_type() != ebooklib.ITEM_DOCUMENT:
             continue
         try:
-            content = item.get_content()
+            # The bytes as stored (ebooklib's get_content() re-parses a chapter, losing what its parser drops)
+            content = _xhtml_text(item.content if isinstance(getattr(item, "content", None), bytes) else item.get_content())
             if not content.strip():
                 continue  # an empty chapter file: nothing to lose
             tree = lhtml.fromstring(content)
         except Exception as e:  # noqa: BLE001 - a book is not stored with a chapter silently missing
+            if not _markup_chars(content):
+                continue  # (nothing but markup and comments: "Document is empty")
             raise ReadError(f"EPUB chapter {item.get_name()!r} cannot be read ({type(e).__name__}); "
                             "nothing of this book was stored") from None
+        raw, got = _markup_chars(content), len("".join(tree.text_content().split()))
+        if raw > 200 and got < 0.9 * raw:  # the parser gave up part-way (libxml2 stops at 256 levels of nesting)
+            raise ReadError(f"EPUB chapter {item.get_name()!r}: only {got:,} of its {raw:,} characters of text could be "
+                            "read (nested too deeply?); nothing of this book was stored")
         for bad in tree.xpath("//script|//style"):
             bad.drop_tree()
         blocks = [" ".join(el.text_content().split()) for el in tree.xpath("//h1|//h2|//h3|//h4|//p|//li|//blockquote")]
+        body = tree.find("body") if tree.find("body") is not None else tree
+        if sum(len(b.replace(" ", "")) for b in blocks) < 0.9 * len("".join(body.text_content().split())):
+            blocks = _lines(body)  # text outside paragraphs (in <div>s, or loose in <body>): kept, a line per block
         chapters.append("\n".join(b for b in blocks if b))
     def meta(k: str) -> str | None:
         v = (book.get_metadata("DC", k) or [[None]])[0][0]
@@ -445,6 +470,41 @@ def _epub(path: Path, data: bytes) -> RawDoc:
 
     return RawDoc(text="\n\n".join(c for c in chapters if c), content_hash=_hash(data), kind="epub",
                   title=meta("title"), author=meta("creator"), date=meta("date"))
+
+
+def _lines(el) -> list[str]:
+    """An element's text, a line per block-level element."""
+    for b in el.iter("p", "div", "section", "article", "br", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr",
+                     "blockquote", "pre", "dd", "dt"):
+        b.tail = "\n" + (b.tail or "")
+    return [" ".join(ln.split()) for ln in el.text_content().split("\n")]
+
+
+def _xhtml_text(content: bytes) -> str:
+    """An EPUB chapter's text: XHTML is UTF-8 unless its XML declaration names another encoding
+    (the declaration is dropped: lxml takes no declaration in a str)."""
+    m = _XML_DECL.match(content)
+    e = re.search(rb"encoding=[\"']([\w.:-]+)", m.group(0)) if m else None
+    enc = e.group(1).decode("ascii") if e else "utf-8"
+    try:
+        text = content.decode(enc, errors="replace")
+    except LookupError:
+        text = content.decode("utf-8", errors="replace")
+    return _XML_DECL_STR.sub("", text, count=1)
+
+
+_XML_DECL = re.compile(rb"\s*<\?xml[^<>]{0,400}\?>")
+_XML_DECL_STR = re.compile(r"^\s*<\?xml[^<>]{0,400}\?>")
+
+
+def _markup_chars(content: str) -> int:
+    """Characters of text in markup, tags and whitespace left out (a linear scan: a tag cannot
+    hold '<'), to check a parser's result against."""
+    import html
+    return len("".join(html.unescape(_TAG.sub(" ", content)).split()))
+
+
+_TAG = re.compile(r"<[^<>]*>")
 
 
 def read_file(path: Path) -> RawDoc:
