@@ -136,7 +136,12 @@ def raw_to_article(raw, key: str, given: str, stem: str) -> ArticleInput:
                         "for one article (split it into parts)")
     return ArticleInput(key=key, path=given, text=c.text, content_hash=raw.content_hash,
                         title=c.title or raw.title or stem, source=raw.source or c.source,
-                        url=raw.url or c.url, author=raw.author or c.author, date=date, meta=meta)
+                        url=_web_link(raw.url) or c.url, author=raw.author or c.author, date=date, meta=meta)
+
+
+def _web_link(url: str | None) -> str | None:
+    """A page's own link, only when it is a web link (never javascript: or data:)."""
+    return url if url and re.match(r"^https?://\S+$", url.strip(), re.I) else None
 
 
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")

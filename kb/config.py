@@ -71,7 +71,7 @@ def get(name: str):
         value = s.kind(raw.strip()) if s.kind is not str else raw
     except ValueError:
         from .errors import ConfigError
-        raise ConfigError(f"Setting {name}={raw!r} is not a valid {_kind(s)}{_range(s)}; default is {s.default}.") from None
+        raise ConfigError(f"Setting {name}={raw!r} is not {_kind(s)}{_range(s)}; default is {s.default}.") from None
     return check(name, value)
 
 

@@ -278,6 +278,6 @@ def _check_files(retriever, ids: np.ndarray) -> None:
         raise ValueError("the score matrix's column pointers are out of range")
     if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= n):
         raise ValueError("the score matrix names documents out of range")
-    vocab = retriever.vocab_dict.values()
-    if vocab and (min(vocab) < 0 or max(vocab) >= len(indptr) - 1):
+    vocab = retriever.vocab_dict.values()  # (bm25s numbers its empty-string token one past the last column)
+    if vocab and (min(vocab) < 0 or max(vocab) > len(indptr) - 1):
         raise ValueError("the vocabulary names terms out of range")
