@@ -77,7 +77,7 @@ def build(d: Path) -> list[tuple[str, str, str]]:
     put("image-brackets.md", ("![" * 20000 + "\n\n" + ZH + "图片语法很多。").encode(), "ok", "图片语法很多")
     put("hashes.md", ("# " + "#" * 20000 + " x\n\n" + ZH + "井号很多。").encode(), "ok", "井号很多")
     put("meta-tags.html", (("<html><head>" + '<meta name="x" ' * 20000 + "</head><body><article><p>" + ZH +
-                            "元标签没有结尾。</p></article></body></html>").encode()), "any", "")
+                            "元标签没有结尾。</p></article></body></html>").encode()), "ok", "元标签没有结尾")
     put("docx-element-bomb.docx", zip_bytes({"[Content_Types].xml": b"<Types/>",
                                              "word/document.xml": b"<w:document>" + b"<w:p/>" * 2_000_000 + b"</w:document>"}),
         "fail", "XML elements")
