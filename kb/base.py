@@ -204,8 +204,7 @@ class KnowledgeBase:
             yield self
             return
         if self.readonly:
-            raise StorageError(f"{self.path} is read-only (read-only media, or a folder this user may not write): it "
-                               "can be searched, but adding, editing or removing articles needs a writable copy")
+            raise StorageError.read_only(self.path)
         lock = FileLock(str(self.path / "write.lock"))
         try:
             lock.acquire(timeout=0)

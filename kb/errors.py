@@ -29,6 +29,11 @@ class StorageError(KBError):
     """The KB's files could not be read or written: a full disk, read-only media, a damaged database."""
 
     @classmethod
+    def read_only(cls, path) -> "StorageError":
+        return cls(f"{path} is read-only (read-only media, or a folder this user may not write): it can be searched, "
+                   "but adding, editing or removing articles (or collections) needs a writable copy")
+
+    @classmethod
     def of(cls, e: BaseException, path, doing: str = "") -> "StorageError":
         """The one-line message for storage failure ``e`` in the KB at ``path``, naming the fix."""
         import errno

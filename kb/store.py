@@ -198,6 +198,9 @@ class Store:
         if self.db.in_transaction:
             yield self.db
             return
+        if self.readonly:
+            from .errors import StorageError
+            raise StorageError.read_only(self.path.parent)
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db

@@ -396,7 +396,7 @@ def _in_readonly_mount(kb: Path, *args: str, env: dict) -> subprocess.CompletedP
     full_env = dict(os.environ, **env)
     probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
     if probe.returncode == 0:
-        script = f'mount --bind -o ro "$1" "$1" && shift && exec "$@"'
+        script = 'mount --bind -o ro "$1" "$1" && shift && exec "$@"'
         return subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", str(kb), *py], cwd=ROOT, env=full_env,
                               capture_output=True, text=True, timeout=300)
     if os.geteuid() == 0:
@@ -424,7 +424,10 @@ def test_a_kb_on_read_only_media_is_searched_and_writes_are_one_line(tmp_path):
     assert [h["passage_id"] for h in json.loads(r.stdout)["hits"]] == want
     f = tmp_path / "new.txt"
     f.write_text("新文章\n\n" + ZH, encoding="utf-8")
-    for args in (("-m", "ingest", "--kb", str(kb), str(f)), ("-m", "kb", "--kb", str(kb), "remove", want and _articles(kb)[0][0])):
+    aid = _articles(kb)[0][0]
+    for args in (("-m", "ingest", "--kb", str(kb), str(f)), ("-m", "kb", "--kb", str(kb), "remove", aid),
+                 ("-m", "kb", "--kb", str(kb), "edit", aid, "--title", "新标题"),
+                 ("-m", "kb", "--kb", str(kb), "collection", "add", "c", aid + ":0-5")):
         line = _one_line(_in_readonly_mount(kb, *args, env=ENV))
         assert "read-only" in line and "writable copy" in line, line
     assert {p: p.read_bytes() for p in kb.rglob("*") if p.is_file()} == snapshot
