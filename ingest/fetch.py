@@ -63,8 +63,10 @@ class _Watch:
                 pass
 
 
-def fetch(url: str, timeout: float = TIMEOUT_S, deadline: float = DEADLINE_S) -> RawDoc:
-    """The page at ``url``, read like a saved HTML file. Raises ReadError with the reason."""
+def fetch(url: str, timeout: float = TIMEOUT_S, deadline: float | None = None) -> RawDoc:
+    """The page at ``url``, read like a saved HTML file (all of it within ``deadline`` seconds,
+    default DEADLINE_S). Raises ReadError with the reason."""
+    deadline = DEADLINE_S if deadline is None else deadline
     watch = _Watch()
     timer = threading.Timer(deadline, watch.expire)
     timer.daemon = True

@@ -202,7 +202,6 @@ def test_web_pages_that_lie_trickle_or_break_are_one_line_each_and_the_batch_goe
     from kb import KnowledgeBase
     monkeypatch.setenv("KB_MODEL", HASH)
     monkeypatch.setattr(fetch_mod, "DEADLINE_S", 3)
-    monkeypatch.setattr(fetch_mod.fetch, "__defaults__", (fetch_mod.TIMEOUT_S, 3))
     good = ("<html><head><title>好页面</title></head><body><article><h1>好页面</h1><p>" + ZH +
             "这一页完整到达。</p></article></body></html>").encode()
     servers = {
