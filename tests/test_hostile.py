@@ -310,7 +310,7 @@ def test_bad_names_odd_metadata_and_reader_failures_are_one_line_each(tmp_path, 
 
 # --- 4. a damaged or unusual KB folder ---------------------------------------------------------------
 @pytest.mark.parametrize("damage", ["manifest-list", "manifest-string", "manifest-folder", "manifest-binary",
-                                    "bm25-ids", "bm25-indices", "bm25-indptr", "bm25-vocab"])
+                                    "bm25-ids", "bm25-indices", "bm25-indptr", "bm25-vocab", "sentences-offsets"])
 def test_damaged_derived_indexes_are_rebuilt_and_search_answers(tmp_path, damage):
     import numpy as np
     kb = _seed_kb(tmp_path)
@@ -327,6 +327,11 @@ def test_damaged_derived_indexes_are_rebuilt_and_search_answers(tmp_path, damage
         man.mkdir()
     elif damage == "manifest-binary":
         man.write_bytes(b"\xff\xfe\x00garbage")
+    elif damage == "sentences-offsets":
+        sb = idx / json.loads(man.read_text())["sentences"]
+        off = np.load(sb / "offsets.npy")
+        off[1], off[2] = off[2], off[1]
+        np.save(sb / "offsets.npy", off)
     elif damage == "bm25-ids":
         ids = np.load(bm / "ids.npy")
         np.save(bm / "ids.npy", np.concatenate([ids, ids]))
