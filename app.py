@@ -302,7 +302,7 @@ def page_read(kb: KnowledgeBase) -> None:
     art = kb.store.article(aid)
     passages = kb.store.passages_of(aid)
     cited = next((p for p in passages if str(p["id"]) == qp("passage")), None)
-    st.subheader(md_escape(art.title))
+    st.subheader(md_escape(art.title), anchor=False)  # (no anchor link made from the title)
     meta = {"Source": art.source, "Author": art.author, "Date": art.date, "Language": art.lang, "URL": art.url,
             "File": art.path, "Ingested": art.ingested_at, "Passages": len(passages), "Id": art.id}
     st.table({"field": [k for k, v in meta.items() if v], "value": [md_escape(v) for v in meta.values() if v]})

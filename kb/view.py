@@ -126,15 +126,20 @@ def md_escape(s) -> str:
     r"""Text shown through Streamlit's Markdown (st.markdown, st.caption, st.subheader, st.table,
     st.error, button labels…) as the text itself: every ASCII punctuation character is
     backslash-escaped, so no image, link, emphasis, heading, HTML, math (``$``) or directive
-    (``:red[…]``) can form, and line breaks become spaces (no new block can start).
+    (``:red[…]``) can form, and line breaks become spaces (no new block can start). Escapes do not
+    stop GitHub's autolinks (Streamlit finds ``http://…``, ``www.…`` and ``a@b.c`` in the text
+    after parsing): an invisible word joiner (U+2060) after ``:``, ``www`` and ``@`` does.
 
-    >>> print(md_escape("![x](http://e/p.png) *a*"))
-    \!\[x\]\(http\:\/\/e\/p\.png\) \*a\*
+    >>> print(md_escape("![x](http://e/p.png) *a*").replace("\u2060", "|"))
+    \!\[x\]\(http\:|\/\/e\/p\.png\) \*a\*
     """
-    return _MD_SPECIAL.sub(r"\\\g<0>", " ".join(str(s if s is not None else "").split()))
+    text = " ".join(str(s if s is not None else "").split())
+    text = _AUTOLINK.sub(lambda m: m.group(0) + "\u2060", text)
+    return _MD_SPECIAL.sub(r"\\\g<0>", text)
 
 
 _MD_SPECIAL = re.compile(r"[!-/:-@\[-`{-~]")
+_AUTOLINK = re.compile(r"(?i):(?=/)|\bwww(?=\.)|@")
 
 
 def inside(folder: Path, name: str) -> Path:

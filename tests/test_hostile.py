@@ -590,3 +590,68 @@ def test_article_metadata_is_text_everywhere_in_the_app(tmp_path, monkeypatch):
         if page != "Library":  # (there the titles are in a dataframe, which renders no Markdown)
             assert any("click" in b for b, _ in bodies), page  # the title is there, as text
     assert any("127.0.0.1:9/p.png" in b.replace("\\", "") for b, _ in pages["Read"])
+
+
+@pytest.mark.browser
+def test_article_metadata_loads_nothing_and_links_nowhere_in_a_real_browser(tmp_path):
+    """The same title in headless Chromium (Streamlit's own Markdown renderer): on the Ask, Read and
+    Library pages no element loads from the title's address and no link points at it."""
+    from playwright.sync_api import sync_playwright
+    from ingest import ingest
+    from kb import KnowledgeBase
+    from .test_browser import CHROMIUM, FLAGS, _free_port
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make browser-deps)")
+    evil = "![x](http://127.0.0.1:9/p.png) [click](http://evil.invalid/x) <img src=http://127.0.0.1:9/q.png> www.evil.invalid"
+    os.environ["KB_MODEL"] = HASH
+    try:
+        kb = KnowledgeBase.open(tmp_path / "kb", create=True)
+        f = tmp_path / "evil.txt"
+        f.write_text("placeholder\n\n海外仓的物流成本很高。卖家需要关注全托管服务。", encoding="utf-8")
+        ingest(kb, [str(f)], progress=False, echo=False)
+        aid = kb.articles()[0].id
+        kb.edit(aid, title=evil, author=evil, source=evil)
+        kb.close()
+    finally:
+        os.environ.pop("KB_MODEL", None)
+    port = _free_port()
+    env = dict(os.environ, KB_DIR=str(tmp_path / "kb"), KB_MODEL=HASH)
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        import urllib.request
+        for _ in range(180):
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.5)
+        requests: list[str] = []
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            pg = browser.new_page(viewport={"width": 1280, "height": 1400})
+            pg.set_default_timeout(60_000)
+            pg.on("request", lambda r: requests.append(r.url))
+            from urllib.parse import quote
+            for query, shows in ((f"?q={quote('海外仓 物流')}", "Answer"), (f"?page=Read&article={aid}", "Keywords"),
+                                 ("?page=Library", "Remove an article")):
+                pg.goto(url + "/" + query)
+                pg.get_by_text(shows).first.wait_for()
+                if "Library" in query:  # (its table is drawn on a canvas) the removal question names the title
+                    pg.get_by_role("button", name="Remove…").click()
+                    pg.get_by_text("and all its passages").first.wait_for()
+                else:
+                    pg.get_by_text("click").first.wait_for()  # the title, as text
+                time.sleep(1)
+                main = pg.locator("section.main, [data-testid='stMain']").first
+                assert main.locator("img[src*='127.0.0.1:9']").count() == 0, query
+                assert main.locator("a[href*='evil']").count() == 0, (query, main.locator("a[href*='evil']").evaluate_all(
+                    "els => els.map(e => e.parentElement.outerHTML.slice(0, 400))"))
+            browser.close()
+        assert not [r for r in requests if "127.0.0.1:9/" in r or "evil.invalid" in r], requests
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
