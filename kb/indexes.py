@@ -294,6 +294,8 @@ class Indexes:
         try:
             self._save(d, stamp)
         except BaseException:
+            if stamp in json.dumps(self.manifest() or {}):  # (it failed after the switch: the new files are in force)
+                raise
             self.base, self.delta_added, self.delta_removed = before  # what the manifest on disk still says
             for f in d.iterdir():
                 if stamp in f.name or f.name == "manifest.json.tmp":
