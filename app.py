@@ -14,7 +14,7 @@ import streamlit as st
 from kb import Filters, KnowledgeBase, config
 from kb.errors import KBError
 from kb.search import is_iso_date
-from kb.view import context_span, explain, inside, keywords, render, safe_filename
+from kb.view import context_span, explain, keywords, md_escape, render, safe_filename, upload_path
 
 PAGES = ["Ask", "Read", "Collections", "Add articles", "Library"]
 LANGS = {"any": None, "Chinese (zh)": "zh", "English (en)": "en", "mixed": "mixed"}
@@ -68,6 +68,17 @@ def set_qp(_clear: bool = False, **kw) -> None:
         st.query_params.from_dict(new)
 
 
+def _h(s) -> str:
+    """Text inside one of our HTML snippets: escaped, and on one line (a blank line would end the
+    HTML block and let Markdown syntax after it render)."""
+    return html.escape(" ".join(str(s or "").split()))
+
+
+def _url_count(raw: str) -> int:
+    """The URL's ``k`` as the slider takes it: 1-20, else the default 5 (``?k=²`` or ``?k=99``)."""
+    return int(raw) if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 20 else 5
+
+
 def empty_state(kb: KnowledgeBase) -> bool:
     if kb.store.counts()["articles"]:
         return False
@@ -96,13 +107,13 @@ def page_ask(kb: KnowledgeBase) -> None:
         titles = {a.id: f"{a.title} ({a.id[:6]})" for a in arts}
         article = st.selectbox("Article", art_ids, format_func=lambda i: titles.get(i, i),
                                index=art_ids.index(qp("article")) if qp("article") in art_ids else 0)
-        k = st.slider("Results", 1, 20, int(qp("k", "5")) if qp("k", "5").isdigit() else 5)
+        k = st.slider("Results", 1, 20, _url_count(qp("k", "5")))
         recent = st.container()  # filled once this run's question is known
     query = st.text_input("Question (Chinese or English)", value=qp("q"), key="query",
                           placeholder="e.g. How many merchants joined TikTok Shop in the US? / 全托管模式有什么风险")
     for label, v in (("From date", since), ("To date", until)):
         if v and not is_iso_date(v):
-            st.error(f"{label} must look like 2023-09-12, 2023-09 or 2023 (got {v!r}).")
+            st.error(md_escape(f"{label} must look like 2023-09-12, 2023-09 or 2023 (got {v!r})."))
             return
     set_qp(page="Ask", q=query.strip(), lang=LANGS[lang], source=source, since=since, until=until, article=article,
            k=k if k != 5 else None)
@@ -116,7 +127,8 @@ def page_ask(kb: KnowledgeBase) -> None:
         with recent:
             st.subheader("Recent questions")
             for i, past in enumerate(history):
-                st.button(past if len(past) <= 60 else past[:57] + "…", key=f"hist-{i}", help=past, on_click=_recall,
+                st.button(md_escape(past if len(past) <= 60 else past[:57] + "…"), key=f"hist-{i}", help=md_escape(past),
+                          on_click=_recall,
                           args=(past,))
     if not query.strip():
         st.caption(f"{len(arts)} articles, {kb.store.counts()['passages']} passages. Type a question and press Enter.")
@@ -128,7 +140,7 @@ def page_ask(kb: KnowledgeBase) -> None:
     try:
         hits = kb.search(query, k=k, filters=filters)
     except KBError as e:
-        st.error(str(e))
+        st.error(md_escape(e))
         return
     if not hits:
         st.warning("No passage matches this question with these filters.")
@@ -141,7 +153,7 @@ def page_ask(kb: KnowledgeBase) -> None:
     else:
         st.markdown(f'<div class="kb-text"><strong>Answer</strong> [{top.rank}]: {render(top.highlight)}</div>',
                     unsafe_allow_html=True)
-        st.markdown(f'<div class="kb-why">from “{html.escape(top.title or "")}”, paragraph {top.highlight_paragraph or top.paragraph}'
+        st.markdown(f'<div class="kb-why">from “{_h(top.title)}”, paragraph {top.highlight_paragraph or top.paragraph}'
                     + (f" · confidence {conf:.2f}" if conf is not None else "") + "</div>", unsafe_allow_html=True)
     export_results(hits, query)
     st.divider()
@@ -175,16 +187,16 @@ def _recall(question: str) -> None:
 
 def show_hit(kb: KnowledgeBase, h) -> None:
     with st.container(border=True):
-        st.markdown(f"**[{h.rank}] {_md_escape(h.title)}**")
+        st.markdown(f"**[{h.rank}] {md_escape(h.title)}**")
         page, para = h.highlight_page or h.page, h.highlight_paragraph or h.paragraph  # where the answer is
         meta = " · ".join(x for x in (h.source, h.date, f"page {page}" if page else "", f"paragraph {para}",
                                       h.lang, f"score {h.score:.3f}") if x)
-        st.caption(meta)
-        st.markdown(f'<div class="kb-why">Why here: {html.escape(explain(h))}</div>', unsafe_allow_html=True)
+        st.caption(md_escape(meta))
+        st.markdown(f'<div class="kb-why">Why here: {_h(explain(h))}</div>', unsafe_allow_html=True)
         st.markdown(f'<div class="kb-text">{render(h.text, h.start, (h.highlight_start, h.highlight_end), h.marks, glosses=_glosses(h.text))}</div>',
                     unsafe_allow_html=True)
         cols = st.columns([1, 1, 3])
-        if h.url:
+        if h.url and h.url.lower().startswith(("http://", "https://")):  # (never javascript: or data:)
             cols[0].link_button("Original", h.url)
         if cols[1].button("Open article", key=f"open-{h.rank}-{h.passage_id}"):
             # (the question stays in the URL, for coming back after a reload)
@@ -222,10 +234,10 @@ def save_form(kb: KnowledgeBase, h) -> None:
             try:
                 col.save(kb, name, h.permalink, note, quote=h.highlight)
             except KBError as e:
-                st.error(str(e))
+                st.error(md_escape(e))
             else:
                 st.session_state["last_collection"] = name.strip()
-                st.success(f"Kept in “{name.strip()}”.")
+                st.success(md_escape(f"Kept in “{name.strip()}”."))
 
 
 def _glosses(text: str) -> list[tuple[int, int, str]] | None:
@@ -275,11 +287,6 @@ def _run_script(js: str) -> None:
         components.html(script, height=0)
 
 
-def _md_escape(s: str) -> str:
-    import re
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~])", r"\\\1", s or "")
-
-
 # --- Read -----------------------------------------------------------------------------------
 def page_read(kb: KnowledgeBase) -> None:
     st.header("Read")
@@ -295,11 +302,11 @@ def page_read(kb: KnowledgeBase) -> None:
     art = kb.store.article(aid)
     passages = kb.store.passages_of(aid)
     cited = next((p for p in passages if str(p["id"]) == qp("passage")), None)
-    st.subheader(art.title)
+    st.subheader(md_escape(art.title), anchor=False)  # (no anchor link made from the title)
     meta = {"Source": art.source, "Author": art.author, "Date": art.date, "Language": art.lang, "URL": art.url,
             "File": art.path, "Ingested": art.ingested_at, "Passages": len(passages), "Id": art.id}
-    st.table({"field": [k for k, v in meta.items() if v], "value": [str(v) for v in meta.values() if v]})
-    st.markdown("**Keywords:** " + _md_escape(" · ".join(keywords(art.text))))
+    st.table({"field": [k for k, v in meta.items() if v], "value": [md_escape(v) for v in meta.values() if v]})
+    st.markdown("**Keywords:** " + md_escape(" · ".join(keywords(art.text))))
     span = (cited["start"], cited["end"]) if cited else None
     hl = _span(qp("hl"), span)
     if cited and hl:
@@ -340,13 +347,13 @@ def page_collections(kb: KnowledgeBase) -> None:
                          file_name=f"{safe_filename(name, 'collection')}.{ext}", mime=MEDIA[fmt], key="col_export")
     for it in items:
         with st.container(border=True):
-            st.markdown(f"**{html.escape(it['title'])}**")
+            st.markdown(f"**{md_escape(it['title'])}**")
             if it["status"] != "ok":
                 st.warning("The article has changed since this was kept; the quote is as it was."
                            if it["status"] == "changed" else "The article has been removed; the quote is as it was.")
             st.markdown(f'<div class="kb-text">“{render(it["quote"])}”</div>', unsafe_allow_html=True)
             if it["note"]:
-                st.markdown(f'<div class="kb-why">Note: {html.escape(it["note"])}</div>', unsafe_allow_html=True)
+                st.markdown(f'<div class="kb-why">Note: {_h(it["note"])}</div>', unsafe_allow_html=True)
             b = st.columns([1, 1, 3])
             cur = it["current"]
             if cur and b[0].button("Open article", key=f"col-open-{it['id']}"):
@@ -375,20 +382,30 @@ def page_add(kb: KnowledgeBase) -> None:
     urls = [u.strip() for u in links.splitlines() if u.strip()]
     bad = [u for u in urls if not is_url(u)]
     if bad:
-        st.error(f"Not a web link (must start with http:// or https://): {bad[0]}")
+        st.error(md_escape(f"Not a web link (must start with http:// or https://): {bad[0]}"))
         return
     if not st.button("Add to knowledge base", type="primary", disabled=not (files or urls), key="add_go"):
         return
     folder = kb.path / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     paths = list(urls)
-    for f in files or []:
-        target = inside(folder, safe_filename(f.name))
-        target.write_bytes(f.getvalue())
-        paths.append(str(target))
     bar = st.progress(0.0, text="Reading, segmenting and embedding…")
-    s = ingest(kb, paths, progress=False, echo=False,
-               on_file=lambda n, total, p: bar.progress(n / total, text=f"{n}/{total}: {Path(p).name}"))
+    try:
+        for f in files or []:
+            data = f.getvalue()
+            target = upload_path(folder, f.name, data)  # (a folder per content: same names never collide)
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes(data)
+            paths.append(str(target))
+        s = ingest(kb, paths, progress=False, echo=False,
+                   on_file=lambda n, total, p: bar.progress(n / total, text=md_escape(f"{n}/{total}: {Path(p).name}")))
+    except KBError as e:
+        st.error(md_escape(e))
+        return
+    except OSError as e:
+        from kb.errors import StorageError
+        st.error(md_escape(StorageError.of(e, kb.path, doing="storing the uploads")))
+        return
     bar.progress(1.0, text="Done")
     st.success(f"{len(s.added)} added, {len(s.updated)} updated, {len(s.unchanged)} unchanged, "
                f"{len(s.duplicate)} duplicate, {len(s.near_duplicate)} near-duplicate, {len(s.failed)} failed")
@@ -400,21 +417,21 @@ def page_add(kb: KnowledgeBase) -> None:
     st.dataframe({"file": [r[0] for r in rows], "result": [r[1] for r in rows], "reason": [r[2] for r in rows]},
                  hide_index=True, width="stretch")
     for p, why in s.failed:
-        st.error(f"{Path(p).name}: {why}")
+        st.error(md_escape(f"{Path(p).name}: {why}"))
 
 
 # --- Library --------------------------------------------------------------------------------
 def page_library(kb: KnowledgeBase) -> None:
     st.header("Library")
     if st.session_state.get("rm_done"):
-        st.success(f"Removed {st.session_state.pop('rm_done')}")
+        st.success(md_escape(f"Removed {st.session_state.pop('rm_done')}"))
     s = kb.stats()
     c = st.columns(5)
     c[0].metric("Articles", s["articles"])
     c[1].metric("Passages", s["passages"])
-    c[2].metric("Languages", ", ".join(f"{k} {v}" for k, v in s["languages"].items()) or "–")
+    c[2].metric("Languages", md_escape(", ".join(f"{k} {v}" for k, v in s["languages"].items())) or "–")
     c[3].metric("Index size", f"{s['bytes_on_disk'] / 2**20:.1f} MB")
-    c[4].metric("Embedder", s["embedder"].split("/")[-1])
+    c[4].metric("Embedder", md_escape(s["embedder"].split("/")[-1]))
     if empty_state(kb):
         return
     arts = kb.articles()
@@ -430,8 +447,8 @@ def page_library(kb: KnowledgeBase) -> None:
              and (not since or (a.date or "") >= since) and (not until or (a.date or "\uffff") <= until + "\uffff")]
     for label, v in (("From date", since), ("To date", until)):
         if v and not is_iso_date(v):
-            st.error(f"{label} must look like 2023-09-12, 2023-09 or 2023 (got {v!r}); "
-                     "articles without a date are left out by date filters.")
+            st.error(md_escape(f"{label} must look like 2023-09-12, 2023-09 or 2023 (got {v!r}); "
+                               "articles without a date are left out by date filters."))
             return
     st.caption(f"{len(shown)} of {len(arts)} articles")
     st.dataframe({"title": [a.title for a in shown], "author": [a.author for a in shown], "source": [a.source for a in shown],
@@ -445,11 +462,15 @@ def page_library(kb: KnowledgeBase) -> None:
     if st.button("Remove…", key="rm_ask"):
         st.session_state["rm_confirm"] = aid
     if st.session_state.get("rm_confirm") == aid:
-        st.warning(f"Remove “{titles[aid]}” and all its passages from the knowledge base?")
+        st.warning(md_escape(f"Remove “{titles[aid]}” and all its passages from the knowledge base?"))
         a, b = st.columns(2)
         if a.button("Yes, remove", type="primary", key="rm_yes"):
-            with kb.writer():
-                kb.remove(aid)
+            try:
+                with kb.writer():
+                    kb.remove(aid)
+            except KBError as e:
+                st.error(md_escape(e))
+                return
             st.session_state.pop("rm_confirm", None)
             st.session_state["rm_done"] = titles[aid]
             st.rerun()
@@ -461,7 +482,7 @@ def page_library(kb: KnowledgeBase) -> None:
 def edit_form(kb: KnowledgeBase, arts) -> None:
     """Correct an article's citable metadata (``KnowledgeBase.edit``)."""
     if st.session_state.get("edit_done"):
-        st.success(f"Saved {st.session_state.pop('edit_done')}")
+        st.success(md_escape(f"Saved {st.session_state.pop('edit_done')}"))
     with st.expander("Edit an article's title, author, date, source or URL"):
         titles = {a.id: f"{a.title} ({a.id[:6]})" for a in arts}
         aid = st.selectbox("Article to edit", [a.id for a in arts], format_func=lambda i: titles[i], key="edit_pick")
@@ -473,7 +494,7 @@ def edit_form(kb: KnowledgeBase, arts) -> None:
                 try:
                     kb.edit(aid, **vals)
                 except KBError as e:
-                    st.error(str(e))
+                    st.error(md_escape(e))
                 else:
                     st.session_state["edit_done"] = vals["title"]
                     st.rerun()
@@ -483,7 +504,7 @@ def main() -> None:
     try:
         kb = open_kb(kb_dir())
     except KBError as e:
-        st.error(str(e))
+        st.error(md_escape(e))
         st.stop()
     want = qp("page", "Ask")
     if "goto_page" in st.session_state:  # a button asked for another page (e.g. "Open article")

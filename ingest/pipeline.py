@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
@@ -15,15 +16,14 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from kb.base import ArticleInput, KnowledgeBase
-from kb.errors import KBError, ReadError
+from kb.errors import KBError, ReadError, StorageError
 from kb.text import normalize
 
 from .clean import clean_text, parse_date
 from .fetch import is_url
-from .readers import SUPPORTED, read_file
+from .readers import MAX_TEXT_CHARS, SUPPORTED, read_file
 
 FLUSH_EVERY = 200
-MAX_TEXT_CHARS = 2_000_000  # about a 1,000-page book; embedding more as one article takes hours
 
 
 @dataclass
@@ -86,7 +86,26 @@ def _add(files, seen, f: Path, given: str, errors) -> None:
 
 def to_article(path: Path, given: str) -> ArticleInput:
     """Read and clean one file into what the KB stores. Raises ReadError."""
-    return raw_to_article(read_file(path), key=str(path.resolve()), given=given, stem=path.stem)
+    return raw_to_article(read_file(path), key=fs_text(str(path.resolve())), given=fs_text(given),
+                          stem=fs_text(path.stem, readable=True))
+
+
+def fs_text(name: str, readable: bool = False) -> str:
+    """A file name as text that can be stored and printed. A name that is not valid UTF-8 (GBK
+    names from Windows archives) arrives with its bytes as surrogates: they are written as
+    ``\\xNN`` escapes, which keep two different names different; ``readable`` instead decodes the
+    bytes as GB18030 when that works (for a title)."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8", "surrogateescape")
+    if readable:
+        try:
+            return raw.decode("gb18030")
+        except UnicodeDecodeError:
+            pass
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def url_to_article(url: str) -> ArticleInput:
@@ -117,7 +136,12 @@ def raw_to_article(raw, key: str, given: str, stem: str) -> ArticleInput:
                         "for one article (split it into parts)")
     return ArticleInput(key=key, path=given, text=c.text, content_hash=raw.content_hash,
                         title=c.title or raw.title or stem, source=raw.source or c.source,
-                        url=raw.url or c.url, author=raw.author or c.author, date=date, meta=meta)
+                        url=_web_link(raw.url) or c.url, author=raw.author or c.author, date=date, meta=meta)
+
+
+def _web_link(url: str | None) -> str | None:
+    """A page's own link, only when it is a web link (never javascript: or data:)."""
+    return url if url and re.match(r"^https?://\S+$", url.strip(), re.I) else None
 
 
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -128,6 +152,14 @@ def _safe(s: str) -> str:
     return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), s)
 
 
+def _failed(s: Summary, bar, echo: bool, given: str, reason: str) -> None:
+    reason = " ".join(reason.split())  # one line, whatever the message held
+    s.failed.append((given, reason))
+    if echo:
+        msg = f"ingest: {_safe(given)}: {reason}"
+        bar.write(msg, file=sys.stderr) if bar else print(msg, file=sys.stderr)
+
+
 def ingest(kb: KnowledgeBase, paths: Iterable[str], progress: bool | None = None,
            on_file: Callable[[int, int, str], None] | None = None, echo: bool = True) -> Summary:
     """Ingest ``paths`` into ``kb``; returns the summary. ``on_file(done, total, path)`` reports progress."""
@@ -135,6 +167,7 @@ def ingest(kb: KnowledgeBase, paths: Iterable[str], progress: bool | None = None
     s = Summary()
     files, errors = collect(paths)
     for given, reason in errors:
+        given = fs_text(given)
         s.failed.append((given, reason))
         if echo:
             print(f"ingest: {_safe(given)}: {reason}", file=sys.stderr)
@@ -145,13 +178,18 @@ def ingest(kb: KnowledgeBase, paths: Iterable[str], progress: bool | None = None
         bar = tqdm(total=len(files), unit="file", file=sys.stderr, dynamic_ncols=True)
     with kb.writer():
         for n, (path, given) in enumerate(files, 1):
+            given = fs_text(given)
             try:
-                status, detail = kb.add(to_article(path, given) if path is not None else url_to_article(given))
+                doc = to_article(path, given) if path is not None else url_to_article(given)
+                status, detail = kb.add(doc)
             except (ReadError, KBError) as e:
-                s.failed.append((given, str(e)))
-                if echo:
-                    msg = f"ingest: {_safe(given)}: {e}"
-                    bar.write(msg, file=sys.stderr) if bar else print(msg, file=sys.stderr)
+                if isinstance(e, StorageError):
+                    raise
+                _failed(s, bar, echo, given, str(e))
+            except (sqlite3.Error, OSError) as e:  # the KB's storage: every later file would fail the same way
+                raise StorageError.of(e, kb.path, doing=f"storing {_safe(given)}") from None
+            except Exception as e:  # noqa: BLE001 - a reader's unexpected failure is that file's, not the batch's
+                _failed(s, bar, echo, given, f"could not be read ({type(e).__name__}: {_safe(str(e))[:120]})")
             else:
                 if status == "duplicate":
                     s.duplicate.append((given, detail or ""))

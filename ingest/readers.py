@@ -14,6 +14,15 @@ from pathlib import Path
 from kb.errors import ReadError
 
 MAX_BYTES = 20 * 1024 * 1024      # an article, or a long book; beyond this is not one article
+MAX_TEXT_CHARS = 2_000_000  # about a 1,000-page book; embedding more as one article takes hours
+# Limits checked before the expensive work, so a small hostile file costs seconds, not minutes
+# (docs/reliability.md: "Limits"). Each is well above what a real article or book needs.
+MAX_UNPACKED_BYTES = 100 * 2**20  # DOCX/EPUB: all entries together, uncompressed (zip bombs)
+MAX_ARCHIVE_ENTRIES = 10_000      # DOCX/EPUB: files in the archive
+MAX_XML_ELEMENTS = 500_000        # DOCX/EPUB: elements in its XML and XHTML (about 1 s of parsing, ~200 MB)
+MAX_HTML_ELEMENTS = 30_000        # HTML page: elements (trafilatura: ~0.2 ms each; a long article has a few thousand)
+MAX_PDF_PAGES = 3_000             # PDF: pages (text extraction: ~10-50 ms each)
+MAX_REGEX_LINE = 10_000           # Markdown: longer lines are kept as they are, not parsed for syntax
 TEXT_EXT = {".txt", ".md", ".markdown", ".text"}
 HTML_EXT = {".html", ".htm", ".xhtml"}
 DOC_EXT = {".pdf", ".docx", ".epub"}
@@ -111,25 +120,53 @@ def _hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-_MD_LINK = re.compile(r"!\[[^\]]*\]\([^)]*\)|\[([^\]]+)\]\([^)]*\)")
+# Each of these scans a line in linear time: no nested or overlapping quantifiers (a link text
+# cannot hold a bracket, a heading is split by string operations, not a regular expression).
+_MD_LINK = re.compile(r"!\[[^\[\]\n]*\]\([^()\n]*\)|\[([^\[\]\n]+)\]\([^()\n]*\)")
 _MD_MARK = re.compile(r"(\*\*|__|`{1,3})")
+_MD_ITEM = re.compile(r"(?:[-*+]|\d{1,9}[.)])[ \t]+")
+_MD_RULE = re.compile(r"([-*_=])\1{2,}")
+
+
+def _heading(line: str) -> tuple[int, str] | None:
+    """(level, text) of an ATX heading line (``## Text ##``), else None."""
+    body = line.lstrip(" ")
+    if len(line) - len(body) > 3 or not body.startswith("#"):
+        return None
+    level = len(body) - len(body.lstrip("#"))
+    rest = body[level:]
+    if level > 6 or (rest and rest[0] not in " \t"):
+        return None
+    text = rest.strip()
+    closing = text.rstrip("#")
+    if closing != text and (not closing or closing[-1] in " \t"):  # a closing run of #s
+        text = closing.rstrip()
+    return level, text
 
 
 def _markdown_to_text(md: str) -> tuple[str, str | None]:
     """Markdown to plain lines: headings stay as their own lines (paragraph boundaries), link
-    text kept, images and emphasis markers dropped. Returns (text, first H1 as title)."""
+    text kept, images and emphasis markers dropped. Returns (text, first H1 as title). Lines
+    over MAX_REGEX_LINE characters are kept as they are."""
     title = None
     lines = []
     for line in md.split("\n"):
-        m = re.match(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$", line)
-        if m:
-            if title is None and len(m.group(1)) == 1:
-                title = m.group(2)
+        if len(line) > MAX_REGEX_LINE:
+            lines.append(line)
+            continue
+        h = _heading(line)
+        if h:
+            if title is None and h[0] == 1:
+                title = h[1]
                 continue
-            line = m.group(2)
-        line = re.sub(r"^\s{0,3}(?:[-*+]|\d+[.)])\s+", "", line)
-        line = re.sub(r"^\s*>\s?", "", line)
-        if re.match(r"^\s*([-*_=])\1{2,}\s*$", line):
+            line = h[1]
+        body = line.lstrip()
+        if len(line) - len(body) <= 3 and (m := _MD_ITEM.match(body)):
+            line = body[m.end():]
+        body = line.lstrip()
+        if body.startswith(">"):
+            line = body[2:] if body[1:2] == " " else body[1:]
+        if _MD_RULE.fullmatch(line.strip()):
             continue
         line = _MD_LINK.sub(lambda mm: mm.group(1) or "", line)
         lines.append(_MD_MARK.sub("", line))
@@ -144,7 +181,22 @@ def read_html(data: bytes, text: str) -> RawDoc:
     return _html(data, text)
 
 
+def _count_tags(text: str) -> int:
+    """Start tags in markup (a fast over-count: every '<' followed by a letter)."""
+    return len(_TAG_START.findall(text))
+
+
+_TAG_START = re.compile(r"<[A-Za-z]")
+
+
+def _check_html_size(text: str) -> None:
+    n = _count_tags(text)
+    if n > MAX_HTML_ELEMENTS:
+        raise ReadError(f"HTML page has {n:,} elements, over the {MAX_HTML_ELEMENTS:,} limit (not one article page)")
+
+
 def _html(data: bytes, text: str) -> RawDoc:
+    _check_html_size(text)
     try:
         import trafilatura
     except ImportError as e:  # pragma: no cover
@@ -175,6 +227,7 @@ def _wechat(data: bytes, page: str) -> RawDoc | None:
     title in #activity-name / og:title, account name in #js_name, time in #publish_time or `var ct`."""
     if 'id="js_content"' not in page and "mp.weixin.qq.com" not in page[:5000]:
         return None
+    _check_html_size(page)
     from lxml import html as lhtml
     try:
         tree = lhtml.fromstring(page)
@@ -218,7 +271,9 @@ def _wechat(data: bytes, page: str) -> RawDoc | None:
 
 def _meta_author(page: str) -> str | None:
     """<meta name="author">, which trafilatura drops when the name is in Chinese characters."""
-    m = re.search(r"<meta\s+[^>]*(?:name|property)=[\"'](?:author|article:author)[\"'][^>]*>", page[:200000], re.I)
+    # (bounded: an unclosed <meta repeated thousands of times must not make this quadratic)
+    m = re.search(r"<meta\s[^<>]{0,500}?(?:name|property)=[\"'](?:author|article:author)[\"'][^<>]{0,500}>",
+                  page[:200000], re.I)
     if m:
         c = re.search(r"content=[\"']([^\"']{1,80})[\"']", m.group(0), re.I)
         if c and c.group(1).strip() and not c.group(1).startswith("http"):
@@ -231,12 +286,26 @@ def _pdf(data: bytes) -> RawDoc:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
     import io
+    if (n := len(_PDF_PAGE.findall(data))) > MAX_PDF_PAGES:  # (before the reader parses every object)
+        raise ReadError(f"PDF has {n:,} pages, over the {MAX_PDF_PAGES:,} limit for one article (split it into parts)")
     try:
         r = PdfReader(io.BytesIO(data))
         if r.is_encrypted and not r.decrypt(""):
             raise ReadError("encrypted PDF: it needs a password")
-        pages = [(p.extract_text() or "").strip() for p in r.pages]
-        info = r.metadata or {}
+        count = _pdf_page_count(r, data)
+        if count > MAX_PDF_PAGES:
+            raise ReadError(f"PDF has {count:,} pages, over the {MAX_PDF_PAGES:,} limit for one article (split it into parts)")
+        pages, chars = [], 0
+        for p in r.pages:
+            pages.append((p.extract_text() or "").strip())
+            chars += len(pages[-1])
+            if chars > MAX_TEXT_CHARS:
+                raise ReadError(f"PDF has over {MAX_TEXT_CHARS // 1_000_000} M characters of text by page {len(pages)} of "
+                                f"{count}, over the limit for one article (split it into parts)")
+        try:
+            info = r.metadata or {}
+        except Exception:  # noqa: BLE001 - unreadable metadata: the text is still the article
+            info = {}
     except ReadError:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, OSError, RecursionError) as e:
@@ -249,7 +318,7 @@ def _pdf(data: bytes) -> RawDoc:
     # The file's creation time is when someone saved it, not when the text was published: kept
     # in the metadata, never taken as the article's date.
     meta = {"page_count": len(pages)}
-    raw_date = info.get("/CreationDate") if hasattr(info, "get") else None
+    raw_date = _pdf_str(info, "/CreationDate")
     if isinstance(raw_date, str) and re.match(r"D:\d{8}", raw_date):
         meta["file_created"] = f"{raw_date[2:6]}-{raw_date[6:8]}-{raw_date[8:10]}"
     title = _pdf_str(info, "/Title")
@@ -262,20 +331,73 @@ def _pdf(data: bytes) -> RawDoc:
                   date=None, meta=meta)
 
 
+def _pdf_page_count(r, data: bytes) -> int:
+    """The number of pages, cheaply and not to be lied to: the larger of what the page tree's root
+    says (/Count) and the page objects in the file's plain bytes. (pypdf's own count builds the
+    list of every page: 14 s for 100,000 pages.)"""
+    try:
+        declared = int(r.trailer["/Root"]["/Pages"]["/Count"])
+    except Exception:  # noqa: BLE001 - no usable /Count: the bytes tell
+        declared = 0
+    return max(declared, len(_PDF_PAGE.findall(data)))
+
+
+_PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
+
 # Titles that PDF producers fill in when the author gave none.
 _PLACEHOLDER_TITLE = re.compile(r"^\s*(untitled|无标题|document\d*|microsoft (word|powerpoint) - .*|.*\.(docx?|pptx?|xlsx?|pdf))\s*$",
                                 re.I)
 
 
 def _pdf_str(info, key: str) -> str | None:
-    """A PDF metadata entry as text (None when missing or not a string: ``/Title 5`` happens)."""
-    v = info.get(key) if hasattr(info, "get") else None
-    return v.strip() or None if isinstance(v, str) else None
+    """A PDF metadata entry as text (None when missing, unreadable or not a string: ``/Title 5``,
+    ``/Author [..]`` and references to nothing happen)."""
+    try:
+        v = info.get(key) if hasattr(info, "get") else None
+        return (v.strip()[:500] or None) if isinstance(v, str) else None
+    except Exception:  # noqa: BLE001 - a broken metadata entry is no metadata
+        return None
+
+
+def check_archive(data: bytes, kind: str) -> None:
+    """Refuse a DOCX or EPUB (a zip archive) whose unpacked size, number of files or number of
+    XML elements is over the limits — measured by streaming its entries, before any parser
+    builds a tree of them (a 100 KB file can unpack to millions of elements)."""
+    import io
+    import zipfile
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+        infos = z.infolist()
+        if len(infos) > MAX_ARCHIVE_ENTRIES:
+            raise ReadError(f"{kind} holds {len(infos):,} files, over the {MAX_ARCHIVE_ENTRIES:,} limit")
+        total = sum(i.file_size for i in infos)
+        if total > MAX_UNPACKED_BYTES:
+            raise ReadError(f"{kind} unpacks to {total / 2**20:,.0f} MB, over the {MAX_UNPACKED_BYTES // 2**20} MB limit")
+        elements, unpacked = 0, 0
+        for i in infos:
+            markup = i.filename.lower().endswith((".xml", ".xhtml", ".html", ".htm", ".opf", ".ncx", ".rels"))
+            with z.open(i) as f:
+                while chunk := f.read(1 << 20):  # (the sizes in the directory can lie: count what comes out)
+                    unpacked += len(chunk)
+                    if unpacked > MAX_UNPACKED_BYTES:
+                        raise ReadError(f"{kind} unpacks to over {MAX_UNPACKED_BYTES // 2**20} MB, over the limit")
+                    if markup:
+                        elements += chunk.count(b"<") - chunk.count(b"</") - chunk.count(b"<?") - chunk.count(b"<!")
+                        if elements > MAX_XML_ELEMENTS:
+                            raise ReadError(f"{kind} has over {MAX_XML_ELEMENTS:,} XML elements, over the limit "
+                                            f"(an archive bomb, or far more than one article)")
+    except ReadError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError, ValueError) as e:
+        raise ReadError(f"not a valid {kind} file ({type(e).__name__})") from None
+    except Exception as e:  # noqa: BLE001 - zlib and zipfile raise many kinds on damaged archives
+        raise ReadError(f"not a valid {kind} file ({type(e).__name__})") from None
 
 
 def _docx(data: bytes) -> RawDoc:
     import io
     import zipfile
+    check_archive(data, "DOCX")
     try:
         from docx import Document
         d = Document(io.BytesIO(data))
@@ -293,12 +415,18 @@ def _docx(data: bytes) -> RawDoc:
             title = t
             continue
         lines.append(t)  # every paragraph, heading or not, is its own line: headings end paragraphs
-    cp = d.core_properties
-    return RawDoc(text="\n".join(lines), content_hash=_hash(data), kind="docx", title=cp.title or title or None,
-                  author=cp.author or None)
+    try:
+        cp = d.core_properties
+        cp_title, cp_author = cp.title, cp.author
+    except Exception:  # noqa: BLE001 - damaged document properties: the text is still the article
+        cp_title = cp_author = None
+    return RawDoc(text="\n".join(lines), content_hash=_hash(data), kind="docx",
+                  title=(cp_title if isinstance(cp_title, str) else None) or title or None,
+                  author=(cp_author if isinstance(cp_author, str) else None) or None)
 
 
 def _epub(path: Path, data: bytes) -> RawDoc:
+    check_archive(data, "EPUB")
     try:
         import ebooklib
         from ebooklib import epub
@@ -309,19 +437,74 @@ def _epub(path: Path, data: bytes) -> RawDoc:
     chapters = []
     for item_id, _linear in book.spine:
         item = book.get_item_with_id(item_id)
-        if item is None or item.get_type() != ebooklib.ITEM_DOCUMENT:
+        if item is None:
+            raise ReadError(f"EPUB reading order names a chapter {str(item_id)[:80]!r} the book does not hold; "
+                            "nothing of this book was stored")
+        if item.get_type() != ebooklib.ITEM_DOCUMENT:
             continue
         try:
-            tree = lhtml.fromstring(item.get_content())
-        except Exception:  # noqa: BLE001 - skip an unreadable chapter, keep the rest
-            continue
+            # The bytes as stored (ebooklib's get_content() re-parses a chapter, losing what its parser drops)
+            content = _xhtml_text(item.content if isinstance(getattr(item, "content", None), bytes) else item.get_content())
+            if not content.strip():
+                continue  # an empty chapter file: nothing to lose
+            tree = lhtml.fromstring(content)
+        except Exception as e:  # noqa: BLE001 - a book is not stored with a chapter silently missing
+            if not _markup_chars(content):
+                continue  # (nothing but markup and comments: "Document is empty")
+            raise ReadError(f"EPUB chapter {item.get_name()!r} cannot be read ({type(e).__name__}); "
+                            "nothing of this book was stored") from None
+        raw, got = _markup_chars(content), len("".join(tree.text_content().split()))
+        if raw > 200 and got < 0.9 * raw:  # the parser gave up part-way (libxml2 stops at 256 levels of nesting)
+            raise ReadError(f"EPUB chapter {item.get_name()!r}: only {got:,} of its {raw:,} characters of text could be "
+                            "read (nested too deeply?); nothing of this book was stored")
         for bad in tree.xpath("//script|//style"):
             bad.drop_tree()
         blocks = [" ".join(el.text_content().split()) for el in tree.xpath("//h1|//h2|//h3|//h4|//p|//li|//blockquote")]
+        body = tree.find("body") if tree.find("body") is not None else tree
+        if sum(len(b.replace(" ", "")) for b in blocks) < 0.9 * len("".join(body.text_content().split())):
+            blocks = _lines(body)  # text outside paragraphs (in <div>s, or loose in <body>): kept, a line per block
         chapters.append("\n".join(b for b in blocks if b))
-    meta = lambda k: (book.get_metadata("DC", k) or [[None]])[0][0]  # noqa: E731
+    def meta(k: str) -> str | None:
+        v = (book.get_metadata("DC", k) or [[None]])[0][0]
+        return v.strip()[:500] or None if isinstance(v, str) else None
+
     return RawDoc(text="\n\n".join(c for c in chapters if c), content_hash=_hash(data), kind="epub",
                   title=meta("title"), author=meta("creator"), date=meta("date"))
+
+
+def _lines(el) -> list[str]:
+    """An element's text, a line per block-level element."""
+    for b in el.iter("p", "div", "section", "article", "br", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr",
+                     "blockquote", "pre", "dd", "dt"):
+        b.tail = "\n" + (b.tail or "")
+    return [" ".join(ln.split()) for ln in el.text_content().split("\n")]
+
+
+def _xhtml_text(content: bytes) -> str:
+    """An EPUB chapter's text: XHTML is UTF-8 unless its XML declaration names another encoding
+    (the declaration is dropped: lxml takes no declaration in a str)."""
+    m = _XML_DECL.match(content)
+    e = re.search(rb"encoding=[\"']([\w.:-]+)", m.group(0)) if m else None
+    enc = e.group(1).decode("ascii") if e else "utf-8"
+    try:
+        text = content.decode(enc, errors="replace")
+    except LookupError:
+        text = content.decode("utf-8", errors="replace")
+    return _XML_DECL_STR.sub("", text, count=1)
+
+
+_XML_DECL = re.compile(rb"\s*<\?xml[^<>]{0,400}\?>")
+_XML_DECL_STR = re.compile(r"^\s*<\?xml[^<>]{0,400}\?>")
+
+
+def _markup_chars(content: str) -> int:
+    """Characters of text in markup, tags and whitespace left out (a linear scan: a tag cannot
+    hold '<'), to check a parser's result against."""
+    import html
+    return len("".join(html.unescape(_TAG.sub(" ", content)).split()))
+
+
+_TAG = re.compile(r"<[^<>]*>")
 
 
 def read_file(path: Path) -> RawDoc:

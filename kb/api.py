@@ -325,7 +325,7 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
         from ingest.fetch import is_url
         from ingest.pipeline import ingest
 
-        from .view import inside, safe_filename
+        from .view import safe_filename, upload_path
         links = [u.strip() for field in (urls or []) for u in field.splitlines() if u.strip()]
         bad = [u for u in links if not is_url(u)]
         if bad:
@@ -341,7 +341,8 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
                 name = safe_filename(upload_name(f.filename or ""))
                 if len(data) > max_bytes:
                     raise ApiError(413, f"{name}: over the upload limit of {max_bytes // 2 ** 20} MB (KB_API_MAX_UPLOAD_MB)")
-                target = inside(folder, name)
+                target = upload_path(folder, name, data)  # (a folder per content: same names never collide)
+                target.parent.mkdir(exist_ok=True)
                 target.write_bytes(data)
                 paths.append(str(target))
                 names[str(target)] = name

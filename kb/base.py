@@ -16,6 +16,9 @@ Parameters come in as data (``kb.params``): ``BuildParams`` recorded in the KB a
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
+import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,7 +26,7 @@ import numpy as np
 
 from . import backends, config
 from .embed import Embedder, embedder_name, get_embedder
-from .errors import ConfigError, EmbedderMismatch, KBError, KBLocked, KBNotFound
+from .errors import ConfigError, EmbedderMismatch, KBError, KBLocked, KBNotFound, StorageError
 from .indexes import Indexes, notice
 from .params import BuildParams, IndexParams, SearchParams
 from .store import Article, Store
@@ -31,8 +34,24 @@ from .text import init_jieba, to_simplified
 from .writing import ArticleInput, ArticleWriter, article_id_for
 
 DB_NAME = "kb.sqlite"
+# Removing by an id prefix shorter than this needs the caller's confirmation (``confirmed``): a
+# one-character prefix that happens to be unique today names an article by accident.
+SAFE_PREFIX = 6
 
 __all__ = ["ArticleInput", "KnowledgeBase", "article_id_for", "DB_NAME"]
+
+
+def writable(folder: Path) -> bool:
+    """Whether this process can write in ``folder`` — by trying (``os.access`` says yes to root
+    even on read-only media); the probe file is removed at once."""
+    import tempfile
+    try:
+        fd, name = tempfile.mkstemp(prefix=".kb-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
 
 
 class KnowledgeBase:
@@ -52,6 +71,7 @@ class KnowledgeBase:
         self._dim: int | None = None  # read from SQLite once (see ``dim``)
         self._fold: bool | None = None  # read from SQLite once (see ``folds_script``)
         self._writer_lock = None
+        self.readonly = False  # on read-only media (or a folder this process may not write): searched, never written
 
     # --- opening ------------------------------------------------------------------------
     @classmethod
@@ -66,12 +86,30 @@ class KnowledgeBase:
         configured embedder is not the one that built it."""
         path = Path(path or config.get("KB_DIR"))
         db = path / DB_NAME
+        if path.exists() and not path.is_dir():
+            raise KBNotFound(f"{path} is a file, not a knowledge base folder; give the folder (--kb DIR or KB_DIR)")
+        if db.exists() and not db.is_file():
+            raise KBNotFound(f"{db} is not a file; {path} is not a knowledge base (move that folder away)")
         if not db.exists():
             if not create:
                 raise KBNotFound(f"No knowledge base in {path}. Build one with: python -m ingest --kb {path} data/articles")
-            path.mkdir(parents=True, exist_ok=True)
-        kb = cls(path, Store(db), embedder, model, build, index_params, params)
-        kb._check_embedder()
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StorageError.of(e, path, doing="creating the knowledge base") from None
+        readonly = not writable(path)
+        try:
+            store = Store(db, readonly=readonly)
+        except sqlite3.Error as e:
+            raise StorageError.of(e, path, doing="opening kb.sqlite") from None
+        try:
+            kb = cls(path, store, embedder, model, build, index_params, params)
+            kb.readonly = readonly
+            kb.indexes.readonly = readonly
+            kb._check_embedder()
+        except BaseException:
+            store.close()
+            raise
         return kb
 
     def _recorded_build(self, wanted: BuildParams) -> BuildParams:
@@ -190,6 +228,8 @@ class KnowledgeBase:
         if self._writer_lock is not None:  # re-entrant
             yield self
             return
+        if self.readonly:
+            raise StorageError.read_only(self.path)
         lock = FileLock(str(self.path / "write.lock"))
         try:
             lock.acquire(timeout=0)
@@ -204,6 +244,7 @@ class KnowledgeBase:
                 raise KBLocked(f"{self.path} stayed locked by another writer for {timeout:.0f} s; giving up") from None
         self._writer_lock = lock
         self.indexes.writing = True
+        failed = True
         try:
             if self.store.get_meta("build") is None:
                 with self.store.transaction():
@@ -212,9 +253,19 @@ class KnowledgeBase:
             self.indexes.ensure()
             self.writing.retokenize_if_needed()
             yield self
+            failed = False
+        except (sqlite3.Error, OSError) as e:
+            raise StorageError.of(e, self.path) from None
         finally:
             try:
                 self.indexes.flush()
+            except (sqlite3.Error, OSError) as e:
+                # The manifest still names the last complete files (see Indexes.save): the KB is
+                # consistent, and searches rebuild the newest state in memory.
+                err = StorageError.of(e, self.path, doing="saving the indexes")
+                if not failed:
+                    raise err from None
+                notice(str(err))
             finally:
                 self.indexes.writing = False
                 self._writer_lock = None
@@ -236,18 +287,22 @@ class KnowledgeBase:
         self._require_writer()
         return self.writing.add(doc)
 
-    def remove(self, article_id: str) -> Article:
-        """Remove one article (id or unique id prefix) and everything derived from it."""
+    def remove(self, article_id: str, confirmed: bool = False) -> Article:
+        """Remove one article (id or unique id prefix) and everything derived from it. A prefix
+        shorter than SAFE_PREFIX characters is refused unless ``confirmed``."""
         self._require_writer()
         art = self.resolve(article_id)
+        given = article_id.strip()
+        if given != art.id and len(given) < SAFE_PREFIX and not confirmed:
+            raise KBError(f"'{given}' is only {len(given)} character{'s' if len(given) > 1 else ''} of an article id; "
+                          f"to remove {art.id} “{art.title}”, give at least {SAFE_PREFIX} characters of its id "
+                          "(or confirm with --yes)")
         self.writing.remove(art)
         return art
 
     def edit(self, article_id: str, **fields) -> Article:
         """Correct an article's title, author, date (YYYY-MM-DD, YYYY-MM or YYYY), source or URL
         (an empty value clears it; the title cannot be cleared). Returns the article as stored."""
-        import re
-
         from .search import is_iso_date
         art = self.resolve(article_id)
         out = {}
@@ -271,7 +326,7 @@ class KnowledgeBase:
     # --- reading -----------------------------------------------------------------------
     def resolve(self, article_id: str) -> Article:
         """The article with this id or unique id prefix."""
-        ids = self.store.find_article(article_id.strip()) if article_id.strip() else []
+        ids = self.store.find_article(article_id.strip()) if re.fullmatch(r"[0-9a-f]{1,40}", article_id.strip()) else []
         if not ids:
             raise KBError(f"No article with id '{article_id}' in {self.path}; `python -m kb list` shows the ids")
         if len(ids) > 1:

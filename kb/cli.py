@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 
 from . import config
 from .base import KnowledgeBase
-from .errors import KBError
+from .errors import KBError, StorageError
 from .cite import passage_json
 from .search import Filters
 
@@ -45,7 +46,7 @@ def _filters(a) -> Filters:
 
 def _count(text: str) -> int:
     """A -k value: a whole number from 1."""
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number of results (1 or more)")
     return int(text)
 
@@ -58,6 +59,8 @@ def cmd_search(kb: KnowledgeBase, a) -> int:
                 queries = [ln.strip() for ln in fh if ln.strip()]
         except OSError as e:
             raise KBError(f"{a.queries}: cannot read queries ({e.strerror or e})") from None
+        except UnicodeDecodeError as e:
+            raise KBError(f"{a.queries}: not UTF-8 text (byte {e.start}); save the queries as UTF-8") from None
         for q in queries:
             hits = kb.search(q, k=a.k, filters=f, mode=a.mode)
             if a.json:
@@ -217,7 +220,7 @@ def cmd_edit(kb, a) -> int:
 
 def cmd_remove(kb, a) -> int:
     with kb.writer():
-        art = kb.remove(a.id)
+        art = kb.remove(a.id, confirmed=a.yes)
     print(f"removed {art.id} {art.title} ({art.path})")
     return 0
 
@@ -327,7 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_edit)
     p = sub.add_parser("remove", help="remove one article")
-    p.add_argument("id")
+    p.add_argument("id", help="its id, or at least 6 characters of it")
+    p.add_argument("--yes", action="store_true", help="remove by a shorter id prefix (when unique)")
     p.set_defaults(fn=cmd_remove)
     p = sub.add_parser("stats", help="counts, embedder, size on disk")
     p.add_argument("--json", action="store_true")
@@ -360,3 +364,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except (sqlite3.Error, OSError) as e:  # the KB's files, failing after they opened (damage found late, a full disk)
+        print(f"kb: {StorageError.of(e, a.kb or config.get('KB_DIR'))}", file=sys.stderr)
+        return 2

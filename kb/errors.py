@@ -23,3 +23,31 @@ class ReadError(KBError):
 
 class KBLocked(KBError):
     pass
+
+
+class StorageError(KBError):
+    """The KB's files could not be read or written: a full disk, read-only media, a damaged database."""
+
+    @classmethod
+    def read_only(cls, path) -> "StorageError":
+        return cls(f"{path} is read-only (read-only media, or a folder this user may not write): it can be searched, "
+                   "but adding, editing or removing articles (or collections) needs a writable copy")
+
+    @classmethod
+    def of(cls, e: BaseException, path, doing: str = "") -> "StorageError":
+        """The one-line message for storage failure ``e`` in the KB at ``path``, naming the fix."""
+        import errno
+        msg = str(e).strip() or type(e).__name__
+        low = msg.lower()
+        code = getattr(e, "errno", None)
+        where = f"{path}: " + (f"{doing}: " if doing else "")
+        if code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) or "disk is full" in low or "disk i/o error" in low:
+            return cls(f"{where}no space left to write ({msg}); free space and run it again "
+                       "(the knowledge base is as it was before this write)")
+        if code in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in low or "read-only" in low:
+            return cls(f"{where}the knowledge base is read-only ({msg}); it can be searched, but adding, "
+                       "editing or removing needs a writable copy")
+        if "not a database" in low or "malformed" in low or "corrupt" in low:
+            return cls(f"{where}the database kb.sqlite is damaged ({msg}); restore it from a backup or build the "
+                       "knowledge base again with python -m ingest (`kb rebuild` rebuilds only the indexes)")
+        return cls(f"{where}storage error ({type(e).__name__}: {msg})")

@@ -25,6 +25,8 @@ def load_questions(path: str | Path) -> list[dict]:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise KBError(f"{path}: cannot read questions ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise KBError(f"{path}: not UTF-8 text (byte {e.start}); save the questions as UTF-8") from None
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -36,6 +38,9 @@ def load_questions(path: str | Path) -> list[dict]:
                 q.get("evidence") or q.get("article") or q.get("off_topic") is True):
             raise KBError(f"{path}:{n}: needs a 'query' string and an 'evidence' (or 'article') field, "
                           f"or \"off_topic\": true")
+        for name in ("evidence", "article", "answer", "lang"):
+            if q.get(name) is not None and not isinstance(q[name], str):
+                raise KBError(f"{path}:{n}: '{name}' must be a string, not {type(q[name]).__name__} ({str(q[name])[:40]})")
         q.setdefault("lang", detect_lang(q["query"]))
         out.append(q)
     return out

@@ -96,6 +96,7 @@ class Indexes:
         self.base: dict | None = None       # manifest entries of the saved base files
         self.fresh = False  # just rebuilt from SQLite by this object, unchanged since
         self._replaced: list[dict] = []  # bases of a persistent engine replaced, dropped once the manifest moves on
+        self.readonly = False  # a KB on read-only media: rebuilt in memory when stale, never saved
 
     @property
     def dim(self) -> int:
@@ -129,10 +130,13 @@ class Indexes:
 
     # --- opening: load, or rebuild ----------------------------------------------------------
     def manifest(self) -> dict | None:
+        """The saved manifest, or None when there is none or it is unreadable (a damaged one is
+        treated as missing: the indexes are rebuilt from SQLite and a new one written)."""
         try:
-            return json.loads((self.folder / "manifest.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
+            man = json.loads((self.folder / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # missing, a folder, unreadable, not JSON, not UTF-8
             return None
+        return man if isinstance(man, dict) else None
 
     def ensure(self) -> None:
         """Make the in-memory indexes reflect SQLite: load the saved files when they are current,
@@ -148,12 +152,13 @@ class Indexes:
             if man and man.get("data_version") == version:
                 if self._try_load(man):
                     return
-            elif self.persistent and man and (self.writing or lock_free(self.path)) and self._try_load(man):
+            elif (self.persistent and man and not self.readonly and (self.writing or lock_free(self.path))
+                  and self._try_load(man)):
                 # the engine kept its own state: bring it in step with SQLite by id, not by a rebuild
                 self.reconcile()
                 self._save_if_free()
                 return
-            elif not self.writing and not lock_free(self.path):
+            elif not self.writing and not self.readonly and not lock_free(self.path):
                 if man and man.get("data_version") != self.loaded_version and self._try_load(man):
                     return
                 if self.vector is not None:
@@ -308,7 +313,10 @@ class Indexes:
                 self.save()
 
     def _save_if_free(self) -> None:
-        """Save rebuilt indexes, holding the write lock so no writer's files are swept away."""
+        """Save rebuilt indexes, holding the write lock so no writer's files are swept away. A
+        reader that cannot save them (read-only media, a full disk) searches them from memory."""
+        if self.readonly:
+            return
         if self.writing:
             self.save()
             return
@@ -321,6 +329,8 @@ class Indexes:
         try:
             if self.store.data_version() == self.loaded_version:
                 self.save()
+        except OSError as e:
+            notice(f"could not save the rebuilt indexes ({e.strerror or e}); searching them from memory")
         finally:
             lock.release()
 
@@ -349,11 +359,25 @@ class Indexes:
 
     def save(self) -> None:
         """Write new files, fsync, then switch the manifest (atomic rename). Between compactions
-        only the delta's ids are written; a compaction writes both bases afresh."""
+        only the delta's ids are written; a compaction writes both bases afresh. When a write
+        fails (a full disk), this save's files are removed and the old manifest stays in force."""
         d = self.folder
         d.mkdir(parents=True, exist_ok=True)
+        stamp = f"{self.loaded_version}-{int(time.time() * 1000)}"
+        before = (dict(self.base) if self.base is not None else None, list(self.delta_added), list(self.delta_removed))
+        try:
+            self._save(d, stamp)
+        except BaseException:
+            if stamp in json.dumps(self.manifest() or {}):  # (it failed after the switch: the new files are in force)
+                raise
+            self.base, self.delta_added, self.delta_removed = before  # what the manifest on disk still says
+            for f in d.iterdir():
+                if stamp in f.name or f.name == "manifest.json.tmp":
+                    shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
+            raise
+
+    def _save(self, d: Path, stamp: str) -> None:
         v = self.loaded_version
-        stamp = f"{v}-{int(time.time() * 1000)}"
         if self._needs_compaction():
             if not self.vector.suits(len(self.vector), self.params) or self.space_stale or self._space_drifted():
                 # the vector index no longer suits the KB's size, or its language means moved: both anew
@@ -382,6 +406,8 @@ class Indexes:
                 os.fsync(f.fileno())
         if not self.base.get("sentences"):  # with new bases, or once for a KB saved without it
             self._write_sentence_base(d / f"sentences-{stamp}")
+        if (d / "manifest.json").is_dir():  # (a damaged KB folder: the manifest's name taken by a folder)
+            shutil.rmtree(d / "manifest.json")
         write_json_atomic(d / "manifest.json", {"data_version": v, "backend": self.backend.name, **self.base,
                                                 "delta": delta_file, "passages": len(self.vector),
                                                 "embedder": self._embedder_name(), "written_at": now_iso()})

@@ -32,6 +32,13 @@ def _const(value, help: str):
 
 
 class _FromEnv:
+    def __post_init__(self):
+        """Every value that is a setting's lies in its valid range (``kb.config.check``), however it
+        was made: from the environment, by a caller, or read back from a KB."""
+        for f in fields(self):
+            if "setting" in f.metadata:
+                config.check(f.metadata["setting"], getattr(self, f.name))
+
     @classmethod
     def from_env(cls, **overrides):
         """Settings from the environment (defaults where unset), then ``overrides``."""

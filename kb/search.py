@@ -156,6 +156,9 @@ class Filters:
         from .errors import KBError
         if self.lang and self.lang not in FILTER_LANGS:
             raise KBError(f"lang: '{self.lang}' is not one of {', '.join(FILTER_LANGS)}")
+        if self.article and not re.fullmatch(r"[0-9a-f]{1,40}", self.article):
+            raise KBError(f"article: '{self.article}' is not an article id (its letters are 0-9 and a-f; "
+                          "`python -m kb list` shows them)")
         for name in ("since", "until"):
             v = getattr(self, name)
             if v and not is_iso_date(v):

@@ -108,6 +108,8 @@ class SentenceBase:
         rows = int(shape["rows"])
         if not (len(offsets) == len(pids) + 1 and offsets[-1] == rows == len(sids) == len(spans)):
             raise ValueError(f"{folder.name}: its files disagree on the number of sentences")
+        if len(offsets) and (offsets[0] != 0 or np.any(np.diff(offsets) < 0)) or np.any(np.diff(pids) <= 0):
+            raise ValueError(f"{folder.name}: its offsets or passage ids are out of order (a damaged file)")
         size = (folder / "vectors.f16").stat().st_size
         if size != rows * dim * 2:
             raise ValueError(f"{folder.name}/vectors.f16 holds {size} bytes, not {rows} x {dim} half floats")

@@ -120,10 +120,36 @@ class Store:
     """Thin data access over one SQLite file in WAL mode."""
 
     def __init__(self, path: Path, readonly: bool = False):
+        """Open the database; ``readonly`` for a KB on read-only media (never written). Raises
+        KBError for a database made by a newer version of this program."""
         self.path = Path(path)
-        uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
-        self.db = sqlite3.connect(uri, uri=True, timeout=60, check_same_thread=False, isolation_level=None)
+        self.readonly = readonly
+        self.db = self._connect(readonly)
+        try:
+            self._open(readonly)
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _connect(self, readonly: bool) -> sqlite3.Connection:
+        from urllib.parse import quote
+        base = f"file:{quote(str(self.path))}"
+        db = sqlite3.connect(base + ("?mode=ro" if readonly else ""), uri=True, timeout=60, check_same_thread=False,
+                             isolation_level=None)
+        if readonly:
+            try:
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:
+                # A WAL database on read-only media cannot make its shared-memory file: read the
+                # file as it is (nothing can change it there).
+                db.close()
+                db = sqlite3.connect(base + "?mode=ro&immutable=1", uri=True, timeout=60, check_same_thread=False,
+                                     isolation_level=None)
+        return db
+
+    def _open(self, readonly: bool) -> None:
         self.db.row_factory = sqlite3.Row
+        self._check_version()
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA busy_timeout=60000")
         # A 64 MB page cache: a search reads a few hundred rows scattered over the file, and
@@ -146,6 +172,22 @@ class Store:
                     self.set_meta("data_version", "0")
                     self.set_meta("lang_stats", "1")
 
+    def _check_version(self) -> None:
+        """Refuse a database whose schema is newer than this program's (it would be misread, and
+        writing to it could damage what the newer version keeps)."""
+        has_meta = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() if has_meta else None
+        if row is None:
+            return
+        try:
+            newer = int(row[0]) > int(SCHEMA_VERSION)
+        except ValueError:
+            newer = True
+        if newer:
+            from .errors import KBError
+            raise KBError(f"{self.path} was written by a newer version of this program (schema version {row[0]!r}; this "
+                          f"one reads {SCHEMA_VERSION}); upgrade it to use this knowledge base")
+
     def close(self):
         self.db.close()
 
@@ -156,6 +198,9 @@ class Store:
         if self.db.in_transaction:
             yield self.db
             return
+        if self.readonly:
+            from .errors import StorageError
+            raise StorageError.read_only(self.path.parent)
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db

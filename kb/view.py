@@ -114,6 +114,34 @@ def safe_filename(name: str, default: str = "upload.txt") -> str:
     return (stem or "upload") + ext
 
 
+def upload_path(folder: Path, name: str, data: bytes) -> Path:
+    """Where an upload is stored: ``folder/<content hash>/<safe name>``. Two different files with
+    the same name (or names that become the same safe name, ``a:b.txt`` and ``a?b.txt``) land in
+    different folders, so each is its own article; the same bytes under any name land in one."""
+    import hashlib
+    return inside(folder, f"{hashlib.sha256(data).hexdigest()[:20]}/{safe_filename(name)}")
+
+
+def md_escape(s) -> str:
+    r"""Text shown through Streamlit's Markdown (st.markdown, st.caption, st.subheader, st.table,
+    st.error, button labels…) as the text itself: every ASCII punctuation character is
+    backslash-escaped, so no image, link, emphasis, heading, HTML, math (``$``) or directive
+    (``:red[…]``) can form, and line breaks become spaces (no new block can start). Escapes do not
+    stop GitHub's autolinks (Streamlit finds ``http://…``, ``www.…`` and ``a@b.c`` in the text
+    after parsing): an invisible word joiner (U+2060) after ``:``, ``www`` and ``@`` does.
+
+    >>> print(md_escape("![x](http://e/p.png) *a*").replace("\u2060", "|"))
+    \!\[x\]\(http\:|\/\/e\/p\.png\) \*a\*
+    """
+    text = " ".join(str(s if s is not None else "").split())
+    text = _AUTOLINK.sub(lambda m: m.group(0) + "\u2060", text)
+    return _MD_SPECIAL.sub(r"\\\g<0>", text)
+
+
+_MD_SPECIAL = re.compile(r"[!-/:-@\[-`{-~]")
+_AUTOLINK = re.compile(r"(?i):(?=/)|\bwww(?=\.)|@")
+
+
 def inside(folder: Path, name: str) -> Path:
     """``folder / name``, refusing anything that would resolve outside ``folder``."""
     target = (folder / name).resolve()

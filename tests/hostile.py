@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .docgen import blank_pdf_bytes, encrypted_pdf_bytes, pdf_bytes, write_docx
+from .docgen import blank_pdf_bytes, encrypted_pdf_bytes, pdf_bytes, write_docx, write_epub
 
 ZH = "跨境电商卖家需要关注海外仓和物流成本。平台正在推出新的全托管服务。"
 
@@ -70,6 +70,38 @@ def build(d: Path) -> list[tuple[str, str, str]]:
     put("\u202etxt.exe\u202c.txt", ("从右到左\n\n" + ZH + "文件名里有方向控制符。").encode(), "ok", "方向控制符")
     put("long-" + "名" * 70 + ".txt", ("长名字\n\n" + ZH + "文件名很长。").encode(), "ok", "文件名很长")
     put("unknown.epub", b"not an epub at all", "fail", "EPUB")
+    # Round two (issue #20): small files that used to hang or blow up memory, and files with parts
+    # that used to be dropped or crash the batch.
+    put("heading-spaces.md", ("# 标题" + " " * 3000 + "尾\n\n" + ZH + "标题行很长。").encode(), "ok", "标题行很长")
+    put("brackets.md", ("[" * 20000 + "\n\n" + ZH + "方括号很多。").encode(), "ok", "方括号很多")
+    put("image-brackets.md", ("![" * 20000 + "\n\n" + ZH + "图片语法很多。").encode(), "ok", "图片语法很多")
+    put("hashes.md", ("# " + "#" * 20000 + " x\n\n" + ZH + "井号很多。").encode(), "ok", "井号很多")
+    put("meta-tags.html", (("<html><head>" + '<meta name="x" ' * 20000 + "</head><body><article><p>" + ZH +
+                            "元标签没有结尾。</p></article></body></html>").encode()), "ok", "元标签没有结尾")
+    put("docx-element-bomb.docx", zip_bytes({"[Content_Types].xml": b"<Types/>",
+                                             "word/document.xml": b"<w:document>" + b"<w:p/>" * 2_000_000 + b"</w:document>"}),
+        "fail", "XML elements")
+    put("epub-element-bomb.epub", zip_bytes({"mimetype": b"application/epub+zip",
+                                             "OEBPS/c1.xhtml": b"<html><body>" + b"<p/>" * 2_000_000 + b"</body></html>"}),
+        "fail", "XML elements")
+    put("unpacks-to-120mb.docx", zip_bytes({"[Content_Types].xml": b"<Types/>", "word/media/image1.png": b"\0" * (120 * 2**20)}),
+        "fail", "unpacks to")
+    put("100k-pages.pdf", many_pages_pdf(100_000), "fail", "pages, over the")
+    put("150k-paragraphs.html", b"<html><body><article>" + ("<p>" + ZH + "</p>").encode() * 150_000 + b"</article></body></html>",
+        "fail", "elements, over the")
+    put("pdf-title-number.pdf", pdf_with_info(["Shipping costs in the fourth quarter fell again."], "/Title 5 /Author [1 (a) 2]"),
+        "ok", "fourth quarter")
+    put("pdf-info-not-dict.pdf", pdf_with_info(["Port congestion eased in the spring."], None, info_obj="42"), "ok", "Port congestion")
+    put("epub-deep-chapter.epub", epub_bytes({"c1.xhtml": f"<html><body><p>{ZH}</p></body></html>".encode(),
+                                              "c2.xhtml": ("<html><body>" + "<div>" * 5000 + ZH + "深处的文字。" * 100 +
+                                                           "</div>" * 5000 + "</body></html>").encode()}), "fail", "could be read")
+    put("epub-text-in-divs.epub", epub_bytes({"c1.xhtml": f"<html><body><p>{ZH}</p></body></html>".encode(),
+                                              "c2.xhtml": f"<html><body><div>{ZH}</div><div>不在段落里的文字也要保留。</div>"
+                                                          "</body></html>".encode()}), "ok", "不在段落里的文字也要保留")
+    put("epub-missing-chapter.epub", epub_bytes({"c1.xhtml": f"<html><body><p>{ZH}</p></body></html>".encode()},
+                                                spine_extra=["ghost"]), "fail", "does not hold")
+    write_epub(d / "epub-comment-chapter.epub", "注释章", [("第一章", ZH + "只有注释的章节不算丢失。"), ("空章", "")])
+    cases.append(("epub-comment-chapter.epub", "ok", "只有注释的章节不算丢失"))
     os.symlink("loop-b.txt", d / "loop-a.txt")
     os.symlink("loop-a.txt", d / "loop-b.txt")
     cases += [("loop-a.txt", "fail", "symlink"), ("loop-b.txt", "fail", "symlink")]
@@ -82,3 +114,73 @@ def build(d: Path) -> list[tuple[str, str, str]]:
     os.mkfifo(d / "fifo.txt")
     cases.append(("fifo.txt", "fail", "not a regular file"))
     return cases
+
+
+def zip_bytes(entries: dict[str, bytes]) -> bytes:
+    """A deflated zip archive of ``entries`` (repetitive data compresses ~1000:1)."""
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def many_pages_pdf(n: int) -> bytes:
+    """A valid PDF of ``n`` pages that share one content stream (~60 bytes a page)."""
+    import io
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+
+    def obj(body: str) -> None:
+        offsets.append(out.tell())
+        out.write(f"{len(offsets)} 0 obj\n{body}\nendobj\n".encode())
+    stream = "BT /F1 12 Tf 72 720 Td (Page text.) Tj ET"
+    obj("<< /Type /Catalog /Pages 2 0 R >>")
+    obj(f"<< /Type /Pages /Kids [{' '.join(f'{i} 0 R' for i in range(5, 5 + n))}] /Count {n} >>")
+    obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    obj(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+    for _ in range(n):
+        obj("<< /Type /Page /Parent 2 0 R /Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>")
+    xref = out.tell()
+    out.write(f"xref\n0 {len(offsets) + 1}\n0000000000 65535 f \n".encode())
+    out.write("".join(f"{o:010d} 00000 n \n" for o in offsets).encode())
+    out.write(f"trailer\n<< /Size {len(offsets) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()
+
+
+def pdf_with_info(pages: list[str], info: str | None, info_obj: str | None = None) -> bytes:
+    """``pdf_bytes(pages)`` with a document-information entry of odd types: ``info`` is the body of
+    its dictionary (e.g. "/Title 5"), or ``info_obj`` the whole object (e.g. a number)."""
+    import re
+    data = pdf_bytes(pages)
+    body = info_obj if info_obj is not None else f"<< {info} >>"
+    head, _, tail = data.rpartition(b"\nxref\n")
+    head += b"\n"
+    n = int(re.search(rb"/Size (\d+)", tail).group(1))
+    obj = f"{n} 0 obj\n{body}\nendobj\n".encode()
+    xref_at = len(head) + len(obj)
+    count_line = re.search(rb"0 (\d+)\n", tail)
+    rows = tail[count_line.end():tail.index(b"trailer")]
+    new_tail = (f"0 {n + 1}\n".encode() + rows + f"{len(head):010d} 00000 n \n".encode() +
+                f"trailer\n<< /Size {n + 1} /Root 1 0 R /Info {n} 0 R >>\nstartxref\n{xref_at}\n%%EOF\n".encode())
+    return head + obj + b"xref\n" + new_tail
+
+
+def epub_bytes(chapters: dict[str, bytes], spine_extra: list[str] = ()) -> bytes:
+    """A minimal EPUB written by hand (ebooklib's writer re-parses chapters, which would hide the
+    damage under test); ``spine_extra``: reading-order entries naming items the book lacks."""
+    manifest = "".join(f'<item id="c{i}" href="{n}" media-type="application/xhtml+xml"/>' for i, n in enumerate(chapters))
+    spine = "".join(f'<itemref idref="c{i}"/>' for i in range(len(chapters))) + "".join(
+        f'<itemref idref="{x}"/>' for x in spine_extra)
+    opf = ('<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id">'
+           '<metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:identifier id="id">x</dc:identifier>'
+           '<dc:title>手写的书</dc:title><dc:language>zh</dc:language></metadata>'
+           f'<manifest>{manifest}</manifest><spine>{spine}</spine></package>')
+    container = ('<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
+                 '<rootfiles><rootfile full-path="content.opf" media-type="application/oebps-package+xml"/></rootfiles>'
+                 '</container>')
+    return zip_bytes({"mimetype": b"application/epub+zip", "META-INF/container.xml": container.encode(),
+                      "content.opf": opf.encode(), **chapters})

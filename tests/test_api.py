@@ -207,11 +207,11 @@ def test_an_upload_name_in_gbk_or_with_a_path_is_kept_inside_the_uploads_folder(
 
     r = upload("季度报告.txt".encode("gbk"), "季度报告\n\n本季度跨境物流的成本下降了百分之五。")  # GBK bytes, not UTF-8
     assert r.status_code == 200 and r.json()["items"] == [{"item": "季度报告.txt", "status": "added", "detail": ""}]
-    assert (kb_path / "uploads" / "季度报告.txt").exists()
+    assert len(list((kb_path / "uploads").glob("*/季度报告.txt"))) == 1  # uploads/<content hash>/<name>
     r = upload(b"../../escape.txt", "Escape attempt\n\nThis upload names a path outside the uploads folder.")
     assert r.status_code == 200 and [i["item"] for i in r.json()["items"]] == ["escape.txt"]
-    assert (kb_path / "uploads" / "escape.txt").exists() and not (kb_path.parent / "escape.txt").exists()
-    assert all(p.parent == kb_path / "uploads" for p in (kb_path / "uploads").iterdir())
+    assert len(list((kb_path / "uploads").glob("*/escape.txt"))) == 1 and not (kb_path.parent / "escape.txt").exists()
+    assert all(p.parent.parent == kb_path / "uploads" and p.is_file() for p in (kb_path / "uploads").glob("*/*"))
 
 
 def test_bad_uploads_are_refused_and_nothing_is_lost(api, kb_path, tmp_path):

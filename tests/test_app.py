@@ -85,15 +85,15 @@ def test_upload_good_and_bad_file_then_remove(monkeypatch, tmp_path):
     assert not at.exception
     # AppTest has no file-uploader driver: call the page's ingest path with files written as uploads.
     from kb import KnowledgeBase
-    from kb.view import inside, safe_filename
+    from kb.view import upload_path
     from ingest import ingest
     up = kb_path / "uploads"
-    up.mkdir(parents=True, exist_ok=True)
-    good = inside(up, safe_filename("../../物流.txt"))
-    good.write_bytes("海外仓物流\n\n跨境卖家需要关注海外仓和物流成本。".encode("gbk"))
-    bad = inside(up, safe_filename("bad\n.txt"))
-    bad.write_bytes(b"\x00\x01\x02" * 500)
-    assert good.parent == up.resolve() and bad.parent == up.resolve()
+    good_bytes, bad_bytes = "海外仓物流\n\n跨境卖家需要关注海外仓和物流成本。".encode("gbk"), b"\x00\x01\x02" * 500
+    good, bad = upload_path(up, "../../物流.txt", good_bytes), upload_path(up, "bad\n.txt", bad_bytes)
+    for f, data in ((good, good_bytes), (bad, bad_bytes)):
+        f.parent.mkdir(parents=True)
+        f.write_bytes(data)
+    assert good.parent.parent == up.resolve() and bad.parent.parent == up.resolve() and good.name == "物流.txt"
     kb = KnowledgeBase.open(kb_path)
     s = ingest(kb, [str(good), str(bad)], progress=False, echo=False)
     assert len(s.added) == 1 and len(s.failed) == 1 and "binary" in s.failed[0][1]

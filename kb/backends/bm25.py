@@ -208,6 +208,7 @@ class Bm25Index:
         import bm25s
         # Memory-mapped: a million passages' score matrix stays on disk until a query touches it.
         retriever = bm25s.BM25.load(str(path), mmap=True, allow_pickle=False)
+        _check_files(retriever, ids)
         return cls(retriever, np.asarray(ids, np.int64), avgdl)
 
 
@@ -263,3 +264,20 @@ class LexicalScores:
         return out
 
 
+def _check_files(retriever, ids: np.ndarray) -> None:
+    """Refuse saved files whose values are out of range (a damaged or tampered index folder):
+    scoring indexes arrays with them, and a wrong value would raise mid-search or, negative,
+    silently score the wrong passage. Raises ValueError; the lifecycle then rebuilds from SQLite."""
+    m = retriever.scores
+    data, indices, indptr = (np.asarray(m[k]) for k in ("data", "indices", "indptr"))
+    n = int(m["num_docs"])
+    if ids.ndim != 1 or len(ids) != n or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"ids.npy holds {ids.shape} ids for {n} documents")
+    if len(indptr) < 1 or indptr[0] != 0 or indptr[-1] != len(indices) or len(data) != len(indices) or \
+            (len(indptr) > 1 and np.any(np.diff(indptr) < 0)):
+        raise ValueError("the score matrix's column pointers are out of range")
+    if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= n):
+        raise ValueError("the score matrix names documents out of range")
+    vocab = retriever.vocab_dict.values()  # (bm25s numbers its empty-string token one past the last column)
+    if vocab and (min(vocab) < 0 or max(vocab) > len(indptr) - 1):
+        raise ValueError("the vocabulary names terms out of range")
