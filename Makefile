@@ -40,7 +40,7 @@ search: kb
 test: setup browser-deps
 	$(BIN)/python -m pytest -q
 
-# The unit and contract tests (fake embedder, no browser, no killed processes): about a minute.
+# The unit and contract tests (fake embedder, no browser, no killed processes): about two minutes on 2 CPUs.
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not browser and not model and not process"
 

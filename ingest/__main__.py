@@ -2,19 +2,19 @@
 folders or URLs) to a knowledge base."""
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 
 from kb import config
 from kb.base import KnowledgeBase
+from kb.cli import OneLineParser
 from kb.errors import KBError
 
 from .pipeline import _safe, ingest
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ingest", description="Add article files and folders to a knowledge base.")
+    ap = OneLineParser(prog="python -m ingest", description="Add article files and folders to a knowledge base.")
     ap.add_argument("--kb", default=None, help=f"knowledge base folder (default: KB_DIR or {config.get('KB_DIR')})")
     ap.add_argument("--quiet", action="store_true", help="no progress bar, no per-file lines")
     ap.add_argument("--progress", action="store_true", help="show a progress bar even when not on a terminal")

@@ -90,6 +90,11 @@ class KnowledgeBase:
             raise KBNotFound(f"{path} is a file, not a knowledge base folder; give the folder (--kb DIR or KB_DIR)")
         if db.exists() and not db.is_file():
             raise KBNotFound(f"{db} is not a file; {path} is not a knowledge base (move that folder away)")
+        wanted = build or BuildParams.from_env()
+        new_backend = backends.get(wanted.backend)  # an unknown name: said before anything is created
+        check = getattr(new_backend.vector, "check", None)
+        if check is not None and not db.exists():
+            check(dataclasses.replace(index_params or IndexParams.from_env(), home=str(path)))
         if not db.exists():
             if not create:
                 raise KBNotFound(f"No knowledge base in {path}. Build one with: python -m ingest --kb {path} data/articles")
@@ -200,24 +205,40 @@ class KnowledgeBase:
         return self.stats()
 
     def _move_indexes(self, backend: str, milvus_uri: str | None) -> None:
-        """Switch to ``backend`` (inside the writer): record it, then build its indexes anew."""
+        """Switch to ``backend`` (inside the writer): build and save its indexes, then record it
+        and free what the old backend held. A failure on the way (an engine that cannot be
+        reached, say) leaves the KB on its old backend, untouched."""
         new = backends.get(backend)
         old = self.indexes
         man = old.manifest()
         params = dataclasses.replace(old.params, milvus_uri=milvus_uri) if milvus_uri else old.params
-        self.build = dataclasses.replace(self.build, backend=backend)
-        with self.store.transaction():
-            self.store.set_meta("build", self.build.to_json())
-        self.indexes = Indexes(self.path, self.store, new, params, lambda: self.dim, lambda: self.embedder_name)
-        self.indexes.writing = True
+        check = getattr(new.vector, "check", None)
+        if check is not None:
+            check(dataclasses.replace(params, home=str(self.path)))
+        moved = Indexes(self.path, self.store, new, params, lambda: self.dim, lambda: self.embedder_name)
+        moved.writing = True
+        try:
+            moved.rebuild()
+            moved.save()
+            build = dataclasses.replace(self.build, backend=backend)
+            with self.store.transaction():
+                self.store.set_meta("build", build.to_json())
+        except BaseException:
+            moved.close()
+            if old.manifest() != man:  # (the new manifest was written: put the old one's files back)
+                old.rebuild()
+                old.save()
+            raise
+        self.build, self.indexes = build, moved
         self.writing.indexes, self.writing.build = self.indexes, self.build
         old.close()
         for kind, cls in (("dense", old.backend.vector), ("lexical", old.backend.lexical)):
             discard = getattr(cls, "discard", None)
             if man and man.get(kind) and discard is not None:
                 discard(old.folder, man[kind], old.params)
-        self.indexes.rebuild()
-        self.indexes.save()
+        forget = getattr(old.backend.vector, "forget", None)
+        if forget is not None:
+            forget(old.params, (man or {}).get("dense"))
 
     # --- writing -----------------------------------------------------------------------
     @contextmanager

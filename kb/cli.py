@@ -257,7 +257,7 @@ def cmd_eval(kb, a) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m kb", description="Search and maintain a bilingual article knowledge base.",
+    ap = OneLineParser(prog="python -m kb", description="Search and maintain a bilingual article knowledge base.",
                                  epilog="Settings (environment variables):\n" + "\n".join(
                                      f"  {s.name} (default {s.default!r}): {s.help}" for s in config.SETTINGS),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -349,6 +349,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid")
     p.set_defaults(fn=cmd_eval)
     return ap
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (not the usage block first): the value and what
+    to do, like every other error of the command line."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -258,9 +258,27 @@ def test_kb_rebuild_moves_a_kb_between_backends_and_back(pair, tmp_path, monkeyp
     r = run_cli("-m", "kb", "--kb", str(path), "rebuild", "--backend", "embedded", env_extra=ENV)
     assert r.returncode == 0 and "(embedded backend)" in r.stdout, r.stderr
     assert _rounded(run_cli(*ask, env_extra=ENV)) == _rounded(before)
-    c = milvus.client(str(path / "milvus.db"))
-    assert len(held) == 3 and not set(c.list_collections()) & held, "moving away drops the engine's collections"
-    milvus.release(str(path / "milvus.db"))
+    assert len(held) == 3 and not (path / "milvus.db").exists(), "moving away drops the collections and the Lite file"
+
+
+def test_a_move_that_fails_leaves_the_kb_as_it_was_and_bad_settings_create_nothing(pair, tmp_path, monkeypatch):
+    import shutil
+    monkeypatch.setenv("KB_MODEL", HASH)
+    path = tmp_path / "kb"
+    shutil.copytree(pair["embedded"], path)
+    files = sorted(p.name for p in (path / "index").iterdir())
+    r = run_cli("-m", "kb", "--kb", str(path), "rebuild", "--backend", "milvus", "--milvus-uri", str(tmp_path / "m.txt"),
+                env_extra=ENV)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "ends in .db" in r.stderr, r.stderr
+    kb = KnowledgeBase.open(path)
+    assert kb.build.backend == "embedded" and sorted(p.name for p in (path / "index").iterdir()) == files
+    kb.close()
+    s = run_cli("-m", "kb", "--kb", str(path), "search", "TikTok", "-k", "1", env_extra=ENV)
+    assert s.returncode == 0 and "rebuilding" not in s.stderr, s.stderr
+    for args in (["--backend", "milvis"], ["--backend", "milvus", "--milvus-uri", "foo"]):
+        r = run_cli("-m", "ingest", "--kb", str(tmp_path / "new"), *args, str(SAMPLE), env_extra=ENV)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (tmp_path / "new").exists(), "a refused setting creates no KB folder"
 
 
 @pytest.mark.process

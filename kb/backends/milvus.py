@@ -64,7 +64,8 @@ def resolve_uri(params: IndexParams, entry: dict | None = None) -> str:
     if "://" in uri:
         return uri
     if not uri.endswith(".db"):
-        raise ConfigError(f"KB_MILVUS_URI={uri}: a Milvus Lite file's name ends in .db (or give http://host:19530)")
+        raise ConfigError(f"Milvus URI '{uri}' (--milvus-uri or KB_MILVUS_URI): a Milvus Lite file's name ends in .db, "
+                          "a server's is http://host:19530")
     path = Path(uri)
     if not path.is_absolute():
         if not params.home:
@@ -223,6 +224,27 @@ class _Collection:
 
     def _entry(self) -> dict:
         return {"collection": self.name, "uri": self.stored_uri, "files": []}
+
+    @classmethod
+    def check(cls, params: IndexParams) -> None:
+        """Refuse a URI that cannot work before a KB is created or moved (ConfigError)."""
+        resolve_uri(params)
+
+    @classmethod
+    def forget(cls, params: IndexParams, entry: dict | None = None) -> None:
+        """After a KB moved away from Milvus: remove its Lite file from the KB folder once it
+        holds no collection (a server keeps what other KBs hold)."""
+        uri = resolve_uri(params, entry)
+        if "://" in uri or not params.home or Path(params.home) not in Path(uri).parents:
+            return
+        try:
+            if client(uri).list_collections():
+                return
+        except KBError:
+            return
+        release(uri)
+        for f in (Path(uri), Path(uri).with_name(f".{Path(uri).name}.lock")):
+            f.unlink(missing_ok=True)
 
     @classmethod
     def release(cls, params: IndexParams, entry: dict | None = None) -> None:
