@@ -451,8 +451,8 @@ def page_library(kb: KnowledgeBase) -> None:
                                "articles without a date are left out by date filters."))
             return
     st.caption(f"{len(shown)} of {len(arts)} articles")
-    st.dataframe({"title": [a.title for a in shown], "author": [a.author for a in shown], "source": [a.source for a in shown],
-                  "date": [a.date for a in shown], "language": [a.lang for a in shown], "passages": [a.passages for a in shown],
+    st.dataframe({"title": [a.title for a in shown], "author": [a.author or "" for a in shown], "source": [a.source or "" for a in shown],
+                  "date": [a.date or "" for a in shown], "language": [a.lang for a in shown], "passages": [a.passages for a in shown],
                   "ingested at": [a.ingested_at for a in shown], "id": [a.id for a in shown]},
                  hide_index=True, width="stretch")
     edit_form(kb, arts)
