@@ -549,20 +549,27 @@ def _links_and_images(bodies) -> list[str]:
     return bad
 
 
-def test_article_metadata_is_text_everywhere_in_the_app(tmp_path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
+def _kb_titled(tmp_path, evil: str, url: str | None = None) -> str:
+    """A KB in tmp_path/kb of one article whose title, author and source are ``evil``; its id."""
     from ingest import ingest
     from kb import KnowledgeBase
-    evil = "![x](http://127.0.0.1:9/p.png) [click](http://evil) <img src=http://127.0.0.1:9/q.png> :red[red] $x^2$"
-    monkeypatch.setenv("KB_MODEL", HASH)
-    kb = KnowledgeBase.open(tmp_path / "kb", create=True)
+    kb = KnowledgeBase.open(tmp_path / "kb", create=True, model=HASH)
     f = tmp_path / "evil.txt"
     f.write_text("placeholder\n\n海外仓的物流成本很高。卖家需要关注全托管服务。", encoding="utf-8")
     ingest(kb, [str(f)], progress=False, echo=False)
     aid = kb.articles()[0].id
     kb.edit(aid, title=evil, author=evil, source=evil)
-    kb.store.db.execute("UPDATE articles SET url='javascript:alert(1)'")  # (edit and ingest refuse such links)
+    if url is not None:
+        kb.store.db.execute("UPDATE articles SET url=?", (url,))
     kb.close()
+    return aid
+
+
+def test_article_metadata_is_text_everywhere_in_the_app(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    evil = "![x](http://127.0.0.1:9/p.png) [click](http://evil) <img src=http://127.0.0.1:9/q.png> :red[red] $x^2$"
+    monkeypatch.setenv("KB_MODEL", HASH)
+    _kb_titled(tmp_path, evil, url="javascript:alert(1)")  # (edit and ingest refuse such links)
     monkeypatch.setenv("KB_DIR", str(tmp_path / "kb"))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.query_params.update({"q": f"海外仓 物流 {evil}", "k": "²"})
@@ -597,23 +604,11 @@ def test_article_metadata_loads_nothing_and_links_nowhere_in_a_real_browser(tmp_
     """The same title in headless Chromium (Streamlit's own Markdown renderer): on the Ask, Read and
     Library pages no element loads from the title's address and no link points at it."""
     from playwright.sync_api import sync_playwright
-    from ingest import ingest
-    from kb import KnowledgeBase
     from .test_browser import CHROMIUM, FLAGS, _free_port
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make browser-deps)")
     evil = "![x](http://127.0.0.1:9/p.png) [click](http://evil.invalid/x) <img src=http://127.0.0.1:9/q.png> www.evil.invalid"
-    os.environ["KB_MODEL"] = HASH
-    try:
-        kb = KnowledgeBase.open(tmp_path / "kb", create=True)
-        f = tmp_path / "evil.txt"
-        f.write_text("placeholder\n\n海外仓的物流成本很高。卖家需要关注全托管服务。", encoding="utf-8")
-        ingest(kb, [str(f)], progress=False, echo=False)
-        aid = kb.articles()[0].id
-        kb.edit(aid, title=evil, author=evil, source=evil)
-        kb.close()
-    finally:
-        os.environ.pop("KB_MODEL", None)
+    aid = _kb_titled(tmp_path, evil)
     port = _free_port()
     env = dict(os.environ, KB_DIR=str(tmp_path / "kb"), KB_MODEL=HASH)
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
