@@ -201,6 +201,11 @@ def _html(data: bytes, text: str) -> RawDoc:
         import trafilatura
     except ImportError as e:  # pragma: no cover
         raise ReadError(f"HTML needs trafilatura ({e})") from None
+    # trafilatura's deduplication counts the text it has seen across every page of the process, and
+    # drops a paragraph seen a few times: the fourth ingest of a page in one process (the app, the
+    # API, a test session) lost its body. Repeats within this page are all it should judge.
+    from trafilatura.deduplication import LRU_TEST
+    LRU_TEST.clear()
     try:
         doc = trafilatura.bare_extraction(text, with_metadata=True, include_comments=False, include_tables=True,
                                           favor_precision=False, deduplicate=True,

@@ -9,7 +9,7 @@ from kb.errors import ReadError
 from kb.segment import split_sentences
 from kb.text import normalize
 
-from .conftest import SEED, SEED_NOISE
+from .conftest import ROOT, SEED, SEED_NOISE
 
 ZH = "跨境电商平台在美国市场的扩张速度很快。卖家们需要关注合规与物流问题。"
 
@@ -78,3 +78,13 @@ def test_dates():
     assert parse_date("8个月前") is None and parse_date("9月12日") is None
     c = clean_text("标题行\n发布时间:2023年9月12日\n作者:李雷\n正文第一句。正文第二句。")
     assert (c.date, c.author, c.text) == ("2023-09-12", "李雷", "正文第一句。正文第二句。")
+
+
+def test_a_page_read_again_and_again_in_one_process_keeps_its_body():
+    """trafilatura's deduplication remembers text across pages: without a reset per page, the
+    fourth read of the same page in one process (an app re-ingesting an updated page, a test
+    session) came back without its body."""
+    from ingest.readers import read_file
+    page = ROOT / "data" / "articles" / "zh" / "wiki-zh-04.html"
+    texts = [read_file(page).text for _ in range(6)]
+    assert len(texts[0]) > 500 and all(t == texts[0] for t in texts)

@@ -97,6 +97,7 @@ def client(uri: str):
             if "://" not in uri:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
             import logging
+            logging.getLogger("pymilvus").setLevel(logging.ERROR)  # (its iterator warns of client-side timestamps on Lite)
             root = logging.getLogger()
             root.addFilter(_quiet_lite)  # milvus-lite logs its failures to the root logger; ours say them once
             try:
