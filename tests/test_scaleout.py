@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from kb.backends import milvus
 
 from .conftest import ROOT, SAMPLE, run_cli
 from .fakes import HASH
+from .test_api import _free_port
 
 ENV = {"KB_MODEL": HASH}
 # The test's own cluster on localhost, without Ray's token authentication (a real cluster keeps
@@ -146,12 +146,6 @@ def test_milvus_lite_is_one_process_at_a_time_and_says_so(pair, monkeypatch):
 
 
 # --- Ray ---------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
     """A local Ray instance with two worker CPUs, started as a cluster is (``ray start --head``)."""
