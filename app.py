@@ -148,8 +148,10 @@ def page_ask(kb: KnowledgeBase) -> None:
     top = hits[0]
     conf = getattr(hits, "confidence", None)
     if getattr(hits, "no_answer", False):
-        st.warning(f"No passage in your library seems to answer this (confidence {conf:.2f}). "
-                   "The closest passages follow.", icon="🔎")
+        why = getattr(hits, "reason", None)
+        st.warning(f"No passage in your library seems to answer this — closest passages:"
+                   + (f" ({why}; confidence {conf:.2f})" if why and why != "low confidence" else f" (confidence {conf:.2f})"),
+                   icon="🔎")
     else:
         st.markdown(f'<div class="kb-text"><strong>Answer</strong> [{top.rank}]: {render(top.highlight)}</div>',
                     unsafe_allow_html=True)
@@ -158,7 +160,7 @@ def page_ask(kb: KnowledgeBase) -> None:
     export_results(hits, query)
     st.divider()
     for h in hits:
-        show_hit(kb, h)
+        show_hit(kb, h, related=bool(getattr(hits, "no_answer", False)))
 
 
 CITE_FORMATS = {"BibTeX": ("bibtex", "bib"), "RIS": ("ris", "ris"), "CSL-JSON": ("csl-json", "json"),
@@ -185,9 +187,10 @@ def _recall(question: str) -> None:
 
 
 
-def show_hit(kb: KnowledgeBase, h) -> None:
+def show_hit(kb: KnowledgeBase, h, related: bool = False) -> None:
+    """One result card; ``related``: the search found no answer, so the card is a possibly related passage."""
     with st.container(border=True):
-        st.markdown(f"**[{h.rank}] {md_escape(h.title)}**")
+        st.markdown(f"**[{h.rank}] {md_escape(h.title)}**" + (" · *possibly related*" if related else ""))
         page, para = h.highlight_page or h.page, h.highlight_paragraph or h.paragraph  # where the answer is
         meta = " · ".join(x for x in (h.source, h.date, f"page {page}" if page else "", f"paragraph {para}",
                                       h.lang, f"score {h.score:.3f}") if x)

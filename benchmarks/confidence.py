@@ -1,16 +1,20 @@
-"""Fit and check the confidence model of kb/search.py (``CONFIDENCE``).
+"""Fit and check the confidence model of kb/search.py (``CONFIDENCE``) and its threshold.
 
 `retrieval.py` writes, per library, the signals of the shipped ranking's top hit for every
-question and off-topic question (benchmarks/out/signals-<library>.json). This script fits a
-logistic regression on the MLQA libraries with the label "the top hit is the article that
-answers", prints its coefficients, and the flag rates at several thresholds on every library,
-the CMRC ones being held out (never fitted on).
+in-library question, every *near* off-topic question (another dev set's) and every *far* one
+(everyday questions, benchmarks/data/) to benchmarks/out/signals-<library>.json. This script fits
+a logistic regression of "the library holds the answer" (in-library against near off-topic) on
+the MLQA libraries, picks the threshold that flags at most ``--in-library`` of their in-library
+questions, and prints the flag rates on every library, near and far: the CMRC libraries and every
+far question are held out (never fitted on). A second fit on mlqa-zh and mlqa-en alone is checked
+on mlqa-mixed, to see how a model carries to a library it has not seen.
 
     python benchmarks/retrieval.py            # writes the signals files
-    python benchmarks/confidence.py
+    python benchmarks/confidence.py [--features a b a*b …]
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -18,49 +22,91 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 OUT = ROOT / "benchmarks" / "out"
-FEATURES = ["dense", "lexical", "lead", "sentence", "sentence_plain", "lexical_best", "cover"]
+# The terms of the model: signals of kb.search._signals, or products of two ("cross*cover").
+FEATURES = ["dense", "lexical", "lead", "sentence", "sentence_plain", "lexical_best", "cover", "rare_lib", "rare_top",
+            "asks", "typed_miss", "cross", "agree", "gap", "cross*cover", "cross*lexical", "cross*rare_lib",
+            "cross*sentence", "cross*dense"]
+BEFORE = ["dense", "lexical", "lead", "sentence", "sentence_plain", "lexical_best", "cover"]
 FIT_ON = ["mlqa-zh", "mlqa-en", "mlqa-mixed"]
 HELD_OUT = ["cmrc", "cmrc-mixed"]
 
 
-def load(name: str):
-    rows = json.loads((OUT / f"signals-{name}.json").read_text())
-    x = np.array([[r[k] for k in FEATURES] for r in rows], float)
-    on = np.array([r["on_topic"] for r in rows], bool)
-    right = np.array([r["right"] for r in rows], bool)
-    return x, on, right
+def load(name: str) -> list[dict]:
+    return json.loads((OUT / f"signals-{name}.json").read_text())
 
 
-def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50) -> np.ndarray:
+def matrix(rows: list[dict], features: list[str]) -> np.ndarray:
+    from kb.search import feature
+    return np.array([[feature(r, f) for f in features] for r in rows], float)
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 60) -> np.ndarray:
     """Logistic regression by Newton steps (bias first)."""
     xb = np.hstack([np.ones((len(x), 1)), x])
     w = np.zeros(xb.shape[1])
     for _ in range(steps):
-        p = 1 / (1 + np.exp(-xb @ w))
-        grad = xb.T @ (p - y) / len(y) + l2 * w
+        p = 1 / (1 + np.exp(-np.clip(xb @ w, -50, 50)))
+        grad = xb.T @ (p - y) / len(y) + l2 * np.r_[0, w[1:]]
         hess = (xb.T * (p * (1 - p))) @ xb / len(y) + l2 * np.eye(len(w))
         w -= np.linalg.solve(hess, grad)
     return w
 
 
+def prob(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.clip(w[0] + x @ w[1:], -50, 50)))
+
+
+def rates(rows: list[dict], p: np.ndarray, th: float, typed: bool) -> dict:
+    flag = p < th
+    if typed:
+        flag |= np.array([bool(r.get("asks_figure") and r.get("typed_miss")) for r in rows])
+    on = np.array([r["on_topic"] for r in rows])
+    off = np.array([r.get("off", "near" if not r["on_topic"] else "") for r in rows])
+    right = np.array([r["right"] for r in rows])
+    cross = np.array([r["on_topic"] and r.get("gold_lang") not in (None, r["lang"]) for r in rows])
+    pick = lambda m: f"{flag[m].mean():.3f} ({int(m.sum())})" if m.any() else "–"  # noqa: E731
+    return {"in": pick(on), "in same": pick(on & ~cross), "in cross": pick(on & cross), "in right": pick(on & right),
+            "near": pick(~on & (off == "near")), "far": pick(~on & (off == "far"))}
+
+
+def report(title: str, w: np.ndarray, features: list[str], fit_rows: list[dict], libs: dict[str, list[dict]],
+           held: set[str], in_library: float) -> float:
+    on = np.array([r["on_topic"] for r in fit_rows])
+    p_fit = prob(w, matrix(fit_rows, features))
+    th = float(np.quantile(p_fit[on], in_library))
+    print(f"\n### {title}\n")
+    print("CONFIDENCE = {" + ", ".join(f'"{k}": {v:.3f}' for k, v in zip(["bias"] + features, w)) + "}")
+    print(f"threshold (flags {in_library:.0%} of the fitted in-library questions): {th:.3f}\n")
+    print("| library | rule | in-library flagged | same-language | cross-language | top hit right | near off-topic flagged "
+          "| far off-topic flagged |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, rows in libs.items():
+        p = prob(w, matrix(rows, features))
+        for typed in (False, True):
+            r = rates(rows, p, th, typed)
+            tag = " (held out)" if name in held else ""
+            print(f"| {name}{tag} | {'confidence + typed rule' if typed else 'confidence'} | {r['in']} | {r['in same']} "
+                  f"| {r['in cross']} | {r['in right']} | {r['near']} | {r['far']} (held out) |")
+    return th
+
+
 def main() -> None:
-    have = [n for n in FIT_ON + HELD_OUT if (OUT / f"signals-{n}.json").exists()]
-    if not all(n in have for n in FIT_ON):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--features", nargs="*", default=FEATURES)
+    ap.add_argument("--in-library", type=float, default=0.04, help="share of fitted in-library questions flagged")
+    a = ap.parse_args()
+    libs = {n: load(n) for n in FIT_ON + HELD_OUT if (OUT / f"signals-{n}.json").exists()}
+    if not all(n in libs for n in FIT_ON):
         sys.exit("run benchmarks/retrieval.py first (it writes benchmarks/out/signals-*.json)")
-    x = np.vstack([load(n)[0] for n in FIT_ON])
-    y = np.concatenate([load(n)[2] for n in FIT_ON]).astype(float)
-    w = fit(x, y)
-    print("CONFIDENCE = {" + ", ".join(f'"{k}": {v:.3f}' for k, v in zip(["bias"] + FEATURES, w)) + "}\n")
-    print("| library | threshold | in-library flagged | … of them top hit right | … top hit wrong | off-topic flagged |")
-    print("|---|---|---|---|---|---|")
-    for name in have:
-        xs, on, right = load(name)
-        p = 1 / (1 + np.exp(-(w[0] + xs @ w[1:])))
-        for th in (0.1, 0.2, 0.3, 0.5):
-            flag = p < th
-            print(f"| {name}{' (held out)' if name in HELD_OUT else ''} | {th} | {flag[on].mean():.3f} "
-                  f"| {flag[on & right].mean():.3f} | {flag[on & ~right].mean():.3f} | {flag[~on].mean():.3f} |")
+    near = lambda rows: [r for r in rows if r["on_topic"] or r.get("off", "near") == "near"]  # noqa: E731
+    for title, features, fit_names in (("before: the shipped signals, MLQA fitted", BEFORE, FIT_ON),
+                                       ("all signals, MLQA fitted", a.features, FIT_ON),
+                                       ("all signals, fitted on mlqa-zh and mlqa-en only", a.features, FIT_ON[:2])):
+        fit_rows = [r for n in fit_names for r in near(libs[n])]
+        w = fit(matrix(fit_rows, features), np.array([r["on_topic"] for r in fit_rows], float))
+        report(title, w, features, fit_rows, libs, set(libs) - set(fit_names), a.in_library)
 
 
 if __name__ == "__main__":

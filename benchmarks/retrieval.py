@@ -65,6 +65,11 @@ EXTRA: dict[str, tuple[str, dict]] = {  # tried with --variants
     "hybrid, highlight translated 0.3": ("hybrid", {"highlight_translated": 0.3}),
     "hybrid, highlight translated 1.0": ("hybrid", {"highlight_translated": 1.0}),
     "hybrid, translated 0.35, lexical 0.5": ("hybrid", {"translated_lexical_weight": 0.35, "lexical_weight": 0.5}),
+    "hybrid, highlight without answer type": ("hybrid", {"highlight_answer_type": 0, "highlight_neighbour": 0}),
+    "hybrid, highlight answer type 0.2": ("hybrid", {"highlight_answer_type": 0.2}),
+    "hybrid, highlight answer type 0.8": ("hybrid", {"highlight_answer_type": 0.8}),
+    "hybrid, highlight no neighbour": ("hybrid", {"highlight_neighbour": 0}),
+    "hybrid, highlight neighbour 0.2": ("hybrid", {"highlight_neighbour": 0.2}),
 }
 
 
@@ -129,9 +134,11 @@ def judge(hits: list[dict], q: benchsets.Question) -> tuple[int | None, bool]:
 def summarise(rows: list[tuple[int | None, bool]]) -> dict:
     n = len(rows) or 1
     ranks = [r for r, _ in rows]
-    return {"n": len(rows), "recall@1": sum(r == 1 for r in ranks if r) / n,
+    first = sum(r == 1 for r in ranks if r)
+    return {"n": len(rows), "recall@1": first / n,
             "recall@5": sum(r <= 5 for r in ranks if r) / n, "recall@10": sum(r <= 10 for r in ranks if r) / n,
-            "mrr@10": sum(1 / r for r in ranks if r and r <= 10) / n, "highlight": sum(h for _, h in rows) / n}
+            "mrr@10": sum(1 / r for r in ranks if r and r <= 10) / n, "highlight": sum(h for _, h in rows) / n,
+            "highlight|first": sum(h for _, h in rows) / (first or 1)}
 
 
 def variant_params(kb, settings: dict):
@@ -162,7 +169,7 @@ def run_library(kb_path: Path, lib: benchsets.Library, variants: dict, a_signals
     if kb.build.backend == "embedded":  # (a milvus copy was just built by this code)
         kb.indexes.rebuild()  # indexes as this code builds them (a cached KB's may hold older language means)
     kb.query_vector("warm-up")
-    asked = lib.questions + lib.off_topic
+    asked = lib.questions + lib.off_topic + lib.far
     # Question vectors are cached beside the KB (embedding is not what differs between runs).
     cache = kb_path.parent / f"questions-{hashlib.sha1(chr(0).join(q.query for q in asked).encode()).hexdigest()[:10]}.npz"
     if cache.exists():
@@ -188,10 +195,12 @@ def run_library(kb_path: Path, lib: benchsets.Library, variants: dict, a_signals
                 rows[(q.query, q.gold)] = judge(hits, q)
             c = getattr(res, "confidence", None)
             if c is not None:
-                conf.append((c, bool(getattr(res, "no_answer", False)), q.gold is not None))
+                conf.append((c, bool(getattr(res, "no_answer", False)), q.gold is not None, q.off))
                 if a_signals is not None and name == "hybrid (shipped)":
-                    a_signals.append({**res.signals, "on_topic": q.gold is not None, "lang": q.lang,
-                                      "right": bool(rows.get((q.query, q.gold), (None,))[0] == 1)})
+                    a_signals.append({**res.signals, "on_topic": q.gold is not None, "lang": q.lang, "off": q.off,
+                                      "gold_lang": q.gold_lang, "query": q.query,
+                                      "right": bool(rows.get((q.query, q.gold), (None,))[0] == 1),
+                                      "highlight": bool(rows.get((q.query, q.gold), (None, False))[1])})
         out[name] = {"rows": rows, "conf": conf, "ms": 1000 * (time.time() - t) / len(asked)}
     kb.close()
     return out
@@ -208,13 +217,14 @@ NAMES = {"zh": "Chinese", "en": "English"}
 
 
 def fmt(s: dict) -> str:
-    return f"{s['recall@1']:.3f} | {s['recall@5']:.3f} | {s['recall@10']:.3f} | {s['mrr@10']:.3f} | {s['highlight']:.3f}"
+    return (f"{s['recall@1']:.3f} | {s['recall@5']:.3f} | {s['recall@10']:.3f} | {s['mrr@10']:.3f} | {s['highlight']:.3f} "
+            f"| {s['highlight|first']:.3f}")
 
 
 def report_single(lib, res, secs, variants) -> None:
     print(f"\n## {lib.name} — {len(lib.contexts)} articles, {len(lib.questions)} questions (ingest {secs:.0f} s)\n")
-    print("| questions → articles | ranking | recall@1 | recall@5 | recall@10 | MRR@10 | highlight | ms/query |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| questions → articles | ranking | recall@1 | recall@5 | recall@10 | MRR@10 | highlight | highlight, article first | ms/query |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for (ql, al), qs in cells(lib).items():
         for name in variants:
             s = summarise([res[name]["rows"][(q.query, q.gold)] for q in qs])
@@ -228,8 +238,8 @@ def report_mixed(lib, res, secs, variants, singles: dict) -> None:
           f"({sum(1 for _, lg in lib.contexts if lg == 'zh')} Chinese, {sum(1 for _, lg in lib.contexts if lg == 'en')} English), "
           f"{len(lib.questions)} questions (ingest {secs:.0f} s)\n")
     print("| questions → articles | ranking | recall@1 | recall@5 | recall@10 | MRR@10 | highlight "
-          "| single-language recall@1 | mixed − single |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| highlight, article first | single-language recall@1 | mixed − single |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for (ql, al), qs in cells(lib).items():
         single = singles.get(MIXED[lib.name].get(al))
         for name in variants:
@@ -266,12 +276,14 @@ def report_no_answer(lib, res, variants) -> None:
     if not rows:
         return
     print(f"\nNo-answer flag on {lib.name}: in-library questions flagged (should be ≤ 5%), off-topic questions "
-          f"flagged (should be ≥ 90%)\n")
-    print("| ranking | in-library flagged | off-topic flagged |\n|---|---|---|")
+          f"flagged (should be ≥ 90%): near (another dev set's questions) and far (everyday questions)\n")
+    print("| ranking | in-library flagged | near off-topic flagged | far off-topic flagged |\n|---|---|---|---|")
     for name, conf in rows:
-        on = [f for _, f, t in conf if t]
-        off = [f for _, f, t in conf if not t]
-        print(f"| {name} | {sum(on) / max(1, len(on)):.3f} ({len(on)}) | {sum(off) / max(1, len(off)):.3f} ({len(off)}) |")
+        on = [f for _, f, t, _ in conf if t]
+        near = [f for _, f, t, o in conf if not t and o == "near"]
+        far = [f for _, f, t, o in conf if not t and o == "far"]
+        print(f"| {name} | {sum(on) / max(1, len(on)):.3f} ({len(on)}) | {sum(near) / max(1, len(near)):.3f} ({len(near)}) "
+              f"| {sum(far) / max(1, len(far)):.3f} ({len(far)}) |")
 
 
 def main() -> None:

@@ -22,6 +22,10 @@ for the MLQA libraries, CMRC questions and English MLQA questions about articles
 MLQA zh/en topics cover; for the CMRC libraries, MLQA's Chinese questions and English questions
 about contexts left out of cmrc-mixed.
 
+Far off-topic questions (``far``): everyday questions no library of these articles answers,
+100 in English and 100 in Chinese written for this project (benchmarks/data/everyday-*.jsonl),
+asked of every library.
+
 Where each set comes from: CMRC 2018 (https://github.com/ymcui/cmrc2018, CC BY-SA 4.0) and
 MLQA v1 (https://github.com/facebookresearch/MLQA, CC BY-SA 3.0); their PROVENANCE.md in the
 data folder gives commits and checksums.
@@ -44,6 +48,7 @@ class Question:
     gold_lang: str | None = None    # that article's language
     answers: list[str] = field(default_factory=list)
     id: str = ""
+    off: str = ""                   # for an off-topic question: "near" (another dev set) or "far" (everyday)
 
 
 @dataclass
@@ -52,6 +57,21 @@ class Library:
     contexts: list[tuple[str, str]]            # (text, lang)
     questions: list[Question]
     off_topic: list[Question] = field(default_factory=list)
+    far: list[Question] = field(default_factory=list)
+
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def everyday() -> list[Question]:
+    """The far off-topic questions: everyday questions (benchmarks/data/everyday-{en,zh}.jsonl)."""
+    out = []
+    for lang in ("en", "zh"):
+        for line in (DATA / f"everyday-{lang}.jsonl").read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                q = json.loads(line)
+                out.append(Question(q["query"], q["lang"], None, id=f"everyday-{lang}-{len(out)}", off="far"))
+    return out
 
 
 def title_of(context: str) -> str:
@@ -162,6 +182,9 @@ def load(name: str, data_dir: Path, limit: int | None = None) -> Library:
         lib = Library(name, ctx, qs, off)
     else:
         raise SystemExit(f"unknown set {name}")
+    for q in lib.off_topic:
+        q.off = "near"
+    lib.far = everyday()
     if limit:
         lib = _limited(lib, limit)
     return lib
@@ -174,4 +197,4 @@ def _limited(lib: Library, limit: int) -> Library:
     gold = {q.gold for q in qs}
     own = [c for c in lib.contexts if title_of(c[0]) in gold]
     others = [c for c in lib.contexts if title_of(c[0]) not in gold][:len(own)]
-    return Library(lib.name, own + others, qs, lib.off_topic[:limit])
+    return Library(lib.name, own + others, qs, lib.off_topic[:limit], lib.far)

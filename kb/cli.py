@@ -17,7 +17,8 @@ def result_json(query: str, hits) -> dict:
     """``search --json``'s object: the hits, the confidence that the first answers, the flag."""
     conf = getattr(hits, "confidence", None)
     return {"query": query, "confidence": None if conf is None else round(conf, 4),
-            "no_answer": bool(getattr(hits, "no_answer", False)), "hits": [h.to_dict() for h in hits]}
+            "no_answer": bool(getattr(hits, "no_answer", False)), "no_answer_reason": getattr(hits, "reason", None),
+            "hits": [h.to_dict() for h in hits]}
 
 
 def _print_hits(query: str, hits, out=None) -> None:
@@ -26,8 +27,8 @@ def _print_hits(query: str, hits, out=None) -> None:
         print(f"No passages found for: {query}", file=out)
         return
     if getattr(hits, "no_answer", False):
-        print(f"No passage in the library seems to answer this (confidence {hits.confidence:.2f}); "
-              f"the closest passages:\n", file=out)
+        print(f"No passage in the library seems to answer this ({hits.reason}; confidence {hits.confidence:.2f}); "
+              f"the closest passages, possibly related:\n", file=out)
     for h in hits:
         page, para = h.highlight_page or h.page, h.highlight_paragraph or h.paragraph  # where the answer is
         meta = " · ".join(x for x in (h.source, h.date, f"p. {page}" if page else "", f"para. {para}", h.lang,

@@ -83,6 +83,9 @@ class SearchParams(_FromEnv):
     no_answer_below: float = _setting("KB_NO_ANSWER_BELOW")
     reranker: str = _setting("KB_RERANKER")
     rerank_depth: int = _setting("KB_RERANK_DEPTH")
+    no_answer_typed: int = _const(
+        1, "1: a question asking for a number or a date (多少, 哪一年, how many, when…) whose marked sentence "
+           "states none is not called answered, whatever the confidence (0: the confidence alone decides).")
     cross_lexical_weight: float = _const(
         0.05, "Weight of the BM25 of the question's own terms for a passage in the other language (only shared "
               "names, numbers and Latin terms can match there).")
@@ -100,8 +103,11 @@ class SearchParams(_FromEnv):
         0.5, "Share of the preceding sentence's query terms a sentence is credited with (it often names the "
              "subject a pronoun stands for).")
     highlight_answer_type: float = _const(
-        0.4, "Added to a sentence's term overlap when the question asks for a date or number (哪一年, 多少, "
-             "how many…) and the sentence holds one.")
+        0.4, "Added to a sentence's term overlap when the question asks for a kind of answer (a date, number, "
+             "person, place or cause: 哪一年, 多少, 谁, 哪里, 为什么, how many… — kb.answers) and the sentence holds one.")
+    highlight_neighbour: float = _const(
+        0.1, "When the question asks for a kind of answer (a date, a number, a name…) that the marked sentence "
+             "lacks, the adjacent sentence holding one is marked too if it scores within this of the best.")
     highlight_subject: float = _const(
         0.25, "Share of its weight in that overlap kept by a query term that the article's title or first "
               "sentence names (the subject, which later sentences call 它, 本鱼, it).")

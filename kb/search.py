@@ -60,6 +60,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import answers
 from .dictionary import CrossQuery, cross_query
 from .params import SearchParams
 from .records import Candidates, PassageRow, SentenceRef
@@ -190,6 +191,7 @@ class Results(list):
     it an answer (``no_answer``). Only the hybrid ranking computes them."""
     confidence: float | None = None
     no_answer: bool = False
+    reason: str | None = None   # why no_answer is set ("low confidence", or the kind of answer missing)
     signals: dict | None = None
 
 
@@ -313,10 +315,21 @@ def rank(kb, q: Query, k: int, allowed, mode: str, p: SearchParams) -> Results:
     highlight(kb, q, drafts, lead, mode, p)
     out = Results(d.hit for d in drafts)
     if drafts and mode == "hybrid":
-        out.signals = _signals(drafts, cands.cos, lead, q, ix.lexical)
+        out.signals = _signals(drafts, cands, lead, q, ix.lexical)
         out.confidence = confidence(out.signals)
-        out.no_answer = out.confidence < p.no_answer_below
+        out.no_answer, out.reason = no_answer(out.signals, out.confidence, answers.answer_type(q.text), p)
     return out
+
+
+def no_answer(signals: dict, conf: float, kind: str | None, p: SearchParams) -> tuple[bool, str | None]:
+    """Whether the top hit is not to be called an answer, and why: its confidence is below
+    ``no_answer_below``, or the question asks for a number or a date (``kb.answers``) that the
+    marked sentence does not state (``no_answer_typed``)."""
+    if conf < p.no_answer_below:
+        return True, "low confidence"
+    if p.no_answer_typed and signals.get("asks_figure") and signals.get("typed_miss"):
+        return True, f"the question asks for {'a number' if kind == 'quantity' else 'a date'} and the marked sentence states none"
+    return False, None
 
 
 def candidates(ix, q: Query, n: int, allowed, mode: str) -> Candidates | None:
@@ -483,9 +496,10 @@ def highlight(kb, q: Query, drafts: list[_Draft], lead: Lead, mode: str, p: Sear
     lex = kb.indexes.lexical
     hl = _Highlighting(
         idf={t: (lex.idf(t) if p.highlight_idf >= 1 else 1.0) for t in set(q.terms)},
-        idf_mode=p.highlight_idf, scos=lead.raw_scos, qlang=q.lang, mode=mode, wants=answer_type(q.text),
+        idf_mode=p.highlight_idf, scos=lead.raw_scos, qlang=q.lang, mode=mode, wants=answers.answer_type(q.text),
         lam_same=p.highlight_weight, lam_cross=p.cross_lexical_weight, context=p.highlight_context,
-        answer_type=p.highlight_answer_type, subject=p.highlight_subject, lam_translated=p.highlight_translated)
+        answer_type=p.highlight_answer_type, subject=p.highlight_subject, lam_translated=p.highlight_translated,
+        neighbour=p.highlight_neighbour)
     if hl.subject != 1.0:
         hl.firsts = _first_sentences(drafts, kb.store)
     xq = q.cross
@@ -502,31 +516,63 @@ def highlight(kb, q: Query, drafts: list[_Draft], lead: Lead, mode: str, p: Sear
         _explain(d.hit, q.terms, targets, q.lang)
 
 
-def _signals(drafts: list[_Draft], pcos: np.ndarray, lead: Lead, q: Query, lex) -> dict:
-    """What the confidence is computed from: the top hit's dense part (language-centred
-    cosines), its lexical coverage (in its own language's terms), how far its passage's
-    cosine stands above the other candidates' (in standard deviations), its best sentence's
-    cosine (centred and plain), the best lexical coverage among the hits, and the share of the
-    question's terms (IDF-weighted; a term counts when it or a translation of it occurs) that
-    occur anywhere in the library."""
+def _signals(drafts: list[_Draft], c: Candidates, lead: Lead, q: Query, lex) -> dict:
+    """What the confidence is computed from, for the top hit:
+
+    - ``dense``, ``lexical``: its dense part (language-centred cosines) and lexical coverage (in
+      its own language's terms); ``lexical_best`` the best lexical coverage among the hits;
+    - ``lead``: how far the best passage cosine stands above the other candidates' (in standard
+      deviations); ``sentence``, ``sentence_plain``: its best sentence's cosine, centred and plain;
+    - ``cover``: the share of the question's terms (IDF-weighted; a term counts when it or a
+      translation of it occurs) found anywhere in the library; ``rare_lib`` / ``rare_top`` the
+      share of its two rarest terms found in the library / in the top hit (names, mostly: a
+      question about a topic the library lacks names things no passage holds);
+    - ``asks``: the question asks for a kind of answer (``kb.answers``); ``typed_miss``: it does and
+      the marked sentence holds none;
+    - ``cross``: the top hit is in the other language (its lexical signals come through translation);
+    - ``agree``: the top hit is among the first three candidates by vector and by BM25 alike;
+    - ``gap``: its score above the best hit from another article."""
     top = drafts[0].hit
+    pcos = c.cos
     spread = float(pcos.std()) or 1.0
     sids = [s.id for s in drafts[0].sents]
     terms, xq = q.terms, q.cross
-    cover = 0.0
+    cover = rare_lib = rare_top = 0.0
     if len(lex) and terms:
         full = math.log(1 + (len(lex) + 0.5) / 0.5)  # the IDF of a term no passage holds
         present = {t for t in terms if lex.idf(t) < full}
         if xq is not None:  # a question term counts when a translation of the phrase or word holding it occurs
             found = [src for src, alts in xq.groups.items() if any(lex.idf(t) < full for _, toks, _ in alts for t in toks)]
-            present |= {t for t in terms for src in found if t == src or t in src.split() or (has_han(t) and t in src)}
+            present |= {t for t in terms for src in found if _within(t, src)}
         weight = {t: lex.idf(t) for t in dict.fromkeys(terms)}
         cover = sum(w for t, w in weight.items() if t in present) / (sum(weight.values()) or 1.0)
+        rarest = sorted(weight, key=lambda t: -weight[t])[:2]
+        rare_lib = sum(t in present for t in rarest) / len(rarest)
+        matched = [m[0] for m in top.matches]
+        rare_top = sum(any(_within(t, m) for m in matched) for t in rarest) / len(rarest)
+    kind = answers.answer_type(q.text)
+    j_top = c.pids.index(top.passage_id) if top.passage_id in c.pids else None
+    agree = 0.0
+    if j_top is not None and len(c) > 1:
+        dense_rank = int((c.cos > c.cos[j_top]).sum())
+        lexical_all = np.maximum(c.lexical, c.lexical_x)
+        lexical_rank = int((lexical_all > lexical_all[j_top]).sum())
+        agree = float(dense_rank < 3 and lexical_rank < 3)
+    other = next((d.hit.score for d in drafts[1:] if d.hit.article_id != top.article_id), None)
     return {"dense": round(top.dense, 4), "lexical": round(top.lexical, 4),
             "lead": round((float(pcos.max()) - float(pcos.mean())) / spread, 4),
             "sentence": round(max((lead.scos.get(i, 0.0) for i in sids), default=0.0), 4),
             "sentence_plain": round(max((lead.raw_scos.get(i, 0.0) for i in sids), default=0.0), 4),
-            "lexical_best": round(max(d.hit.lexical for d in drafts), 4), "cover": round(cover, 4)}
+            "lexical_best": round(max(d.hit.lexical for d in drafts), 4), "cover": round(cover, 4),
+            "rare_lib": round(rare_lib, 4), "rare_top": round(rare_top, 4),
+            "asks": float(kind is not None), "asks_figure": float(kind in ("quantity", "date")), "typed_miss": float(kind is not None and not answers.holds(kind, top.highlight)),
+            "cross": float(not _same_lang(q.lang, top.lang)), "agree": agree,
+            "gap": round(top.score - other, 4) if other is not None else 0.5}
+
+
+def _within(term: str, phrase: str) -> bool:
+    """A question term is part of a phrase the dictionary translated (or of a matched term)."""
+    return term == phrase or term in phrase.split() or (has_han(term) and term in phrase)
 
 
 @dataclass
@@ -571,12 +617,22 @@ CONFIDENCE = {"bias": -3.708, "dense": 3.360, "lexical": 2.487, "lead": 0.708, "
               "sentence_plain": -2.164, "lexical_best": -0.589, "cover": 0.822}
 
 
-def confidence(signals: dict) -> float:
-    """0-1: how likely the top hit answers the question, from its signals (``_signals``).
-    Questions about topics the library does not hold score low, and so do questions it holds
-    but whose top hit is wrong; benchmarks/README.md gives the rates at the shipped threshold."""
-    z = CONFIDENCE["bias"] + sum(w * signals[k] for k, w in CONFIDENCE.items() if k != "bias")
-    return float(1 / (1 + math.exp(-z)))
+def confidence(signals: dict, model: dict | None = None) -> float:
+    """0-1: how likely the library answers the question, from the top hit's signals (``_signals``):
+    a logistic model whose terms are signals or products of two ("cross*cover").
+    Questions about topics the library does not hold score low; benchmarks/README.md gives the
+    rates at the shipped threshold."""
+    model = model or CONFIDENCE
+    z = model["bias"] + sum(w * feature(signals, k) for k, w in model.items() if k != "bias")
+    return float(1 / (1 + math.exp(-max(-50.0, min(50.0, z)))))
+
+
+def feature(signals: dict, name: str) -> float:
+    """A signal, or the product of the signals a term of the model names ("cross*cover")."""
+    out = 1.0
+    for part in name.split("*"):
+        out *= signals[part]
+    return out
 
 
 def _merge_into(drafts: list[_Draft], row: PassageRow, max_chars: int, sents: list[SentenceRef]) -> bool:
@@ -621,7 +677,7 @@ class _Highlighting:
     scos: dict[int, float]       # sentence id -> cosine with the question
     qlang: str
     mode: str
-    wants: re.Pattern | None     # what an answer looks like, for date / number questions
+    wants: str | None            # the kind of answer the question asks for (kb.answers)
     lam_same: float              # highlight_weight
     lam_cross: float             # cross_lexical_weight
     context: float               # highlight_context
@@ -630,6 +686,7 @@ class _Highlighting:
     firsts: dict[str, str] = field(default_factory=dict)  # article id -> its first sentence
     translated: dict[str, float] = field(default_factory=dict)  # folded translated term -> weight
     lam_translated: float = 0.0  # highlight_translated
+    neighbour: float = 0.0       # highlight_neighbour
 
 
 def _highlight(d: _Draft, hl: _Highlighting) -> None:
@@ -673,14 +730,15 @@ def _highlight(d: _Draft, hl: _Highlighting) -> None:
     total = sum(weight.values()) or 1.0
     best, best_score = None, -1e9
     prev: set = set()
+    scored: list[float] = []
     for s, st in zip(sents, sent_terms):
         # Query terms in the sentence before count in part: it often names the subject that
         # this one refers to by a pronoun ("环氧氯丙烷是… 它是一个无色液体…").
         overlap = (sum(weight[t] for t in st) + hl.context * sum(weight[t] for t in prev - st)) / total \
             if st or prev else 0.0
         prev = st
-        if hl.wants is not None and hl.wants.search(h.text[s.start - h.start:s.end - h.start]):
-            overlap += hl.answer_type  # the question asks for a date or a number and this sentence has one
+        if hl.wants is not None and answers.holds(hl.wants, h.text[s.start - h.start:s.end - h.start]):
+            overlap += hl.answer_type  # the question asks for a date, a number, a name… and this sentence has one
         if hl.mode == "lexical":
             sc = overlap
         elif hl.mode == "dense":
@@ -689,16 +747,59 @@ def _highlight(d: _Draft, hl: _Highlighting) -> None:
             slang = h.lang if h.lang != "mixed" else detect_lang(h.text[s.start - h.start:s.end - h.start])
             lam = hl.lam_translated if cross else hl.lam_same if _same_lang(hl.qlang, slang) else hl.lam_cross
             sc = hl.scos.get(s.id, 0.0) + lam * overlap
+        scored.append(sc)
         if sc > best_score:
             best, best_score = s, sc
     if best is not None:
-        h.highlight = h.text[best.start - h.start:best.end - h.start]
-        h.highlight_start, h.highlight_end = best.start, best.end
+        lo, hi = _quotable(h, sents, sents.index(best))
+        if hl.wants is not None and hl.neighbour > 0:
+            lo, hi = _with_answering_neighbour(h, sents, scored, lo, hi, hl)
+        h.highlight_start, h.highlight_end = sents[lo].start, sents[hi].end
+        h.highlight = h.text[h.highlight_start - h.start:h.highlight_end - h.start]
     h.highlight_paragraph = paragraph_at(h.text, h.paragraph, h.highlight_start - h.start)
     pages = art.meta.get("pages") if isinstance(art.meta, dict) else None
     if pages is not None:
         h.page = 1 + bisect.bisect_right(pages, h.start)
         h.highlight_page = 1 + bisect.bisect_right(pages, h.highlight_start)
+
+
+_CLAUSE_END = re.compile(r"[;；:：][”’」』)）》\"']*\Z")
+
+
+def _adjacent(h: Hit, a: SentenceRef, b: SentenceRef) -> bool:
+    """Sentence ``b`` follows ``a`` on the same line (paragraph) of the article."""
+    return b.seq == a.seq + 1 and "\n" not in h.text[a.end - h.start:b.start - h.start]
+
+
+def _quotable(h: Hit, sents: list[SentenceRef], i: int) -> tuple[int, int]:
+    """The sentences [lo, hi] of a whole sentence as one would quote it around sentence ``i``: the
+    splitter ends a sentence at ";" and "；" (so a long list is read clause by clause), but a
+    quotation runs to the full stop."""
+    lo = hi = i
+    text = lambda j: h.text[sents[j].start - h.start:sents[j].end - h.start]  # noqa: E731
+    while lo > 0 and _adjacent(h, sents[lo - 1], sents[lo]) and _CLAUSE_END.search(text(lo - 1)):
+        lo -= 1
+    while hi + 1 < len(sents) and _adjacent(h, sents[hi], sents[hi + 1]) and _CLAUSE_END.search(text(hi)):
+        hi += 1
+    return lo, hi
+
+
+def _with_answering_neighbour(h: Hit, sents: list[SentenceRef], scored: list[float], lo: int, hi: int,
+                              hl: "_Highlighting") -> tuple[int, int]:
+    """When the marked sentence holds no answer of the kind asked for and the sentence right after
+    (or before) it does and scores nearly as well, the answer spans the two: mark both."""
+    span = lambda a, b: h.text[sents[a].start - h.start:sents[b].end - h.start]  # noqa: E731
+    if answers.holds(hl.wants, span(lo, hi)):
+        return lo, hi
+    top = max(scored[lo:hi + 1])
+    nxt, before = hi + 1, lo - 1
+    if nxt < len(sents) and _adjacent(h, sents[hi], sents[nxt]) and scored[nxt] >= top - hl.neighbour \
+            and answers.holds(hl.wants, span(nxt, nxt)):
+        return lo, _quotable(h, sents, nxt)[1]
+    if before >= 0 and _adjacent(h, sents[before], sents[lo]) and scored[before] >= top - hl.neighbour \
+            and answers.holds(hl.wants, span(before, before)):
+        return _quotable(h, sents, before)[0], hi
+    return lo, hi
 
 
 def paragraph_at(text: str, first: int, offset: int) -> int:
@@ -710,22 +811,6 @@ def paragraph_at(text: str, first: int, offset: int) -> int:
     """
     lines = text[:offset].split("\n")
     return first + sum(1 for x in lines[1:-1] if x.strip()) + (1 if len(lines) > 1 else 0)
-
-
-# Question words asking for a date or a number, and what such an answer looks like.
-_DATE_Q = re.compile(r"哪一?年|什么时候|何时|哪一?天|几月|几号|日期|年份|哪个朝代|哪个时期|when|what year|which year", re.I)
-_NUM_Q = re.compile(r"多少|几[个位名次种年岁天条座部家人]|多大|多长|多高|多重|多远|多久|how many|how much|how long|how old", re.I)
-_DATE_A = re.compile(r"\d{1,4}\s*年|\d{1,2}\s*月|\d{1,2}\s*日|[〇零一二三四五六七八九十百千]{2,}年|世纪|年代|朝|(?:1[5-9]|20)\d\d")
-_NUM_A = re.compile(r"\d|[一二三四五六七八九十百千万亿两]+[个位名次种年岁天条座部家人米公里吨元％%倍]")
-
-
-def answer_type(q: str) -> re.Pattern | None:
-    """The pattern an answer to ``q`` matches, when the question asks for a date or a number."""
-    if _DATE_Q.search(q):
-        return _DATE_A
-    if _NUM_Q.search(q):
-        return _NUM_A
-    return None
 
 
 def _first_sentences(drafts: list[_Draft], store) -> dict[str, str]:
