@@ -225,6 +225,21 @@ class Dictionary:
         return out, kept
 
 
+def gloss_question(query: str, lang: str) -> str:
+    """A word-by-word translation of a question into the other language (each term's most reliable
+    translation, names and numbers as written), to embed as a second question for the other
+    language's passages. Empty when nothing translates.
+
+    >>> gloss_question("停电的原因", "zh")
+    'blackout cause'
+    """
+    xq = cross_query(query, lang)
+    if xq is None:
+        return ""
+    words = [max(alts, key=lambda a: a[2])[0] for alts in xq.groups.values()] + xq.kept
+    return ("" if lang == "en" else " ").join(dict.fromkeys(words)) if words else ""
+
+
 _TONES = {"a": "āáǎàa", "e": "ēéěèe", "i": "īíǐìi", "o": "ōóǒòo", "u": "ūúǔùu", "ü": "ǖǘǚǜü"}
 
 

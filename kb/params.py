@@ -83,6 +83,9 @@ class SearchParams(_FromEnv):
     no_answer_below: float = _setting("KB_NO_ANSWER_BELOW")
     reranker: str = _setting("KB_RERANKER")
     rerank_depth: int = _setting("KB_RERANK_DEPTH")
+    translated_dense: int = _const(
+        0, "1: also embed a word-by-word dictionary translation of the question and score the other language's "
+           "passages by the better of the two cosines (one more question embedding per search).")
     no_answer_typed: int = _const(
         1, "1: a question asking for a number or a date (多少, 哪一年, how many, when…) whose marked sentence "
            "states none is not called answered, whatever the confidence (0: the confidence alone decides).")
@@ -105,6 +108,10 @@ class SearchParams(_FromEnv):
     highlight_answer_type: float = _const(
         0.4, "Added to a sentence's term overlap when the question asks for a kind of answer (a date, number, "
              "person, place or cause: 哪一年, 多少, 谁, 哪里, 为什么, how many… — kb.answers) and the sentence holds one.")
+    highlight_kinds: str = _const(
+        "date,quantity", "The kinds of answer (kb.answers) that earn a sentence highlight_answer_type: the forms of "
+                         "person, place and cause answers are too common in text to tell the answering sentence (CMRC "
+                         "highlight, benchmarks/README.md).")
     highlight_neighbour: float = _const(
         0.1, "When the question asks for a kind of answer (a date, a number, a name…) that the marked sentence "
              "lacks, the adjacent sentence holding one is marked too if it scores within this of the best.")

@@ -46,6 +46,7 @@ class Candidates:
     lexical: np.ndarray
     lexical_x: np.ndarray
     dense_top: dict[int, float] = field(default_factory=dict)  # the vector search's own hits
+    cos_t: np.ndarray | None = None  # the cosine with the translated question (SearchParams.translated_dense)
 
     def __len__(self) -> int:
         return len(self.pids)

@@ -208,6 +208,7 @@ class Query:
     vp: np.ndarray | None = None
     vs: np.ndarray | None = None
     cross: CrossQuery | None = None
+    tp: np.ndarray | None = None   # its word-by-word translation's vector, centred on the other language
 
 
 @dataclass
@@ -267,13 +268,22 @@ def search_batch(kb, queries: list[str], k: int = 5, filters: Filters | None = N
     if isinstance(allowed, np.ndarray) and not len(allowed):
         return out
     vectors: dict[int, np.ndarray] = {}
+    glossed: dict[int, np.ndarray] = {}  # the word-by-word translations' vectors (translated_dense)
     if mode != "lexical":
+        glosses = {}
+        if p.translated_dense and mode == "hybrid":
+            from .dictionary import gloss_question
+            glosses = {i: g for i in todo if (g := gloss_question(texts[i], detect_lang(texts[i])))}
         if query_vectors is not None:
             vectors = {i: query_vectors[i] for i in todo}
+            embedded = kb.query_vectors_of(list(glosses.values())) if glosses else []
         else:
-            vectors = dict(zip(todo, kb.query_vectors_of([texts[i] for i in todo])))
+            embedded = kb.query_vectors_of([texts[i] for i in todo] + list(glosses.values()))
+            vectors = dict(zip(todo, embedded[:len(todo)]))
+            embedded = embedded[len(todo):]
+        glossed = dict(zip(glosses, embedded))
     for i in todo:
-        q = make_query(kb, texts[i], vectors.get(i), mode, p)
+        q = make_query(kb, texts[i], vectors.get(i), mode, p, glossed.get(i))
         out[i] = rank(kb, q, k, allowed, mode, p)
     return out
 
@@ -284,12 +294,15 @@ def clean_query(q: str | None) -> str:
     return normalize(q or "").strip()[:2000]
 
 
-def make_query(kb, text: str, vector: np.ndarray | None, mode: str, p: SearchParams) -> Query:
+def make_query(kb, text: str, vector: np.ndarray | None, mode: str, p: SearchParams,
+               glossed: np.ndarray | None = None) -> Query:
     """Stage 0: the question's terms, language, vectors in the KB's space, translation."""
     ix = kb.indexes
     q = Query(text, tokenize(text), detect_lang(text), vector)
     if vector is not None:
         q.vp, q.vs = ix.space.query(vector, q.lang)  # centred on the question's language (kb.langspace)
+    if glossed is not None and q.lang in ("zh", "en"):
+        q.tp, _ = ix.space.query(glossed, "en" if q.lang == "zh" else "zh")
     if mode == "hybrid" and p.translated_lexical_weight > 0 and len(ix.lexical):
         q.cross = cross_query(text, q.lang)
     return q
@@ -341,6 +354,8 @@ def candidates(ix, q: Query, n: int, allowed, mode: str) -> Candidates | None:
     if q.vp is not None:
         dense_top = dict(zip(*(a.tolist() for a in ix.dense(q.vp, n, allowed))))
         cand.update(dense_top)
+    if q.tp is not None:
+        cand.update(ix.dense(q.tp, n, allowed)[0].tolist())
     lex = ix.lexical
     ls = lex.scores(q.terms) if len(lex) and q.terms else None
     if ls is not None and mode != "dense":
@@ -363,12 +378,13 @@ def candidates(ix, q: Query, n: int, allowed, mode: str) -> Candidates | None:
         missing = [j for j, p in enumerate(pids) if p not in dense_top]
         if missing:
             pcos[missing] = ix.vector.vectors([pids[j] for j in missing]) @ q.vp
+    pcos_t = ix.vector.vectors(pids) @ q.tp if q.tp is not None else None
     lexical_x = np.zeros(len(pids), np.float32)
     if lsx is not None:
         scale_x = q.cross.ideal(lex.idf)
         if scale_x > 0:
             lexical_x = np.minimum(1.0, lsx.get(pids) / scale_x)
-    return Candidates(pids, pcos, lexical, lexical_x, dense_top)
+    return Candidates(pids, pcos, lexical, lexical_x, dense_top, pcos_t)
 
 
 def ideal_score(lex, terms: list[str]) -> float:
@@ -388,7 +404,8 @@ def fuse(c: Candidates, mode: str, p: SearchParams) -> np.ndarray:
         return c.lexical.astype(np.float64)
     if mode == "dense":
         return c.cos.astype(np.float64)
-    return (c.cos + p.lexical_weight * c.lexical + p.translated_lexical_weight * c.lexical_x).astype(np.float64)
+    cos = c.cos if c.cos_t is None else np.maximum(c.cos, c.cos_t)
+    return (cos + p.lexical_weight * c.lexical + p.translated_lexical_weight * c.lexical_x).astype(np.float64)
 
 
 def rescore_lead(ix, q: Query, c: Candidates, scores: np.ndarray, k: int, mode: str, p: SearchParams) -> Lead:
@@ -416,6 +433,8 @@ def rescore_lead(ix, q: Query, c: Candidates, scores: np.ndarray, k: int, mode: 
     lam_same, lam_x, lam_cross = p.lexical_weight, p.translated_lexical_weight, p.cross_lexical_weight
     for j in lead:
         pid = c.pids[j]
+        if c.cos_t is not None and not _same_lang(q.lang, rows[pid].lang):
+            c.cos[j] = max(c.cos[j], c.cos_t[j])  # the translated question may be nearer the other language's passage
         if _same_lang(q.lang, rows[pid].lang):
             lex_part, lex_of[j] = lam_same * c.lexical[j], (float(c.lexical[j]), False)
         else:  # names and numbers as written, or the question's terms translated
@@ -496,10 +515,11 @@ def highlight(kb, q: Query, drafts: list[_Draft], lead: Lead, mode: str, p: Sear
     lex = kb.indexes.lexical
     hl = _Highlighting(
         idf={t: (lex.idf(t) if p.highlight_idf >= 1 else 1.0) for t in set(q.terms)},
-        idf_mode=p.highlight_idf, scos=lead.raw_scos, qlang=q.lang, mode=mode, wants=answers.answer_type(q.text),
+        idf_mode=p.highlight_idf, scos=lead.raw_scos, qlang=q.lang, mode=mode,
+        wants=kind if (kind := answers.answer_type(q.text)) in p.highlight_kinds.split(",") else None,
         lam_same=p.highlight_weight, lam_cross=p.cross_lexical_weight, context=p.highlight_context,
         answer_type=p.highlight_answer_type, subject=p.highlight_subject, lam_translated=p.highlight_translated,
-        neighbour=p.highlight_neighbour)
+        neighbour=p.highlight_neighbour, question=q.text)
     if hl.subject != 1.0:
         hl.firsts = _first_sentences(drafts, kb.store)
     xq = q.cross
@@ -687,6 +707,7 @@ class _Highlighting:
     translated: dict[str, float] = field(default_factory=dict)  # folded translated term -> weight
     lam_translated: float = 0.0  # highlight_translated
     neighbour: float = 0.0       # highlight_neighbour
+    question: str = ""
 
 
 def _highlight(d: _Draft, hl: _Highlighting) -> None:
@@ -737,8 +758,8 @@ def _highlight(d: _Draft, hl: _Highlighting) -> None:
         overlap = (sum(weight[t] for t in st) + hl.context * sum(weight[t] for t in prev - st)) / total \
             if st or prev else 0.0
         prev = st
-        if hl.wants is not None and answers.holds(hl.wants, h.text[s.start - h.start:s.end - h.start]):
-            overlap += hl.answer_type  # the question asks for a date, a number, a name… and this sentence has one
+        if hl.wants is not None:  # the question asks for a date, a number, a name… and this sentence has one
+            overlap += hl.answer_type * answers.fit(hl.question, h.text[s.start - h.start:s.end - h.start])
         if hl.mode == "lexical":
             sc = overlap
         elif hl.mode == "dense":

@@ -54,7 +54,7 @@ def _hl(draft, scos: dict[int, float], idf: dict[str, float], wants, neighbour: 
     p = SearchParams()
     return _Highlighting(idf=idf, idf_mode=2, scos=scos, qlang="zh", mode="hybrid", wants=wants, lam_same=p.highlight_weight,
                          lam_cross=p.cross_lexical_weight, context=p.highlight_context, answer_type=p.highlight_answer_type,
-                         subject=1.0, neighbour=neighbour)
+                         subject=1.0, neighbour=neighbour, question={"quantity": "影响了多少人？", "date": "发生在哪一年？"}.get(wants, ""))
 
 
 def test_a_how_many_question_marks_the_sentence_stating_the_number():

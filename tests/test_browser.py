@@ -244,7 +244,15 @@ def test_mixed_library_answers_across_languages_explains_and_says_when_nothing_a
     _ask(page, "什么是质数？")  # only in English
     expect(page.get_by_text("[1] Prime number")).to_be_visible()
     expect(page.locator("div.kb-why").filter(has_text="质数 → prime").first).to_be_visible()
-    _ask(page, "How do I bake sourdough bread?")
-    expect(page.get_by_text("No passage in your library seems to answer this")).to_be_visible()
-    expect(page.locator("div.kb-text").filter(has_text="Answer")).to_have_count(0)
+    # The two states: an answer (bold "Answer", no warning), and nothing in the library answers
+    # (the warning, the hits shown as possibly related, no "Answer").
+    _ask(page, "2012年印度大停电影响了多少人？")
+    expect(page.locator("div.kb-text").filter(has_text="Answer").first).to_contain_text("超过3亿印度人")
+    expect(page.get_by_text("No passage in your library seems to answer this")).to_have_count(0)
+    expect(page.get_by_text("possibly related")).to_have_count(0)
+    for question in ("How do I bake sourdough bread?", "2022年世界杯足球赛冠军是哪个国家？"):
+        _ask(page, question)
+        expect(page.get_by_text("No passage in your library seems to answer this — closest passages")).to_be_visible()
+        expect(page.locator("div.kb-text").filter(has_text="Answer")).to_have_count(0)
+        expect(page.get_by_text("possibly related").first).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "no-answer.png"))
