@@ -207,3 +207,66 @@ def test_a_light_request_is_answered_during_a_heavy_batch(server):
     assert busy_median <= 1.5 * idle + 0.02, (idle, busy_median)
     assert sorted(t for _, t in busy)[12] < batch_took / 2  # (the 13th of 15)
     assert all(r.status_code == 200 for r, _ in health)
+
+
+# --- 1, in a real browser: a page of another origin, and a rebound name ----------------------------
+ATTACK = """<!doctype html><meta charset=utf-8><title>attack</title>
+<form id=f method=post enctype=multipart/form-data action="{api}/articles">
+<input name=urls value="{api}/docs"></form>
+<script>
+window.results = {{}};
+const fd = new FormData();
+fd.append("files", new Blob(["跨站上传\\n\\n网页偷偷上传的文章。"], {{type: "text/plain"}}), "planted.txt");
+Promise.allSettled([
+  fetch("{api}/articles", {{method: "POST", mode: "no-cors", body: fd}}).then(r => "sent"),
+  fetch("{api}/articles").then(r => r.text()),
+  fetch("{api}/articles/zzzzzz", {{method: "DELETE"}}).then(r => r.status),  // preflighted
+]).then(rs => {{ window.results = rs.map(r => r.status + ":" + (r.value || r.reason)); }});
+</script>"""
+
+
+@pytest.mark.browser
+def test_a_page_of_another_origin_and_a_rebound_name_are_refused_in_chromium(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+    from .test_browser import CHROMIUM, FLAGS
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make browser-deps)")
+    before = _titles(server)
+    page_html = ATTACK.format(api=server.url).encode()
+
+    class Attacker(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page_html)))
+            self.end_headers()
+            self.wfile.write(page_html)
+
+        def log_message(self, *a):
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                        args=FLAGS + ["--host-resolver-rules=MAP evil.test 127.0.0.1"])
+            pg = browser.new_page()
+            pg.set_default_timeout(30_000)
+            pg.goto(f"http://127.0.0.1:{site.server_address[1]}/")
+            pg.wait_for_function("Array.isArray(window.results)")
+            results = pg.evaluate("window.results")
+            assert results[0] == "fulfilled:sent"  # sent (the answer is opaque to the page)
+            assert results[1].startswith("rejected:") and results[2].startswith("rejected:"), results  # no CORS
+            with pg.expect_navigation():
+                pg.evaluate("document.getElementById('f').submit()")  # a top-level cross-site form post
+            assert '"error"' in pg.content() and "may not write" in pg.content()
+            # DNS rebinding: a name the page's site controls, resolving to 127.0.0.1.
+            r = pg.goto(f"http://evil.test:{server.port}/articles")
+            assert r.status == 400 and "KB_API_HOSTS" in pg.content()
+            # The API's own page is served.
+            assert pg.goto(server.url + "/docs").status == 200
+            browser.close()
+    finally:
+        site.shutdown()
+    assert _titles(server) == before
