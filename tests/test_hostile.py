@@ -201,6 +201,7 @@ def test_web_pages_that_lie_trickle_or_break_are_one_line_each_and_the_batch_goe
     from ingest import ingest
     from kb import KnowledgeBase
     monkeypatch.setenv("KB_MODEL", HASH)
+    monkeypatch.setenv("KB_FETCH_PRIVATE", "1")  # the servers are on this machine
     monkeypatch.setattr(fetch_mod, "DEADLINE_S", 3)
     good = ("<html><head><title>好页面</title></head><body><article><h1>好页面</h1><p>" + ZH +
             "这一页完整到达。</p></article></body></html>").encode()
@@ -650,3 +651,60 @@ def test_article_metadata_loads_nothing_and_links_nowhere_in_a_real_browser(tmp_
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+# === Round three (issue #28) ======================================================================
+def _redirect(to: str):
+    def answer(sock):
+        sock.sendall(b"HTTP/1.1 302 Found\r\nLocation: " + to.encode() + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    return answer
+
+
+def test_fetch_follows_only_http_and_no_private_address_unless_allowed(monkeypatch):
+    from ingest import fetch as fetch_mod
+    from kb.errors import ReadError
+    refused_address = fetch_mod._refused_address
+    good = _Raw(_page(("<html><head><title>公开页面</title></head><body><article><p>" + ZH + "</p></article></body></html>").encode()))
+    port = good.srv.server_address[1]
+    hops = {scheme: _Raw(_redirect(to)) for scheme, to in (
+        ("ftp", f"ftp://127.0.0.1:{port}/page.html"), ("file", "file:///etc/passwd"), ("data", "data:text/html,<p>x"),
+        ("http", good.url), ("other-loopback", f"http://127.0.0.2:{port}/page"))}
+    try:
+        monkeypatch.delenv("KB_FETCH_PRIVATE", raising=False)
+        with pytest.raises(ReadError, match=r"127\.0\.0\.1 is a loopback address \(127\.0\.0\.1\): .*KB_FETCH_PRIVATE=1"):
+            fetch_mod.fetch(good.url)  # by default: this machine's services are not fetched
+        with pytest.raises(ReadError, match="loopback address"):
+            fetch_mod.fetch(f"http://localhost:{port}/page")
+        monkeypatch.setenv("KB_FETCH_PRIVATE", "1")
+        assert "跨境电商" in fetch_mod.fetch(good.url).text
+        assert "跨境电商" in fetch_mod.fetch(hops["http"].url).text  # an http redirect is followed
+        for scheme in ("ftp", "file", "data"):
+            with pytest.raises(ReadError, match="only http and https links are followed"):
+                fetch_mod.fetch(hops[scheme].url)
+        # Each hop obeys the first URL's rules: here 127.0.0.2 stands for a private address.
+        monkeypatch.setattr(fetch_mod, "_refused_address", lambda ip: "private" if ip == "127.0.0.2" else None)
+        monkeypatch.delenv("KB_FETCH_PRIVATE")
+        with pytest.raises(ReadError, match=r"127\.0\.0\.2 is a private address"):
+            fetch_mod.fetch(hops["other-loopback"].url)
+    finally:
+        for s in (good, *hops.values()):
+            s.close()
+    for ip, kind in (("10.1.2.3", "private"), ("192.168.0.1", "private"), ("169.254.169.254", "link-local"),
+                     ("::1", "loopback"), ("::ffff:127.0.0.1", "loopback"), ("0.0.0.0", "unspecified"), ("93.184.215.14", None)):
+        assert refused_address(ip) == kind, ip
+
+
+def test_the_watchdog_cuts_a_connect_that_hangs(monkeypatch):
+    """The socket is watched from before its connect: a TLS handshake that never ends (a server
+    that accepts and says nothing) is cut at the deadline, not left to the per-read timeout."""
+    from ingest import fetch as fetch_mod
+    from kb.errors import ReadError
+    monkeypatch.setenv("KB_FETCH_PRIVATE", "1")
+    silent = _Raw(lambda sock: time.sleep(30))
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(ReadError, match="did not arrive within 2 s"):
+            fetch_mod.fetch(silent.url.replace("http://", "https://"), timeout=20, deadline=2)
+        assert time.monotonic() - t0 < 6
+    finally:
+        silent.close()
