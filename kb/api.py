@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated
 
 from . import config
-from .errors import ConfigError, KBError, KBLocked
+from .errors import ConfigError, IndexUnavailable, KBError, KBLocked
 from .guard import Gate, is_loopback
 
 MAX_QUERY_CHARS = 2000
@@ -144,6 +144,13 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
     @app.exception_handler(KBLocked)
     async def _locked(request: Request, e: KBLocked):
         return JSONResponse({"error": str(e)}, status_code=409)
+
+    @app.exception_handler(IndexUnavailable)
+    async def _unavailable(request: Request, e: IndexUnavailable):
+        # The server's side, not the request's: the next request loads the files again (or rebuilds).
+        kb.indexes.invalidate()
+        return JSONResponse({"error": f"{e} (the server loads them again on the next request)"}, status_code=503,
+                            headers={"Retry-After": "1"})
 
     @app.exception_handler(KBError)
     async def _kb_error(request: Request, e: KBError):

@@ -270,3 +270,55 @@ def test_a_page_of_another_origin_and_a_rebound_name_are_refused_in_chromium(ser
     finally:
         site.shutdown()
     assert _titles(server) == before
+
+
+# --- 5. damaged or replaced index files under a running server ------------------------------------
+def test_a_running_server_notices_damaged_and_replaced_index_files(kb_path, tmp_path):  # noqa: F811
+    import shutil
+
+    from .conftest import run_cli
+    from .test_api import HASH_ENV
+    kb = tmp_path / "kb"
+    shutil.copytree(kb_path, kb)
+    s = Server(kb).wait()
+    q = {"q": "全托管模式对卖家有什么风险?", "k": 3}
+    try:
+        first = httpx.get(s.url + "/search", params=q, timeout=30).json()["hits"][0]["permalink"]
+        (vectors,) = kb.glob("index/sentences-*/vectors.f16")
+        with open(vectors, "r+b") as f:
+            f.truncate(vectors.stat().st_size // 2)
+        r = httpx.get(s.url + "/search", params=q, timeout=30)
+        assert r.status_code == 200 and r.json()["hits"][0]["permalink"] == first, r.text  # was 400 "run kb rebuild"
+        assert run_cli("-m", "kb", "--kb", str(kb), "rebuild", env_extra=HASH_ENV).returncode == 0
+        r = httpx.get(s.url + "/search", params=q, timeout=30)
+        assert r.status_code == 200 and r.json()["hits"][0]["permalink"] == first
+        (dense,) = kb.glob("index/passages-*")
+        dense.write_bytes(b"")  # a truncated vector index: refused at load, rebuilt from SQLite
+        r = httpx.get(s.url + "/search", params=q, timeout=30)
+        assert r.status_code == 200 and r.json()["hits"][0]["permalink"] == first
+    finally:
+        s.stop()
+    log = s.log.read_text()
+    assert "index files changed on disk since they were loaded" in log and "rebuilding from SQLite" in log, log
+
+
+def test_damage_found_while_searching_is_503_naming_the_fix(kb_path, monkeypatch):  # noqa: F811
+    from fastapi.testclient import TestClient
+
+    from kb import KnowledgeBase
+    from kb.api import create_app
+    from kb.errors import IndexUnavailable
+    from .fakes import HASH
+    monkeypatch.setenv("KB_MODEL", HASH)
+    kb = KnowledgeBase.open(kb_path)
+    try:
+        def damaged(*a, **kw):
+            raise IndexUnavailable("index/sentences-1/vectors.f16 ends early (a damaged index file): rebuild the "
+                                   "indexes with `python -m kb rebuild`")
+        monkeypatch.setattr(kb, "search", damaged)
+        with TestClient(create_app(kb), base_url="http://127.0.0.1") as c:
+            r = c.get("/search", params={"q": "质数"})
+            assert r.status_code == 503 and "python -m kb rebuild" in r.json()["error"] and r.headers["retry-after"]
+        assert kb.indexes.loaded_version == -1  # the next request loads them again
+    finally:
+        kb.close()
