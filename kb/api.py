@@ -77,6 +77,19 @@ def upload_name(name: str) -> str:
     return name
 
 
+def _drop_upload(folder: Path, path: str) -> None:
+    """Delete a removed article's uploaded bytes (``uploads/<content hash>/<name>``) and their
+    folder; a path outside the uploads folder (a file the user ingested from disk) is left."""
+    p = Path(path)
+    try:
+        if p.resolve().parent.parent != folder.resolve():
+            return
+        p.unlink(missing_ok=True)
+        p.parent.rmdir()
+    except OSError:
+        pass  # (already gone, or the folder holds something else: left as it is)
+
+
 def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_upload_mb: int | None = None,
                port: int | None = None):
     """The FastAPI application over an open ``KnowledgeBase``, served on ``host``:``port``
@@ -304,6 +317,7 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
         with _exclusive():
             with kb.writer(wait_message=False, timeout=0):
                 art = kb.remove(article_id)
+                _drop_upload(kb.path / "uploads", art.path)
         return {"removed": art.id, "title": art.title, "path": art.path}
 
     @app.post("/articles", summary="Add articles: uploaded files and/or web links")
@@ -323,18 +337,24 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
             folder = kb.path / "uploads"
             folder.mkdir(parents=True, exist_ok=True)
             paths, names = list(links), {u: u for u in links}
+            unstored = []  # a file that cannot be stored is that file's failure; the batch goes on
             for f in files or []:
                 data = f.file.read(max_bytes + 1)
                 name = safe_filename(upload_name(f.filename or ""))
                 if len(data) > max_bytes:
                     raise ApiError(413, f"{name}: over the upload limit of {max_bytes // 2 ** 20} MB (KB_API_MAX_UPLOAD_MB)")
-                target = upload_path(folder, name, data)  # (a folder per content: same names never collide)
-                target.parent.mkdir(exist_ok=True)
-                target.write_bytes(data)
+                try:
+                    target = upload_path(folder, name, data)  # (a folder per content: same names never collide)
+                    target.parent.mkdir(exist_ok=True)
+                    target.write_bytes(data)
+                except (OSError, KBError) as e:
+                    unstored.append((name, f"could not be stored ({e.strerror if isinstance(e, OSError) and e.strerror else e})"))
+                    continue
                 paths.append(str(target))
                 names[str(target)] = name
             with kb.writer(wait_message=False, timeout=0):  # KBLocked (409) while another process writes
                 s = ingest(kb, paths, progress=False, echo=False)
+            s.failed += unstored
         name = lambda p: names.get(p, Path(p).name)  # noqa: E731
         items = [{"item": name(p), "status": st, "detail": ""} for st in ("added", "updated", "unchanged")
                  for p in getattr(s, st)]

@@ -322,3 +322,25 @@ def test_damage_found_while_searching_is_503_naming_the_fix(kb_path, monkeypatch
         assert kb.indexes.loaded_version == -1  # the next request loads them again
     finally:
         kb.close()
+
+
+# --- 6. names and uploads -------------------------------------------------------------------------
+def test_a_long_name_is_shortened_and_never_loses_the_batch(server, kb_path):  # noqa: F811
+    from kb.view import safe_filename
+    long_name = "名" * 100 + ".txt"  # 300 bytes of name: over the 255 a file system allows
+    files = [("files", ("good-one.txt", "第一篇\n\n长名字旁边的第一篇好文章。".encode(), "text/plain")),
+             ("files", (long_name, "长名字\n\n这个文件的名字有一百个汉字。".encode(), "text/plain")),
+             ("files", ("good-two.txt", "第二篇\n\n长名字旁边的第二篇好文章。".encode(), "text/plain"))]
+    r = httpx.post(server.url + "/articles", files=files, timeout=60)
+    assert r.status_code == 200, r.text  # was 500
+    status = [i["status"] for i in r.json()["items"]]
+    assert status == ["added"] * 3, r.json()
+    short = safe_filename(long_name)
+    assert short.endswith(".txt") and short.startswith("名" * 10) and len(short.encode()) <= 200 and "~" in short
+    assert safe_filename("名" * 99 + "甲.txt") != safe_filename("名" * 99 + "乙.txt")  # the hash keeps them apart
+    stored = list((kb_path / "uploads").glob(f"*/{short}"))
+    assert len(stored) == 1
+    # Removing the article deletes its uploaded bytes too.
+    aid = next(a["id"] for a in httpx.get(server.url + "/articles").json() if a["title"] == "长名字")
+    assert httpx.delete(server.url + f"/articles/{aid}").status_code == 200
+    assert not stored[0].exists() and not stored[0].parent.exists()
