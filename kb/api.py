@@ -17,6 +17,7 @@ invalid parameter).
 """
 
 import json
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -52,6 +53,27 @@ def _check_query(q: str, name: str = "q") -> str:
     if len(q) > MAX_QUERY_CHARS:
         raise ApiError(422, f"{name}: {len(q)} characters, over the {MAX_QUERY_CHARS} a question may have")
     return q
+
+
+# Longest value of each text field a client may send (one line of error above it).
+FIELD_CAPS = {"title": 1000, "author": 1000, "source": 1000, "url": 2000, "date": 40, "note": 10_000, "quote": 10_000}
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(name: str, value: str | None, cap: int | None = None) -> None:
+    """422 naming ``name`` for a lone surrogate (JSON's \\ud800 decodes to one; it cannot be
+    stored or sent back as UTF-8) or a value longer than ``cap`` characters."""
+    if value is None:
+        return
+    lone = _SURROGATE.search(value)
+    if lone:
+        at = lone.start()
+        raise ApiError(422, f"{name}: a lone surrogate (U+{ord(value[at]):04X}) at character {at}; send valid Unicode text")
+    cap = cap or FIELD_CAPS.get(name)
+    if cap and len(value) > cap:
+        raise ApiError(422, f"{name}: {len(value):,} characters, over the {cap:,} it may have")
 
 
 def _json(obj):
@@ -219,6 +241,10 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
 
     @app.post("/search/batch", summary="Several questions at once (embedded in one call)")
     def search_batch(body: Batch):
+        for i, q in enumerate(body.queries):
+            _check_text(f"queries[{i}]", q)
+        for name in ("lang", "source", "since", "until", "article"):
+            _check_text(name, getattr(body, name), MAX_QUERY_CHARS)
         qs = [_check_query(q, f"queries[{i}]") for i, q in enumerate(body.queries)]
         f = _filters(body.lang, body.source, body.since, body.until, body.article)
         with kb.indexes.lock:
@@ -267,6 +293,9 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
 
     @app.post("/collections/{name}", summary="Keep a passage (its permalink) with a note")
     def collection_add(name: str, body: Keep):
+        for field in ("permalink", "note", "quote"):
+            _check_text(field, getattr(body, field), MAX_QUERY_CHARS if field == "permalink" else None)
+        _check_text("name", name, 200)
         with kb.indexes.lock:
             return _json(item_json(collections.save(kb, name, body.permalink, body.note, body.quote)))
 
@@ -306,6 +335,8 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
     @app.patch("/articles/{article_id}", summary="Correct title, author, date, source or URL")
     def edit(article_id: str, body: Edit):
         fields = body.model_dump(exclude_unset=True)
+        for k, v in fields.items():
+            _check_text(k, v)
         if not fields:
             raise ApiError(422, "nothing to change: send one or more of title, author, date, source, url")
         with _exclusive():

@@ -344,3 +344,17 @@ def test_a_long_name_is_shortened_and_never_loses_the_batch(server, kb_path):  #
     aid = next(a["id"] for a in httpx.get(server.url + "/articles").json() if a["title"] == "长名字")
     assert httpx.delete(server.url + f"/articles/{aid}").status_code == 200
     assert not stored[0].exists() and not stored[0].parent.exists()
+
+
+def test_lone_surrogates_and_overlong_fields_are_422_naming_the_field(server):
+    aid = httpx.get(server.url + "/articles").json()[0]["id"]
+    raw = {"Content-Type": "application/json"}
+    for path, method, body, field in (
+            ("/search/batch", "POST", b'{"queries": ["ok", "bad \\ud800"]}', "queries[1]"),
+            (f"/articles/{aid}", "PATCH", b'{"title": "\\udfff"}', "title"),
+            ("/collections/x", "POST", b'{"permalink": "p", "note": "a\\ud800"}', "note"),
+            (f"/articles/{aid}", "PATCH", ('{"title": "%s"}' % ("长" * 1001)).encode(), "title"),
+            ("/collections/x", "POST", ('{"permalink": "p", "note": "%s"}' % ("n" * 10_001)).encode(), "note")):
+        r = httpx.request(method, server.url + path, content=body, headers=raw)
+        assert r.status_code == 422 and r.json()["error"].startswith(field + ":"), (path, r.text)  # was a plain-text 500
+        assert "\n" not in r.json()["error"]
