@@ -10,10 +10,12 @@ load once at start-up, then every request uses them. The JSON is the command lin
 Safe by default: it binds 127.0.0.1. Binding any other address needs ``KB_API_KEY``, and then
 every request must carry it (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``); with a key
 set, the write endpoints require it on 127.0.0.1 too. Uploads are capped (``KB_API_MAX_UPLOAD_MB``).
+Before a request reaches an endpoint, ``kb.guard.Gate`` checks its Host (no DNS rebinding), its
+Origin (no other site's pages), the key, the content type and the length, without reading the body.
 One write at a time: a second one, or one while another process writes to the KB, is answered
 409 at once; searches are served throughout. Errors are JSON ``{"error": "..."}`` with a status
-that says which kind (400 bad request, 401 key, 404 unknown id, 409 busy, 413 too large, 422
-invalid parameter).
+that says which kind (400 bad request or Host, 401 key, 403 foreign origin, 404 unknown id, 409
+busy, 413 too large, 415 content type, 422 invalid parameter, 503 index files being reloaded).
 """
 
 import json
