@@ -393,12 +393,17 @@ def page_add(kb: KnowledgeBase) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     paths = list(urls)
     bar = st.progress(0.0, text="Reading, segmenting and embedding…")
+    unstored = []  # (name, why): a file that could not be stored is reported; the others go on
     try:
         for f in files or []:
             data = f.getvalue()
-            target = upload_path(folder, f.name, data)  # (a folder per content: same names never collide)
-            target.parent.mkdir(exist_ok=True)
-            target.write_bytes(data)
+            try:
+                target = upload_path(folder, f.name, data)  # (a folder per content: same names never collide)
+                target.parent.mkdir(exist_ok=True)
+                target.write_bytes(data)
+            except (OSError, KBError) as e:
+                unstored.append((f.name, e.strerror if isinstance(e, OSError) and e.strerror else str(e)))
+                continue
             paths.append(str(target))
         s = ingest(kb, paths, progress=False, echo=False,
                    on_file=lambda n, total, p: bar.progress(n / total, text=md_escape(f"{n}/{total}: {Path(p).name}")))
@@ -421,6 +426,8 @@ def page_add(kb: KnowledgeBase) -> None:
                  hide_index=True, width="stretch")
     for p, why in s.failed:
         st.error(md_escape(f"{Path(p).name}: {why}"))
+    for name, why in unstored:
+        st.error(md_escape(f"{name}: could not be stored ({why})"))
 
 
 # --- Library --------------------------------------------------------------------------------

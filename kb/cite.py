@@ -128,7 +128,8 @@ _UNTEX_RE = re.compile(r"\\textbackslash\{\}|\\[{}%&#$_]")
 
 def tex_escape(s: str) -> str:
     """Text as a BibTeX field value that reads back (and typesets) as itself."""
-    return _TEX_RE.sub(lambda m: _TEX[m.group()], s)
+    from .text import strip_controls
+    return _TEX_RE.sub(lambda m: _TEX[m.group()], strip_controls(s))
 
 
 def tex_unescape(s: str) -> str:

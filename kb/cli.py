@@ -11,6 +11,7 @@ from .base import KnowledgeBase
 from .errors import KBError, StorageError
 from .cite import passage_json
 from .search import Filters
+from .text import escape_controls
 
 
 def result_json(query: str, hits) -> dict:
@@ -33,11 +34,13 @@ def _print_hits(query: str, hits, out=None) -> None:
         page, para = h.highlight_page or h.page, h.highlight_paragraph or h.paragraph  # where the answer is
         meta = " · ".join(x for x in (h.source, h.date, f"p. {page}" if page else "", f"para. {para}", h.lang,
                                       f"score {h.score:.3f}") if x)
-        print(f"[{h.rank}] {h.title}  ({meta})", file=out)
-        print(f"    {h.path}  article {h.article_id}, chars {h.start}-{h.end}" + (f"  {h.url}" if h.url else ""), file=out)
+        # (escape_controls: nothing an article holds can drive the terminal; --json is data)
+        print(escape_controls(f"[{h.rank}] {h.title}  ({meta})"), file=out)
+        print(escape_controls(f"    {h.path}  article {h.article_id}, chars {h.start}-{h.end}" + (f"  {h.url}" if h.url else "")),
+              file=out)
         if h.highlight:
-            print(f"    » {h.highlight}", file=out)
-        print("    " + h.text.replace("\n", "\n    "), file=out)
+            print(escape_controls(f"    » {h.highlight}"), file=out)
+        print(escape_controls("    " + h.text.replace("\n", "\n    ")), file=out)
         print(file=out)
 
 
@@ -93,7 +96,8 @@ def cmd_list(kb, a) -> int:
     if not arts:
         print(f"The knowledge base in {kb.path} is empty. Add articles with: python -m ingest --kb {kb.path} PATH")
     for x in arts:
-        print(f"{x['id']}  {x['lang']:5} {x['passages']:4}p  {x['date'] or '-':10}  {x['source'] or '-'}  {x['title']}  ({x['path']})")
+        print(escape_controls(f"{x['id']}  {x['lang']:5} {x['passages']:4}p  {x['date'] or '-':10}  {x['source'] or '-'}  "
+                              f"{x['title']}  ({x['path']})"))
     return 0
 
 
@@ -109,13 +113,13 @@ def cmd_show(kb, a) -> int:
         print(json.dumps(article_json(kb, art), ensure_ascii=False, indent=1))
         return 0
     passages = kb.store.passages_of(art.id)
-    print(f"{art.title}\n{'=' * min(60, max(10, len(art.title) * 2))}")
+    print(escape_controls(f"{art.title}\n{'=' * min(60, max(10, len(art.title) * 2))}"))
     for k in ("id", "path", "source", "author", "date", "url", "lang", "ingested_at"):
         v = getattr(art, k)
         if v:
-            print(f"{k:12} {v}")
+            print(escape_controls(f"{k:12} {v}"))
     print(f"{'passages':12} {len(passages)}\n")
-    print(art.text)
+    print(escape_controls(art.text))
     return 0
 
 

@@ -64,7 +64,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KB_API_KEY", "",
             "API key of `python -m kb serve`: required to bind any address but 127.0.0.1 (then on every request), and "
             "when set, on every write (header 'Authorization: Bearer KEY' or 'X-API-Key: KEY')."),
-    Setting("KB_API_MAX_UPLOAD_MB", "50", "Largest file the API accepts in an upload (413 above it).", int, 1, 100000),
+    Setting("KB_API_MAX_UPLOAD_MB", "50",
+            "Largest upload the API accepts: one request's files together (413 before the body is read, from its "
+            "Content-Length, or as a body without one streams in).", int, 1, 100000),
+    Setting("KB_API_HOSTS", "",
+            "Extra host names the API answers to, comma-separated (it always answers to localhost, loopback "
+            "addresses and the address it binds); any other Host header is refused, so a web page cannot reach it "
+            "through DNS rebinding."),
+    Setting("KB_API_ORIGINS", "",
+            "Web origins (e.g. http://localhost:3000), comma-separated, whose pages may read from the API; pages "
+            "of any other origin are refused, and writes are taken only from the API's own origin or from "
+            "clients that are not browsers."),
+    Setting("KB_FETCH_PRIVATE", "0",
+            "1: web links may point at loopback, private and link-local addresses (an intranet page, a test "
+            "server); 0: such links, and redirects to them, are refused, so the API cannot be used to reach "
+            "this machine's or its network's services.", int, 0, 1),
 )
 
 SETTING = {s.name: s for s in SETTINGS}

@@ -25,6 +25,11 @@ class KBLocked(KBError):
     pass
 
 
+class IndexUnavailable(KBError):
+    """The derived index files cannot be read just now (damaged, or being replaced): the KB is
+    fine (SQLite is the truth), the indexes need reloading or rebuilding (the API's 503)."""
+
+
 class StorageError(KBError):
     """The KB's files could not be read or written: a full disk, read-only media, a damaged database."""
 

@@ -91,6 +91,7 @@ class Indexes:
         self.space = LanguageSpace()  # the language means the vector index's rows are centred with
         self.space_stale = False  # a language the space has no mean for was added since
         self.loaded_version = -1
+        self.loaded_stamp: tuple | None = None  # ``files_stamp()`` when the files were last loaded or saved
         self.delta_added: list[int] = []    # passage ids added to / removed from the indexes since their base
         self.delta_removed: list[int] = []
         self.base: dict | None = None       # manifest entries of the saved base files
@@ -147,27 +148,61 @@ class Indexes:
         with self.lock:
             version = self.store.data_version()
             if version == self.loaded_version and self.vector is not None:
+                if self.files_stamp() == self.loaded_stamp:
+                    return
+                # Another process replaced the files (`kb rebuild`) or one was damaged: the data
+                # version alone does not say so.
+                notice("index files changed on disk since they were loaded; loading them again")
+                self.loaded_version = -1
+            try:
+                self._ensure(version)
+            finally:
+                self.loaded_stamp = self.files_stamp()
+
+    def files_stamp(self) -> tuple:
+        """What the index files on disk are now: (name, inode, size, mtime) of each, two levels
+        deep (~20 stat calls, ~40 µs)."""
+        out = []
+        try:
+            for e in os.scandir(self.folder):
+                st = e.stat(follow_symlinks=False)
+                out.append((e.name, st.st_ino, st.st_size, st.st_mtime_ns))
+                if e.is_dir(follow_symlinks=False):
+                    for f in os.scandir(e.path):
+                        st = f.stat(follow_symlinks=False)
+                        out.append((e.name + "/" + f.name, st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            pass  # no folder yet, or one vanishing while a writer sweeps it: a stamp that differs
+        return tuple(sorted(out))
+
+    def invalidate(self) -> None:
+        """Forget what is loaded: the next ``ensure`` loads the files again, or rebuilds (after
+        ``IndexUnavailable``: a file found damaged while searching)."""
+        with self.lock:
+            self.loaded_version = -1
+            self.loaded_stamp = None
+
+    def _ensure(self, version: int) -> None:
+        man = self.manifest()
+        if man and man.get("data_version") == version:
+            if self._try_load(man):
                 return
-            man = self.manifest()
-            if man and man.get("data_version") == version:
-                if self._try_load(man):
-                    return
-            elif (self.persistent and man and not self.readonly and (self.writing or lock_free(self.path))
-                  and self._try_load(man)):
-                # the engine kept its own state: bring it in step with SQLite by id, not by a rebuild
-                self.reconcile()
-                self._save_if_free()
-                return
-            elif not self.writing and not self.readonly and not lock_free(self.path):
-                if man and man.get("data_version") != self.loaded_version and self._try_load(man):
-                    return
-                if self.vector is not None:
-                    return
-            elif version > 0:
-                have = man.get("data_version") if man else "none"
-                notice(f"derived indexes are stale (index version {have}, database version {version}); rebuilding from SQLite")
-            self.rebuild()
+        elif (self.persistent and man and not self.readonly and (self.writing or lock_free(self.path))
+              and self._try_load(man)):
+            # the engine kept its own state: bring it in step with SQLite by id, not by a rebuild
+            self.reconcile()
             self._save_if_free()
+            return
+        elif not self.writing and not self.readonly and not lock_free(self.path):
+            if man and man.get("data_version") != self.loaded_version and self._try_load(man):
+                return
+            if self.vector is not None:
+                return
+        elif version > 0:
+            have = man.get("data_version") if man else "none"
+            notice(f"derived indexes are stale (index version {have}, database version {version}); rebuilding from SQLite")
+        self.rebuild()
+        self._save_if_free()
 
     def _try_load(self, man: dict) -> bool:
         try:
@@ -367,6 +402,7 @@ class Indexes:
         before = (dict(self.base) if self.base is not None else None, list(self.delta_added), list(self.delta_removed))
         try:
             self._save(d, stamp)
+            self.loaded_stamp = self.files_stamp()  # (our own files: no reason to load them again)
         except BaseException:
             if stamp in json.dumps(self.manifest() or {}):  # (it failed after the switch: the new files are in force)
                 raise

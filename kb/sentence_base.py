@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import KBError
+from .errors import IndexUnavailable
 from .files import fsync_path
 from .records import SentenceRef
 
@@ -70,7 +70,8 @@ class SentenceBase:
             blobs.append(os.pread(fd, (b - a) * row, a * row))
         vecs = np.frombuffer(b"".join(blobs), np.float16)
         if len(vecs) != at * self.dim:
-            raise KBError(f"{self.vectors.name} ends early: rebuild the indexes with `python -m kb rebuild`")
+            raise IndexUnavailable(f"{self.vectors.name} ends early (a damaged index file): rebuild the indexes with "
+                                   "`python -m kb rebuild`")
         return out, vecs.reshape(at, self.dim).astype(np.float32)
 
     @classmethod

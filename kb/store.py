@@ -513,6 +513,8 @@ class Store:
             raise ValueError(f"not editable: {', '.join(sorted(bad))}")
         if not fields:
             return
+        from .text import strip_controls
+        fields = {k: strip_controls(v) if isinstance(v, str) else v for k, v in fields.items()}
         with self.transaction() as db:
             db.execute(f"UPDATE articles SET {', '.join(f'{k}=?' for k in fields)} WHERE id=?", [*fields.values(), article_id])
 

@@ -202,3 +202,24 @@ def tokenize(text: str) -> list[str]:
         return list(_query_tokens_cached(text))
     return _tokenize(text)
 
+
+
+# Control characters (C0 and C1 but tab and newline, DEL) and the bidirectional controls (U+200E/F,
+# U+202A-U+202E embeddings and overrides, U+2066-U+2069 isolates): in metadata they move the
+# terminal's cursor, clear it, write its clipboard (ESC sequences) or show a title reversed.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_controls(value: str | None) -> str | None:
+    """``value`` without control and bidi-override characters (tab and newline kept).
+
+    >>> strip_controls("Ti\\x1b]52;c;aGk=\\x07tle\\u202e")
+    'Ti]52;c;aGk=tle'
+    """
+    return None if value is None else _CONTROLS.sub("", value)
+
+
+def escape_controls(value) -> str:
+    """Text for a terminal: every control or bidi character shown as its escape (``\\x1b``,
+    ``\\u202e``), so what a KB holds can never drive the terminal it is printed on."""
+    return _CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))

@@ -110,8 +110,19 @@ def safe_filename(name: str, default: str = "upload.txt") -> str:
     if not name or set(name) <= {"_", "."}:
         return default
     p = Path(name)
-    stem, ext = p.stem[:100], p.suffix[:12]
+    stem, ext = p.stem, p.suffix[:12]
+    if len(stem) > 100 or len((stem + ext).encode("utf-8")) > MAX_NAME_BYTES:
+        # Shortened by bytes, not characters (100 Chinese characters are 300 bytes, over the 255
+        # most file systems allow), with a hash of the whole name so that two long names that
+        # share their start stay two names.
+        import hashlib
+        tag = "~" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        room = min(100, MAX_NAME_BYTES - len((tag + ext).encode("utf-8")))
+        stem = stem.encode("utf-8", "surrogatepass")[:room].decode("utf-8", "ignore") + tag
     return (stem or "upload") + ext
+
+
+MAX_NAME_BYTES = 200  # a stored upload's name, in UTF-8 bytes (file systems allow 255; room for a suffix)
 
 
 def upload_path(folder: Path, name: str, data: bytes) -> Path:

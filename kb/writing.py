@@ -21,7 +21,7 @@ from .indexes import Indexes, notice
 from .params import BuildParams
 from .segment import make_passages, split_sentences
 from .store import Article, Store, now_iso
-from .text import detect_lang, to_simplified, tokenize
+from .text import detect_lang, strip_controls, to_simplified, tokenize
 
 
 @dataclass
@@ -149,8 +149,10 @@ class ArticleWriter:
         if near is not None:
             first = self.store.article(near[0])
             dup_of = (first.dup_of or first.id) if first else None
-        art = Article(id=art_id, key=doc.key, path=doc.path, title=doc.title or Path(doc.path).stem,
-                      source=doc.source, url=doc.url, author=doc.author, date=doc.date,
+        art = Article(id=art_id, key=doc.key, path=doc.path,  # (metadata without terminal controls: kb.text)
+                      title=strip_controls(doc.title or Path(doc.path).stem) or "untitled",
+                      source=strip_controls(doc.source), url=strip_controls(doc.url), author=strip_controls(doc.author),
+                      date=strip_controls(doc.date),
                       lang=ready.lang, content_hash=doc.content_hash, text=doc.text, meta=doc.meta,
                       ingested_at=now_iso(), dup_of=dup_of, minhash=sig.tobytes())
         with self.indexes.lock:

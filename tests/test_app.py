@@ -161,6 +161,7 @@ def test_add_page_takes_links(monkeypatch, tmp_path):
 
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
+    monkeypatch.setenv("KB_FETCH_PRIVATE", "1")  # the page is on this machine
     try:
         at = _app(monkeypatch, tmp_path / "kb", model=HASH).run()
         at.sidebar.radio(key="page_radio").set_value("Add articles").run()

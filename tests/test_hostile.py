@@ -201,6 +201,7 @@ def test_web_pages_that_lie_trickle_or_break_are_one_line_each_and_the_batch_goe
     from ingest import ingest
     from kb import KnowledgeBase
     monkeypatch.setenv("KB_MODEL", HASH)
+    monkeypatch.setenv("KB_FETCH_PRIVATE", "1")  # the servers are on this machine
     monkeypatch.setattr(fetch_mod, "DEADLINE_S", 3)
     good = ("<html><head><title>好页面</title></head><body><article><h1>好页面</h1><p>" + ZH +
             "这一页完整到达。</p></article></body></html>").encode()
@@ -650,3 +651,88 @@ def test_article_metadata_loads_nothing_and_links_nowhere_in_a_real_browser(tmp_
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+# === Round three (issue #28) ======================================================================
+def _redirect(to: str):
+    def answer(sock):
+        sock.sendall(b"HTTP/1.1 302 Found\r\nLocation: " + to.encode() + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    return answer
+
+
+def test_fetch_follows_only_http_and_no_private_address_unless_allowed(monkeypatch):
+    from ingest import fetch as fetch_mod
+    from kb.errors import ReadError
+    refused_address = fetch_mod._refused_address
+    good = _Raw(_page(("<html><head><title>公开页面</title></head><body><article><p>" + ZH + "</p></article></body></html>").encode()))
+    port = good.srv.server_address[1]
+    hops = {scheme: _Raw(_redirect(to)) for scheme, to in (
+        ("ftp", f"ftp://127.0.0.1:{port}/page.html"), ("file", "file:///etc/passwd"), ("data", "data:text/html,<p>x"),
+        ("http", good.url), ("other-loopback", f"http://127.0.0.2:{port}/page"))}
+    try:
+        monkeypatch.delenv("KB_FETCH_PRIVATE", raising=False)
+        with pytest.raises(ReadError, match=r"127\.0\.0\.1 is a loopback address \(127\.0\.0\.1\): .*KB_FETCH_PRIVATE=1"):
+            fetch_mod.fetch(good.url)  # by default: this machine's services are not fetched
+        with pytest.raises(ReadError, match="loopback address"):
+            fetch_mod.fetch(f"http://localhost:{port}/page")
+        monkeypatch.setenv("KB_FETCH_PRIVATE", "1")
+        assert "跨境电商" in fetch_mod.fetch(good.url).text
+        assert "跨境电商" in fetch_mod.fetch(hops["http"].url).text  # an http redirect is followed
+        for scheme in ("ftp", "file", "data"):
+            with pytest.raises(ReadError, match="only http and https links are followed"):
+                fetch_mod.fetch(hops[scheme].url)
+        # Each hop obeys the first URL's rules: here 127.0.0.2 stands for a private address.
+        monkeypatch.setattr(fetch_mod, "_refused_address", lambda ip: "private" if ip == "127.0.0.2" else None)
+        monkeypatch.delenv("KB_FETCH_PRIVATE")
+        with pytest.raises(ReadError, match=r"127\.0\.0\.2 is a private address"):
+            fetch_mod.fetch(hops["other-loopback"].url)
+    finally:
+        for s in (good, *hops.values()):
+            s.close()
+    for ip, kind in (("10.1.2.3", "private"), ("192.168.0.1", "private"), ("169.254.169.254", "link-local"),
+                     ("::1", "loopback"), ("::ffff:127.0.0.1", "loopback"), ("0.0.0.0", "unspecified"), ("93.184.215.14", None)):
+        assert refused_address(ip) == kind, ip
+
+
+def test_the_watchdog_cuts_a_connect_that_hangs(monkeypatch):
+    """The socket is watched from before its connect: a TLS handshake that never ends (a server
+    that accepts and says nothing) is cut at the deadline, not left to the per-read timeout."""
+    from ingest import fetch as fetch_mod
+    from kb.errors import ReadError
+    monkeypatch.setenv("KB_FETCH_PRIVATE", "1")
+    silent = _Raw(lambda sock: time.sleep(30))
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(ReadError, match="did not arrive within 2 s"):
+            fetch_mod.fetch(silent.url.replace("http://", "https://"), timeout=20, deadline=2)
+        assert time.monotonic() - t0 < 6
+    finally:
+        silent.close()
+
+
+def test_terminal_controls_are_stripped_on_the_way_in_and_escaped_on_the_way_out(tmp_path):
+    import sqlite3 as _sqlite3
+    env = {"KB_MODEL": HASH}
+    kb = tmp_path / "kb"
+    f = tmp_path / "a.txt"
+    f.write_text("普通标题\n\n" + ZH, encoding="utf-8")
+    assert run_cli("-m", "ingest", "--kb", str(kb), str(f), env_extra=env).returncode == 0
+    aid = json.loads(run_cli("-m", "kb", "--kb", str(kb), "list", "--json", env_extra=env).stdout)[0]["id"]
+    evil = "Clear\x1b[2J\x1b]52;c;aGVsbG8=\x07me \u202etxt.exe\x85"
+    r = run_cli("-m", "kb", "--kb", str(kb), "edit", aid, "--title", evil, "--author", "作者\x1b[31m", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(run_cli("-m", "kb", "--kb", str(kb), "show", aid, "--json", env_extra=env).stdout)
+    assert shown["title"] == "Clear[2J]52;c;aGVsbG8=me txt.exe" and shown["author"] == "作者[31m"  # stripped on the way in
+    # A KB written before this (or by another program) may hold them: escaped on the way out.
+    db = _sqlite3.connect(kb / "kb.sqlite")
+    db.execute("UPDATE articles SET title=?, source=? WHERE id=?", (evil, "源\x1b[2J", aid))
+    db.commit()
+    db.close()
+    outs = [run_cli("-m", "kb", "--kb", str(kb), *args, env_extra=env).stdout
+            for args in (("list",), ("show", aid), ("search", "跨境电商 海外仓"))]
+    for out in outs:
+        assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out and "\x85" not in out, out
+        assert "Clear\\x1b[2J" in out and "\\u202etxt.exe" in out
+    hit = json.loads(run_cli("-m", "kb", "--kb", str(kb), "search", "--json", "跨境电商 海外仓", env_extra=env).stdout)["hits"][0]
+    bib = run_cli("-m", "kb", "--kb", str(kb), "cite", "--format", "bibtex", hit["permalink"], env_extra=env).stdout
+    assert "\x1b" not in bib and "\u202e" not in bib and "Clear[2J]52" in bib

@@ -50,7 +50,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def site():
+def site(monkeypatch):
+    monkeypatch.setenv("KB_FETCH_PRIVATE", "1")  # the pages are on this machine (refused by default)
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
