@@ -75,10 +75,14 @@ def report(title: str, w: np.ndarray, features: list[str], fit_rows: list[dict],
            held: set[str], in_library: float) -> float:
     on = np.array([r["on_topic"] for r in fit_rows])
     p_fit = prob(w, matrix(fit_rows, features))
-    th = float(np.quantile(p_fit[on], in_library))
+    typed = np.array([bool(r.get("asks_figure") and r.get("typed_miss")) for r in fit_rows])
+    # the threshold that, with the typed rule, flags `in_library` of the fitted in-library questions
+    rest = np.sort(p_fit[on & ~typed])
+    room = max(0, int(round(in_library * on.sum())) - int((on & typed).sum()))
+    th = float(rest[min(room, len(rest) - 1)])
     print(f"\n### {title}\n")
     print("CONFIDENCE = {" + ", ".join(f'"{k}": {v:.3f}' for k, v in zip(["bias"] + features, w)) + "}")
-    print(f"threshold (flags {in_library:.0%} of the fitted in-library questions): {th:.3f}\n")
+    print(f"threshold (with the typed rule, flags {in_library:.0%} of the fitted in-library questions): {th:.3f}\n")
     print("| library | rule | in-library flagged | same-language | cross-language | top hit right | near off-topic flagged "
           "| far off-topic flagged |")
     print("|---|---|---|---|---|---|---|---|")

