@@ -62,6 +62,7 @@ class Dictionary:
             self.glossary = _read_glossary(glossary)
         self.zh_en.update(self.glossary)
         self.en_zh = self._reverse()
+        self.acronyms = self._acronyms()
 
     def _reverse(self) -> dict[str, list[tuple[str, float]]]:
         """English phrase → [(headword, reliability)], best first. A sense that is exactly the
@@ -93,6 +94,22 @@ class Dictionary:
             share = 1.0 / (1 + 0.15 * (len(cands) - 1))
             out[phrase] = [(zh, round(w * max(share, 0.4), 3)) for zh, w in best]
         return out
+
+    def _acronyms(self) -> dict[str, list[tuple[str, float]]]:
+        """An upper-case abbreviation as a sense names it ("US" in 美国's "United States; USA; US")
+        → [(headword, reliability)]: "US" in a question is the country, not the pronoun "us"."""
+        freq = _jieba_freq()
+        found: dict[str, dict[str, float]] = {}
+        for zh, senses in self.zh_en.items():
+            if len(zh) < 2:
+                continue
+            for s in senses:  # a sense (or one of its "; "-separated items) that is the abbreviation itself
+                for abbr in (x.strip(" .") for x in re.split(r";", _PAREN.sub(" ", s))):
+                    if not re.fullmatch(r"[A-Z]{2,5}", abbr):
+                        continue
+                    d = found.setdefault(abbr, {})
+                    d[zh] = max(d.get(zh, 0.0), _commonness(freq.get(zh, 0)))
+        return {a: sorted(c.items(), key=lambda kv: (-kv[1], -freq.get(kv[0], 0), kv[0]))[:PER_TERM] for a, c in found.items()}
 
     # --- Chinese → English -------------------------------------------------------------
     def cut(self, text: str) -> list[str]:
@@ -203,9 +220,15 @@ class Dictionary:
                     continue
                 out += self.zh_to_en(w)
             return out, kept
-        words = [w for w in _EN_WORD.findall(query.lower())]
+        written = _EN_WORD.findall(query.lower().replace("’", "'"))
+        cased = [query[m.start():m.end()] for m in _EN_WORD.finditer(query.lower().replace("’", "'"))]
+        words = list(written)
         out, kept, i = [], [], 0
         while i < len(words):
+            if cased[i].isupper() and len(cased[i]) >= 2 and self.acronyms.get(cased[i], [("", 0)])[0][1] >= 0.5:
+                out += [Translation(words[i], zh, round(w, 3)) for zh, w in self.acronyms[cased[i]]]
+                i += 1
+                continue
             for n in range(min(MAX_EN, len(words) - i), 0, -1):
                 phrase = " ".join(words[i:i + n])
                 if n == 1 and (phrase in _STOP_EN or phrase in _ASKING):
@@ -334,7 +357,7 @@ def _read_glossary(path: Path) -> dict[str, list[str]]:
 _lock = threading.Lock()
 
 
-CACHE_VERSION = "5"  # raise when Dictionary's tables change shape or meaning
+CACHE_VERSION = "7"  # raise when Dictionary's tables change shape or meaning
 
 
 def _cache_path() -> Path | None:
@@ -361,7 +384,7 @@ def _load() -> Dictionary:
         try:
             d = Dictionary.__new__(Dictionary)
             with open(path, "rb") as f:
-                d.zh_en, d.en_zh, d.glossary, d.pinyin = pickle.load(f)
+                d.zh_en, d.en_zh, d.glossary, d.pinyin, d.acronyms = pickle.load(f)
             return d
         except Exception:  # a damaged cache: build anew
             pass
@@ -371,7 +394,7 @@ def _load() -> Dictionary:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".tmp{os.getpid()}")
             with open(tmp, "wb") as f:
-                pickle.dump((d.zh_en, d.en_zh, d.glossary, d.pinyin), f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump((d.zh_en, d.en_zh, d.glossary, d.pinyin, d.acronyms), f, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, path)
         except OSError:  # a read-only home: build each time
             pass

@@ -208,3 +208,15 @@ def test_glosses_give_pinyin_and_meaning_at_the_words_own_place():
     assert got["美國"] == ("Měi guó", "United States; USA")
     assert "TikTok" not in got  # only Chinese words
     assert tone_marks("nu:3 er2") == "nǚ ér" and tone_marks("xx") == "xx"
+
+
+def test_an_upper_case_abbreviation_is_the_name_it_abbreviates():
+    from kb import dictionary
+    d = dictionary.get()
+    got, _ = d.translate_query("How many merchants joined TikTok Shop in the US?", "en")
+    us = [t.target for t in got if t.source == "us"]
+    assert us[0] == "美国" and "我辈" not in us and "我们" not in us  # not the pronoun
+    got, _ = d.translate_query("Which UK city hosted it?", "en")
+    assert [t.target for t in got if t.source == "uk"][0] == "英国"  # from the glossary
+    got, _ = d.translate_query("Tell us more", "en")
+    assert "美国" not in [t.target for t in got][:1]  # lower case "us" is still the pronoun
