@@ -343,10 +343,14 @@ class KnowledgeBase:
             if k == "url" and v and not re.match(r"^https?://", v, re.I):
                 raise KBError(f"url: '{v}' is not a web link (http:// or https://)")
             out[k] = v or None
+        # An engine that filters by itself keeps its own copy of source and date: the edit marks
+        # the article for it, and the copy is rewritten here when this process has the indexes
+        # loaded, else by the next process (or request) that loads them (``Indexes.ensure``).
+        engine = self.indexes.engine_filters and bool({"source", "date"} & set(out))
         with self.indexes.lock:
-            self.store.update_metadata(art.id, **out)
-            if self.indexes.engine_filters and ({"source", "date"} & set(out)) and self.indexes.vector is not None:
-                self.indexes.refresh_fields(self.store.passage_ids(art.id))  # the engine filters by them
+            self.store.update_metadata(art.id, engine_copy=engine, **out)
+            if engine:
+                self.indexes.apply_field_edits()
         return self.store.article(art.id)
 
     # --- reading -----------------------------------------------------------------------

@@ -131,6 +131,48 @@ def test_edit_remove_rebuild_and_a_crash_between_sqlite_and_the_engine(pair, tmp
     again.close()
 
 
+def _ids(r) -> set[str]:
+    assert r.returncode == 0, r.stderr
+    return {h["article_id"] for h in json.loads(r.stdout)["hits"]}
+
+
+def test_an_edit_reaches_the_engine_whether_its_indexes_are_loaded_or_not(pair, tmp_path, monkeypatch):
+    """``kb edit --source/--date`` in a process that never loads the indexes (the CLI), seen by
+    filtered searches in the next process and in one that holds them loaded (issue #28)."""
+    import shutil
+    monkeypatch.setenv("KB_MODEL", HASH)
+    path = tmp_path / "kb"
+    shutil.copytree(pair["milvus"], path)
+    arts = KnowledgeBase.open(path)
+    art, other = arts.articles()[:2]
+    arts.close()
+    kb_cli = ("-m", "kb", "--kb", str(path))
+    r = run_cli(*kb_cli, "edit", art.id, "--source", "改过的来源", "--date", "1999-02-03", env_extra=ENV, subprocess_=True)
+    assert r.returncode == 0, r.stderr
+    # The next process: its filters see the edit without `kb rebuild`.
+    assert _ids(run_cli(*kb_cli, "search", art.title, "--source", "改过的来源", "--json", env_extra=ENV,
+                        subprocess_=True)) == {art.id}
+    assert art.id in _ids(run_cli(*kb_cli, "search", art.title, "--until", "1999-12", "--json", env_extra=ENV,
+                                  subprocess_=True))
+    # A process holding the indexes loaded (as the app and the API do) while another edits.
+    kb = KnowledgeBase.open(path)
+    try:
+        assert art.id not in {h.article_id for h in kb.search(other.title, k=10, filters=Filters(source=other.source + "·"))}
+        kb.search(other.title, k=1)  # loaded, and the Lite file held by this process
+        r = run_cli(*kb_cli, "edit", other.id, "--source", other.source + "·", "--date", "1998",
+                    env_extra=ENV, subprocess_=True)
+        assert r.returncode == 0, r.stderr
+        assert {h.article_id for h in kb.search(other.title, k=10, filters=Filters(source=other.source + "·"))} == {other.id}
+        assert other.id in {h.article_id for h in kb.search(other.title, k=10, filters=Filters(since="1998", until="1998"))}
+        assert other.id not in {h.article_id for h in kb.search(other.title, k=10, filters=Filters(source=other.source))}
+        # ... and in that process itself, with nothing left to rewrite afterwards.
+        kb.edit(other.id, date="")
+        assert other.id not in {h.article_id for h in kb.search(other.title, k=10, filters=Filters(since="1990"))}
+        assert kb.store.field_edits() == {}
+    finally:
+        kb.close()
+
+
 def test_milvus_lite_is_one_process_at_a_time_and_says_so(pair, monkeypatch):
     monkeypatch.setenv("KB_MODEL", HASH)
     kb = KnowledgeBase.open(pair["milvus"])

@@ -226,6 +226,19 @@ class _Collection:
     def _entry(self) -> dict:
         return {"collection": self.name, "uri": self.stored_uri, "files": []}
 
+    payload = ""  # the field a row indexes (kept as it is when only its filter fields change)
+
+    def set_fields(self, ids, fields: Sequence[dict]) -> None:
+        """Rewrite these rows' filter fields (their article's source or date was edited),
+        keeping what they index; ids the collection does not hold are skipped."""
+        new = {int(p): f for p, f in zip(ids, fields)}
+        want = list(new)
+        for i in range(0, len(want), 2000):
+            rows = self.c.get(self.name, ids=want[i:i + 2000], output_fields=[self.payload])
+            if rows:
+                self.c.upsert(self.name, [{"id": int(r["id"]), self.payload: r[self.payload],
+                                           **_row_fields([new[int(r["id"])]], 0)} for r in rows])
+
     @classmethod
     def check(cls, params: IndexParams) -> None:
         """Refuse a URI that cannot work before a KB is created or moved (ConfigError)."""
@@ -270,6 +283,7 @@ def _new_name(kind: str) -> str:
 
 class MilvusVectorIndex(_Collection):
     """Inner-product search over the passage vectors in a Milvus collection."""
+    payload = "vec"
 
     def __init__(self, uri: str, name: str, stored_uri: str, dim: int, kind: str, nprobe: int = 0, n: int | None = None):
         super().__init__(uri, name, stored_uri)
@@ -374,6 +388,7 @@ class MilvusVectorIndex(_Collection):
 
 class MilvusLexicalIndex(_Collection):
     """BM25 in Milvus over the KB's own terms, with a document-frequency table beside it."""
+    payload = "text"  # (an upsert with the same text: the BM25 function recomputes the same row, df unchanged)
 
     def __init__(self, uri: str, name: str, stored_uri: str, n: int | None = None):
         super().__init__(uri, name, stored_uri)
