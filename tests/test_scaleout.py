@@ -181,10 +181,51 @@ def test_milvus_lite_is_one_process_at_a_time_and_says_so(pair, monkeypatch):
         r = run_cli("-m", "kb", "--kb", str(pair["milvus"]), "search", "TikTok", env_extra=ENV, subprocess_=True)
         assert r.returncode != 0 and "Traceback" not in r.stderr
         assert "Milvus Lite serves one process at a time" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        assert f"process {os.getpid()} (" in r.stderr  # the process holding it, named
+        # ... and its lock file left in place (milvus-lite's clean-up of a refused start deletes it,
+        # and the next start would open the database a second time)
+        assert (pair["milvus"] / ".milvus.db.lock").exists()
     finally:
         kb.close()
     r = run_cli("-m", "kb", "--kb", str(pair["milvus"]), "search", "TikTok", "-k", "1", env_extra=ENV, subprocess_=True)
     assert r.returncode == 0 and "TikTok" in r.stdout, r.stderr  # closed: another process opens it
+
+
+def _lite_wrapper(tmp_path: Path, body: str) -> dict:
+    """An environment whose Milvus Lite server binary is a script that runs ``body`` first
+    (milvus-lite takes its binary's folder from BIN_PATH)."""
+    from milvus_lite.server import BIN_PATH
+    folder = tmp_path / "lite-bin"
+    folder.mkdir(parents=True)
+    (folder / "milvus").write_text(f"#!/bin/sh\n{body}\nexport LD_LIBRARY_PATH={BIN_PATH}:$LD_LIBRARY_PATH\n"
+                                   f"exec {BIN_PATH}/milvus \"$@\"\n")
+    (folder / "milvus").chmod(0o755)
+    return {**ENV, "BIN_PATH": str(folder)}
+
+
+def test_a_slow_milvus_lite_start_is_waited_for_and_said_slow(pair, tmp_path):
+    """On a busy machine the Lite server makes its socket late (pymilvus waits 0.5 s): the start
+    is waited for until the server answers, and said to be slow, not reported as a held file."""
+    import shutil
+    path = tmp_path / "kb"
+    shutil.copytree(pair["milvus"], path)
+    (path / ".milvus.db.lock").write_text("")  # a lock file left behind, held by nobody: no matter
+    env = _lite_wrapper(tmp_path, "sleep 6")
+    r = run_cli("-m", "kb", "--kb", str(path), "search", "TikTok", "-k", "1", env_extra=env, subprocess_=True)
+    assert r.returncode == 0 and "TikTok" in r.stdout, r.stderr
+    assert "Milvus Lite took" in r.stderr and "a busy machine" in r.stderr
+    assert "one process at a time" not in r.stderr
+
+
+def test_a_milvus_lite_server_that_exits_is_not_called_a_held_file(pair, tmp_path):
+    import shutil
+    path = tmp_path / "kb"
+    shutil.copytree(pair["milvus"], path)
+    for body, said in (("exit 3", "exited as it started"), ("sleep 1; exit 4", "exited while starting, status 4")):
+        r = run_cli("-m", "kb", "--kb", str(path), "search", "TikTok", env_extra=_lite_wrapper(tmp_path / body[-1], body),
+                    subprocess_=True)
+        assert r.returncode != 0 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert said in r.stderr and "one process at a time" not in r.stderr, r.stderr
 
 
 # --- Ray ---------------------------------------------------------------------------------------

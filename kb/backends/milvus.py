@@ -28,7 +28,8 @@ document frequencies: Lucene's formula, with each term's weight (exact for weigh
 terms, which one engine query cannot weigh), in one fetch for all of them.
 
 Milvus Lite serves one process at a time (a second process cannot open the same file); a KB that
-the app and an ingest use at once needs a Milvus server URI.
+the app and an ingest use at once needs a Milvus server URI. Its start is waited for and its
+failures told apart in ``kb.backends.lite``.
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ import numpy as np
 
 from ..errors import ConfigError, KBError
 from ..params import IndexParams
+from . import lite
 
 K1, B = 1.5, 0.75           # as the embedded BM25 (kb.backends.bm25)
 TOP_MAX = 16_384            # Milvus' largest limit (topk) for one search or query
@@ -101,12 +103,15 @@ def client(uri: str):
             root = logging.getLogger()
             root.addFilter(_quiet_lite)  # milvus-lite logs its failures to the root logger; ours say them once
             try:
+                if "://" not in uri:
+                    lite.start(uri)  # waited for until it answers; a held file named only when held
                 c = MilvusClient(uri)
+            except KBError:
+                raise
             except Exception as e:
-                why = ("Milvus Lite serves one process at a time: is the app or another command using this KB? "
-                       "Use a Milvus server (KB_MILVUS_URI=http://…) for concurrent use"
-                       if "://" not in uri else f"{type(e).__name__}: {e}")
-                raise KBError(f"{uri}: cannot open Milvus ({why})") from None
+                if "://" not in uri and lite.holder(uri) is not None:
+                    raise KBError(lite.held_message(uri, lite.holder(uri) or 0)) from None
+                raise KBError(f"{uri}: cannot open Milvus ({type(e).__name__}: {e})") from None
             finally:
                 root.removeFilter(_quiet_lite)
             _clients[uri] = c
