@@ -26,7 +26,9 @@ from .test_api import _free_port
 ENV = {"KB_MODEL": HASH}
 # The test's own cluster on localhost, without Ray's token authentication (a real cluster keeps
 # it; the ingest process then needs RAY_AUTH_TOKEN, docs/scale-out.md).
-RAY_ENV = {**ENV, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+# Loopback only: Ray's single-machine switch (else it rewrites 127.0.0.1 to this machine's network
+# address, ingest.distributed._keep_ray_on_loopback) and --node-ip-address.
+RAY_ENV = {**ENV, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 QUESTIONS = ["How many merchants joined TikTok Shop in the US?", "TikTok Shop 美国 商家", "大熊猫吃什么",
              "What do giant pandas eat?", "三峡大坝", "电商平台的物流", "Jupiter moons", "公司 营收 增长"]
 
@@ -236,12 +238,60 @@ def ray_cluster(tmp_path_factory):
     temp = Path("/tmp") / f"kbray{os.getpid()}"  # (Ray's socket paths must stay short)
     ray_bin = Path(sys.executable).with_name("ray")
     env = dict(os.environ, **RAY_ENV)
-    r = subprocess.run([str(ray_bin), "start", "--head", "--num-cpus", "2", "--port", str(port), "--temp-dir", str(temp),
+    r = subprocess.run([str(ray_bin), "start", "--head", "--node-ip-address=127.0.0.1", "--num-cpus", "2", "--port",
+                        str(port), "--temp-dir", str(temp),
                         "--include-dashboard", "false", "--disable-usage-stats"], env=env, capture_output=True,
                        text=True, timeout=180)
     assert r.returncode == 0, r.stderr[-2000:]
     yield f"127.0.0.1:{port}"
     subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def test_ray_is_a_flag_so_a_path_after_it_stays_a_path(tmp_path, monkeypatch):
+    """`--ray PATH` took PATH for the Ray address (then said PATH was missing)."""
+    import ingest.distributed
+    from ingest.pipeline import Summary
+    calls = []
+    monkeypatch.setattr(ingest.distributed, "ingest_ray",
+                        lambda kb, paths, address=None, **kw: calls.append((list(paths), address)) or Summary())
+    r = run_cli("-m", "ingest", "--kb", str(tmp_path / "kb"), "--ray", "notes:2023", env_extra=ENV)
+    assert r.returncode == 0 and calls == [(["notes:2023"], None)], r.stderr
+    r = run_cli("-m", "ingest", "--kb", str(tmp_path / "kb"), "--ray-address", "not an address", "x.txt", env_extra=ENV)
+    assert r.returncode == 2 and "--ray-address 'not an address': give the cluster's host:port" in r.stderr
+
+
+def test_a_ray_address_where_nothing_answers_fails_at_once_in_one_line(tmp_path):
+    import socket
+    t0 = time.monotonic()
+    r = run_cli("-m", "ingest", "--kb", str(tmp_path / "kb"), "--ray-address", "127.0.0.1:1", str(SAMPLE),
+                env_extra=RAY_ENV, subprocess_=True, timeout=60)
+    took = time.monotonic() - t0
+    assert r.returncode == 2 and took < 15, (took, r.stderr)
+    assert r.stderr.strip() == ("ingest: --ray-address 127.0.0.1:1: nothing listens there (connection refused); "
+                                "start the cluster (ray start --head) or give its head's address")
+    assert not (tmp_path / "kb").exists()  # refused before the KB was made
+    # A listener that never greets as gRPC (not a Ray head): refused after the greeting's wait,
+    # and a SIGTERM meanwhile ends the process at once (Ray held it ~30 s).
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    address = f"127.0.0.1:{silent.getsockname()[1]}"
+    try:
+        r = run_cli("-m", "ingest", "--kb", str(tmp_path / "kb"), "--ray-address", address, str(SAMPLE),
+                    env_extra=RAY_ENV, subprocess_=True, timeout=60)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "does not answer as a Ray cluster (no gRPC greeting within 3 s)" in r.stderr
+        proc = subprocess.Popen([sys.executable, "-m", "ingest", "--kb", str(tmp_path / "kb"), "--ray-address", address,
+                                 str(SAMPLE)], cwd=ROOT, env=dict(os.environ, **RAY_ENV), stderr=subprocess.PIPE)
+        time.sleep(1.5)
+        assert proc.poll() is None, proc.stderr.read()
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        assert time.monotonic() - t0 < 1.0 and proc.returncode == -signal.SIGTERM
+        proc.stderr.close()
+    finally:
+        silent.close()
 
 
 def _kb_rows(path: Path):
@@ -258,14 +308,14 @@ def test_ray_ingest_on_two_workers_stores_what_a_local_ingest_stores(ray_cluster
     assert run_cli("-m", "ingest", "--kb", str(local), "--quiet", str(SAMPLE), env_extra=ENV).returncode == 0
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(b"%PDF-1.4 not really")
-    r = run_cli("-m", "ingest", "--kb", str(dist), "--ray", ray_cluster, "--ray-workers", "2", str(SAMPLE), str(bad),
+    r = run_cli("-m", "ingest", "--kb", str(dist), "--ray-address", ray_cluster, "--ray-workers", "2", str(SAMPLE), str(bad),
                 env_extra=RAY_ENV, subprocess_=True, timeout=600)
     assert r.returncode == 1, r.stderr  # the bad file fails, alone
     assert "on 2 Ray workers" in r.stderr and "Traceback" not in r.stderr
     assert any(line.startswith(f"ingest: {bad}: ") for line in r.stderr.splitlines())
     assert "added 13" in r.stdout
     assert _kb_rows(dist) == _kb_rows(local)
-    again = run_cli("-m", "ingest", "--kb", str(dist), "--ray", ray_cluster, str(SAMPLE), env_extra=RAY_ENV,
+    again = run_cli("-m", "ingest", "--kb", str(dist), "--ray-address", ray_cluster, str(SAMPLE), env_extra=RAY_ENV,
                     subprocess_=True, timeout=600)
     assert again.returncode == 0 and "added 0, updated 0, unchanged 13" in again.stdout, again.stderr
 
@@ -281,7 +331,7 @@ def test_a_killed_ray_ingest_leaves_no_half_article_and_a_rerun_finishes(ray_clu
         (src / f"a{i:03d}.txt").write_text(f"文章 {i}\n\n{body}", encoding="utf-8")
     kb = tmp_path / "kb"
     env = dict(os.environ, **RAY_ENV)
-    proc = subprocess.Popen([sys.executable, "-m", "ingest", "--kb", str(kb), "--ray", ray_cluster, "--quiet", str(src)],
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", "--kb", str(kb), "--ray-address", ray_cluster, "--quiet", str(src)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 300
     n = 0
@@ -302,7 +352,7 @@ def test_a_killed_ray_ingest_leaves_no_half_article_and_a_rerun_finishes(ray_clu
     # no half article: every stored article has its passages and sentences
     assert db.execute("SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM passages p WHERE p.article_id=a.id)"
                       " OR NOT EXISTS (SELECT 1 FROM sentences s WHERE s.article_id=a.id)").fetchone()[0] == 0
-    r = run_cli("-m", "ingest", "--kb", str(kb), "--ray", ray_cluster, str(src), env_extra=RAY_ENV, subprocess_=True,
+    r = run_cli("-m", "ingest", "--kb", str(kb), "--ray-address", ray_cluster, str(src), env_extra=RAY_ENV, subprocess_=True,
                 timeout=600)
     assert r.returncode == 0, r.stderr
     assert f"added {120 - stored}, updated 0, unchanged {stored}" in r.stdout
