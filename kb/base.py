@@ -26,7 +26,7 @@ import numpy as np
 
 from . import backends, config
 from .embed import Embedder, embedder_name, get_embedder
-from .errors import ConfigError, EmbedderMismatch, KBError, KBLocked, KBNotFound, StorageError
+from .errors import ArticleNotFound, ConfigError, EmbedderMismatch, KBError, KBLocked, KBNotFound, StorageError
 from .indexes import Indexes, notice
 from .params import BuildParams, IndexParams, SearchParams
 from .store import Article, Store
@@ -355,10 +355,11 @@ class KnowledgeBase:
 
     # --- reading -----------------------------------------------------------------------
     def resolve(self, article_id: str) -> Article:
-        """The article with this id or unique id prefix."""
+        """The article with this id or unique id prefix (ArticleNotFound when there is none,
+        KBError when the prefix is ambiguous)."""
         ids = self.store.find_article(article_id.strip()) if re.fullmatch(r"[0-9a-f]{1,40}", article_id.strip()) else []
         if not ids:
-            raise KBError(f"No article with id '{article_id}' in {self.path}; `python -m kb list` shows the ids")
+            raise ArticleNotFound(f"No article with id '{article_id}' in {self.path}; `python -m kb list` shows the ids")
         if len(ids) > 1:
             raise KBError(f"Article id prefix '{article_id}' is ambiguous ({', '.join(ids[:5])}…); give more characters")
         return self.store.article(ids[0])
