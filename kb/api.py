@@ -101,19 +101,6 @@ def upload_name(name: str) -> str:
     return name
 
 
-def _drop_upload(folder: Path, path: str) -> None:
-    """Delete a removed article's uploaded bytes (``uploads/<content hash>/<name>``) and their
-    folder; a path outside the uploads folder (a file the user ingested from disk) is left."""
-    p = Path(path)
-    try:
-        if p.resolve().parent.parent != folder.resolve():
-            return
-        p.unlink(missing_ok=True)
-        p.parent.rmdir()
-    except OSError:
-        pass  # (already gone, or the folder holds something else: left as it is)
-
-
 def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_upload_mb: int | None = None,
                port: int | None = None):
     """The FastAPI application over an open ``KnowledgeBase``, served on ``host``:``port``
@@ -351,8 +338,7 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
     def remove(article_id: str) -> dict:
         with _exclusive():
             with kb.writer(wait_message=False, timeout=0):
-                art = kb.remove(article_id)
-                _drop_upload(kb.path / "uploads", art.path)
+                art = kb.remove(article_id)  # (its uploaded bytes with it)
         return {"removed": art.id, "title": art.title, "path": art.path}
 
     @app.post("/articles", summary="Add articles: uploaded files and/or web links")

@@ -314,8 +314,9 @@ class KnowledgeBase:
         return self.writing.add(doc)
 
     def remove(self, article_id: str, confirmed: bool = False) -> Article:
-        """Remove one article (id or unique id prefix) and everything derived from it. A prefix
-        shorter than SAFE_PREFIX characters is refused unless ``confirmed``."""
+        """Remove one article (id or unique id prefix) and everything derived from it, with its
+        uploaded bytes when it came in as an upload (``KB/uploads/``: the app's and the API's). A
+        prefix shorter than SAFE_PREFIX characters is refused unless ``confirmed``."""
         self._require_writer()
         art = self.resolve(article_id)
         given = article_id.strip()
@@ -324,6 +325,8 @@ class KnowledgeBase:
                           f"to remove {art.id} “{art.title}”, give at least {SAFE_PREFIX} characters of its id "
                           "(or confirm with --yes)")
         self.writing.remove(art)
+        from .view import drop_upload
+        drop_upload(self.path / "uploads", art.path)  # (after the commit: a failure leaves a file, never a dangling article)
         return art
 
     def edit(self, article_id: str, **fields) -> Article:

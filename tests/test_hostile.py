@@ -761,3 +761,23 @@ def test_arguments_that_are_not_text_in_the_locale_are_one_line_naming_them(tmp_
         assert err.startswith(f"kb: {label}: '{shown}' is not utf-8 text (the byte 0x"), (args, err)
     shown = json.loads(run_cli("-m", "kb", "--kb", str(kb), "show", aid, "--json", env_extra=ENV).stdout)
     assert shown["title"] == "标题" and not shown["author"]  # nothing was written
+
+
+def test_cli_remove_deletes_an_uploaded_articles_bytes_and_leaves_other_files(tmp_path):
+    """The API deleted them with the article; `kb remove` (and the app) left them in uploads/."""
+    from kb.view import upload_path
+    kb = tmp_path / "kb"
+    data = ("上传的文章\n\n" + ZH).encode()
+    up = upload_path(kb / "uploads", "上传.txt", data)
+    up.parent.mkdir(parents=True)
+    up.write_bytes(data)
+    mine = tmp_path / "mine.txt"
+    mine.write_text("自己的文章\n\n" + ZH[::-1], encoding="utf-8")
+    assert run_cli("-m", "ingest", "--kb", str(kb), str(up), str(mine), env_extra=ENV).returncode == 0
+    arts = {a["title"]: a["id"] for a in json.loads(run_cli("-m", "kb", "--kb", str(kb), "list", "--json",
+                                                            env_extra=ENV).stdout)}
+    for title in ("上传的文章", "自己的文章"):
+        r = run_cli("-m", "kb", "--kb", str(kb), "remove", arts[title], env_extra=ENV)
+        assert r.returncode == 0, r.stderr
+    assert not up.exists() and not up.parent.exists() and (kb / "uploads").is_dir()
+    assert mine.exists()  # a file ingested from elsewhere is the user's
