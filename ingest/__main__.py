@@ -1,5 +1,5 @@
-"""python -m ingest [--kb DIR] [--backend NAME] [--ray [ADDRESS]] PATH... — add articles (files,
-folders or URLs) to a knowledge base."""
+"""python -m ingest [--kb DIR] [--backend NAME] [--ray] [--ray-address ADDRESS] PATH... — add articles
+(files, folders or URLs) to a knowledge base."""
 from __future__ import annotations
 
 import re
@@ -22,27 +22,31 @@ def main(argv: list[str] | None = None) -> int:
                     help="index backend of a new KB: embedded (default) or milvus; an existing KB keeps its own")
     ap.add_argument("--milvus-uri", default=None, metavar="URI",
                     help="for a milvus KB: a Milvus Lite file (default: milvus.db in the KB folder) or http://host:19530")
-    ap.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                    help="read and embed on Ray workers: a local Ray instance, or the cluster at ADDRESS (host:port, auto)")
+    ap.add_argument("--ray", action="store_true",
+                    help="read and embed on Ray workers (a local Ray instance on this machine's loopback address)")
+    ap.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                    help="... on the Ray cluster at ADDRESS instead (host:port, ray://host:port, or auto); implies --ray")
     ap.add_argument("--ray-workers", type=int, default=None, metavar="N",
                     help="Ray workers (model copies); default: every CPU of the local instance or the cluster")
     ap.add_argument("paths", nargs="+", metavar="PATH", help="files (.txt .md .html .pdf .docx .epub), folders (searched recursively) or http(s) URLs")
     args = ap.parse_args(argv)
-    if args.ray and not re.fullmatch(r"auto|ray://\S+|[\w.-]+:\d+", args.ray):
-        args.paths.insert(0, args.ray)  # `--ray PATH...`: a path, not an address
-        args.ray = ""
+    if args.ray_address is not None and not re.fullmatch(r"auto|(ray://)?(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}", args.ray_address):
+        ap.error(f"--ray-address '{args.ray_address}': give the cluster's host:port (or ray://host:port, auto)")
     if args.ray_workers is not None and args.ray_workers < 1:
         ap.error("--ray-workers must be 1 or more")
     kb = None
     try:
+        if args.ray_address is not None:
+            from .distributed import check_address
+            check_address(args.ray_address)  # at once, before the KB is opened and Ray loaded
         from kb.params import BuildParams, IndexParams
         build = BuildParams.from_env(**({"backend": args.backend} if args.backend else {}))
         index = IndexParams.from_env(**({"milvus_uri": args.milvus_uri} if args.milvus_uri else {}))
         kb = KnowledgeBase.open(args.kb, create=True, build=build, index_params=index)
         show = True if args.progress else (False if args.quiet else None)
-        if args.ray is not None:
+        if args.ray or args.ray_address is not None:
             from .distributed import ingest_ray
-            s = ingest_ray(kb, args.paths, address=args.ray or None, workers=args.ray_workers, echo=not args.quiet,
+            s = ingest_ray(kb, args.paths, address=args.ray_address, workers=args.ray_workers, echo=not args.quiet,
                            progress=show)
         else:
             s = ingest(kb, args.paths, progress=show, echo=not args.quiet)

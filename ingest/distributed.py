@@ -1,4 +1,4 @@
-"""Ingest on a Ray cluster: ``python -m ingest --ray [ADDRESS] PATH...``.
+"""Ingest on Ray: ``python -m ingest --ray PATH...`` (a local instance) or ``--ray-address ADDRESS``.
 
 Reading, cleaning, segmenting and embedding — the expensive half of adding an article
 (``kb.writing.prepare``) — run on Ray actors that each hold the model; this process stays the
@@ -11,8 +11,11 @@ Results are committed in the order of the files, so a Ray run stores the same KB
 one (near-duplicates are linked to the same first copy). At most ``2 × workers`` articles are in
 flight, which bounds the memory of prepared articles waiting for the writer.
 
-Where things run. Without ADDRESS a local Ray instance is started with ``--ray-workers``
-CPUs; with one (``host:6379``, or ``auto`` inside a cluster) the workers are the cluster's. A
+Where things run. Without an address a local Ray instance is started with ``--ray-workers``
+CPUs, on the loopback address only; with one (``host:6379``, or ``auto`` inside a cluster) the
+workers are the cluster's. An address is tried first (``check_address``: a TCP connection and a
+gRPC greeting, 3 s each), so one where nothing answers fails at once in one line, rather than
+after Ray's minutes of retries and their logs. A
 worker reads the file by its path, so on a cluster the paths must be visible to every node at
 the same place (a shared filesystem) — URLs need nothing shared. The workers import this
 project's code and the embedder: the project folder is put on their ``PYTHONPATH`` (the same
@@ -77,8 +80,79 @@ def _settings_env() -> dict[str, str]:
     return env
 
 
+PROBE_S = 3.0  # how long an address is given to accept a connection, and then to greet as gRPC
+# An HTTP/2 client preface and an empty SETTINGS frame: a gRPC server (Ray's GCS, Ray Client's
+# server) answers with a SETTINGS frame of its own.
+_H2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_address(address: str) -> None:
+    """Refuse a Ray address where no cluster answers, within ``2 × PROBE_S`` seconds and in
+    one line (ConfigError): nothing listening, an unknown host, or a listener that does not
+    greet as gRPC. ``auto`` (the cluster this machine belongs to) is left to Ray."""
+    import socket
+    if address == "auto":
+        return
+    host, port = _host_port(address)
+    head = b""
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_S) as s:
+            s.settimeout(PROBE_S)
+            try:
+                s.sendall(_H2_HELLO)
+                while len(head) < 9:
+                    more = s.recv(9 - len(head))
+                    if not more:
+                        break
+                    head += more
+            except OSError:
+                pass  # (connected, but no greeting: said below)
+    except socket.gaierror:
+        raise ConfigError(f"--ray-address {address}: no host named {host!r}") from None
+    except ConnectionRefusedError:
+        raise ConfigError(f"--ray-address {address}: nothing listens there (connection refused); start the cluster "
+                          "(ray start --head) or give its head's address") from None
+    except TimeoutError:
+        raise ConfigError(f"--ray-address {address}: no answer within {PROBE_S:.0f} s (a firewall, or a host that is "
+                          "down?)") from None
+    except OSError as e:
+        raise ConfigError(f"--ray-address {address}: cannot connect ({e.strerror or type(e).__name__})") from None
+    if len(head) < 9 or head[3] != 4:  # (byte 3 of a frame header: its type; 4 is SETTINGS)
+        raise ConfigError(f"--ray-address {address}: something listens there, but it does not answer as a Ray "
+                          f"cluster (no gRPC greeting within {PROBE_S:.0f} s); give the head's GCS port (ray start --head --port)")
+
+
+def _keep_ray_on_loopback() -> None:
+    """Have Ray use 127.0.0.1 rather than the machine's network address: left alone, it rewrites a
+    loopback address (``ray.init(address="127.0.0.1:…")`` and even ``_node_ip_address``) to the
+    address of the interface it would reach the internet by (``resolve_ip_for_localhost``),
+    unless its single-machine switch is off — the one Windows and macOS get by default."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # (the processes ray.init starts inherit it)
+    import ray._private.ray_constants as constants
+    constants.ENABLE_RAY_CLUSTER = False  # (this process read it when it imported Ray)
+
+
 def start(address: str | None, workers: int | None):
-    """Connect to the cluster at ``address``, or start a local instance of ``workers`` CPUs."""
+    """Connect to the cluster at ``address``, or start a local instance of ``workers`` CPUs on
+    the loopback address. An address is checked first (``check_address``)."""
+    if address is not None:
+        check_address(address)
+    local = address is None or (address != "auto" and _is_loopback(_host_port(address)[0]))
     try:
         import ray
     except ImportError:
@@ -87,12 +161,16 @@ def start(address: str | None, workers: int | None):
     runtime_env = {"env_vars": _settings_env()}
     kwargs = {"runtime_env": runtime_env, "log_to_driver": False, "include_dashboard": False,
               "logging_level": logging.WARNING}
+    if local:
+        _keep_ray_on_loopback()
+        kwargs["_node_ip_address"] = "127.0.0.1"
     if address:
         kwargs.pop("include_dashboard")
         try:
             ray.init(address=address, **kwargs)
         except Exception as e:
-            raise ConfigError(f"--ray {address}: cannot reach a Ray cluster there ({type(e).__name__}: {e})") from None
+            raise ConfigError(f"--ray-address {address}: cannot reach a Ray cluster there ({type(e).__name__}: "
+                              f"{str(e).strip().splitlines()[0][:300] if str(e).strip() else ''})") from None
     else:
         ray.init(num_cpus=workers or os.cpu_count() or 1, **kwargs)
     return ray

@@ -72,12 +72,18 @@ def decode(data: bytes) -> tuple[str, str]:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace"), "utf-16"
     if b"\x00" in data[:8192] and data[:8192].count(b"\x00") > len(data[:8192]) // 100:
+        found = _utf16_without_bom(data)  # (English UTF-16: every other byte a NUL)
+        if found is not None:
+            return found
         raise ReadError("binary file (NUL bytes), not text")
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as e:
         if e.start >= len(data) - 3 and e.end == len(data):  # cut off inside the last character
             return data[:e.start].decode("utf-8", errors="replace"), "utf-8 (truncated)"
+    found = _utf16_without_bom(data)  # (Chinese UTF-16 has NULs only where ASCII is: few or none)
+    if found is not None:
+        return found
     mixed = _decode_mixed(data)
     if mixed is not None:
         return mixed
@@ -90,6 +96,43 @@ def decode(data: bytes) -> tuple[str, str]:
     if bad > max(5, len(text[:20000]) // 50):
         raise ReadError(f"binary file, not text (decodes as {best.encoding} only with many control characters)")
     return text, best.encoding
+
+
+def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
+    """UTF-16 text without a byte-order mark, recognised by its byte pattern: decoded in one of
+    the two byte orders, nearly all of it (95%) is characters an article holds — Chinese,
+    Latin, punctuation, whitespace. (English UTF-16 has a NUL in every other byte — the odd ones
+    little-endian, the even ones big-endian; Chinese has NULs only where ASCII or a character
+    like 需 U+9700 is, so the NULs alone cannot tell.) None when it is not that."""
+    n = len(data) - len(data) % 2
+    if n < 4:
+        return None
+    best = None
+    for enc in ("utf-16-le", "utf-16-be"):
+        try:
+            sample = data[:min(n, 16384)].decode(enc)
+        except UnicodeDecodeError:  # (a lone surrogate: not this order, or a pair cut at 16 KB)
+            sample = data[:min(n, 16384)].decode(enc, errors="replace")
+        share = _text_share(sample)
+        if share >= 0.95 and (best is None or share > best[0]):
+            best = (share, enc)
+    if best is None:
+        return None
+    name = best[1].upper().replace("-LE", " LE").replace("-BE", " BE")
+    return data[:n].decode(best[1], errors="replace"), f"{name} (no BOM)"
+
+
+# Where an article's characters lie: ASCII text, Latin letters, general and CJK punctuation,
+# CJK ideographs (extension A and the unified block) and full-width forms.
+_TEXT_RANGES = ((0x20, 0x7F), (0xA0, 0x250), (0x2000, 0x2070), (0x3000, 0x3040), (0x3400, 0x4DC0), (0x4E00, 0xA000),
+                (0xFF00, 0xFFF0))
+
+
+def _text_share(text: str) -> float:
+    if not text:
+        return 0.0
+    ok = sum(1 for ch in text if ch in "\t\n\r" or any(lo <= ord(ch) < hi for lo, hi in _TEXT_RANGES))
+    return ok / len(text)
 
 
 def _decode_mixed(data: bytes) -> tuple[str, str] | None:

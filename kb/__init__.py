@@ -12,9 +12,10 @@ import warnings
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 from .base import ArticleInput, KnowledgeBase  # noqa: E402
-from .errors import EmbedderMismatch, KBError, KBNotFound, ReadError  # noqa: E402
+from .errors import (ArticleNotFound, CollectionNotFound, EmbedderMismatch, ItemNotFound, KBError, KBNotFound,  # noqa: E402
+                     NotFound, ReadError)
 from .params import BuildParams, IndexParams, SearchParams  # noqa: E402
 from .search import Filters, Hit  # noqa: E402
 
-__all__ = ["ArticleInput", "BuildParams", "EmbedderMismatch", "Filters", "Hit", "IndexParams", "KBError", "KBNotFound",
-           "KnowledgeBase", "ReadError", "SearchParams"]
+__all__ = ["ArticleInput", "ArticleNotFound", "BuildParams", "CollectionNotFound", "EmbedderMismatch", "Filters", "Hit",
+           "IndexParams", "ItemNotFound", "KBError", "KBNotFound", "KnowledgeBase", "NotFound", "ReadError", "SearchParams"]

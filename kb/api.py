@@ -14,7 +14,7 @@ Before a request reaches an endpoint, ``kb.guard.Gate`` checks its Host (no DNS 
 Origin (no other site's pages), the key, the content type and the length, without reading the body.
 One write at a time: a second one, or one while another process writes to the KB, is answered
 409 at once; searches are served throughout. Errors are JSON ``{"error": "..."}`` with a status
-that says which kind (400 bad request or Host, 401 key, 403 foreign origin, 404 unknown id, 409
+that says which kind (400 bad request or Host, 401 key, 403 foreign origin, 404 unknown id (a ``NotFound``), 409
 busy, 413 too large, 415 content type, 422 invalid parameter, 503 index files being reloaded).
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Annotated
 
 from . import config
-from .errors import ConfigError, IndexUnavailable, KBError, KBLocked
+from .errors import ConfigError, IndexUnavailable, KBError, KBLocked, NotFound
 from .guard import Gate, is_loopback
 
 MAX_QUERY_CHARS = 2000
@@ -99,19 +99,6 @@ def upload_name(name: str) -> str:
         except UnicodeDecodeError:
             pass
     return name
-
-
-def _drop_upload(folder: Path, path: str) -> None:
-    """Delete a removed article's uploaded bytes (``uploads/<content hash>/<name>``) and their
-    folder; a path outside the uploads folder (a file the user ingested from disk) is left."""
-    p = Path(path)
-    try:
-        if p.resolve().parent.parent != folder.resolve():
-            return
-        p.unlink(missing_ok=True)
-        p.parent.rmdir()
-    except OSError:
-        pass  # (already gone, or the folder holds something else: left as it is)
 
 
 def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_upload_mb: int | None = None,
@@ -189,11 +176,13 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
         return JSONResponse({"error": f"{e} (the server loads them again on the next request)"}, status_code=503,
                             headers={"Retry-After": "1"})
 
+    @app.exception_handler(NotFound)  # (an unknown article, collection or item: by type, never by its words)
+    async def _not_found(request: Request, e: NotFound):
+        return JSONResponse({"error": str(e)}, status_code=404)
+
     @app.exception_handler(KBError)
     async def _kb_error(request: Request, e: KBError):
-        msg = str(e)
-        return JSONResponse({"error": msg}, status_code=404 if msg.startswith(("No article with id", "No collection",
-                                                                              "No item")) else 400)
+        return JSONResponse({"error": str(e)}, status_code=400)
 
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -349,8 +338,7 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
     def remove(article_id: str) -> dict:
         with _exclusive():
             with kb.writer(wait_message=False, timeout=0):
-                art = kb.remove(article_id)
-                _drop_upload(kb.path / "uploads", art.path)
+                art = kb.remove(article_id)  # (its uploaded bytes with it)
         return {"removed": art.id, "title": art.title, "path": art.path}
 
     @app.post("/articles", summary="Add articles: uploaded files and/or web links")

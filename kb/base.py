@@ -26,7 +26,7 @@ import numpy as np
 
 from . import backends, config
 from .embed import Embedder, embedder_name, get_embedder
-from .errors import ConfigError, EmbedderMismatch, KBError, KBLocked, KBNotFound, StorageError
+from .errors import ArticleNotFound, ConfigError, EmbedderMismatch, KBError, KBLocked, KBNotFound, StorageError
 from .indexes import Indexes, notice
 from .params import BuildParams, IndexParams, SearchParams
 from .store import Article, Store
@@ -314,8 +314,9 @@ class KnowledgeBase:
         return self.writing.add(doc)
 
     def remove(self, article_id: str, confirmed: bool = False) -> Article:
-        """Remove one article (id or unique id prefix) and everything derived from it. A prefix
-        shorter than SAFE_PREFIX characters is refused unless ``confirmed``."""
+        """Remove one article (id or unique id prefix) and everything derived from it, with its
+        uploaded bytes when it came in as an upload (``KB/uploads/``: the app's and the API's). A
+        prefix shorter than SAFE_PREFIX characters is refused unless ``confirmed``."""
         self._require_writer()
         art = self.resolve(article_id)
         given = article_id.strip()
@@ -324,6 +325,8 @@ class KnowledgeBase:
                           f"to remove {art.id} “{art.title}”, give at least {SAFE_PREFIX} characters of its id "
                           "(or confirm with --yes)")
         self.writing.remove(art)
+        from .view import drop_upload
+        drop_upload(self.path / "uploads", art.path)  # (after the commit: a failure leaves a file, never a dangling article)
         return art
 
     def edit(self, article_id: str, **fields) -> Article:
@@ -343,18 +346,23 @@ class KnowledgeBase:
             if k == "url" and v and not re.match(r"^https?://", v, re.I):
                 raise KBError(f"url: '{v}' is not a web link (http:// or https://)")
             out[k] = v or None
+        # An engine that filters by itself keeps its own copy of source and date: the edit marks
+        # the article for it, and the copy is rewritten here when this process has the indexes
+        # loaded, else by the next process (or request) that loads them (``Indexes.ensure``).
+        engine = self.indexes.engine_filters and bool({"source", "date"} & set(out))
         with self.indexes.lock:
-            self.store.update_metadata(art.id, **out)
-            if self.indexes.engine_filters and ({"source", "date"} & set(out)) and self.indexes.vector is not None:
-                self.indexes.refresh_fields(self.store.passage_ids(art.id))  # the engine filters by them
+            self.store.update_metadata(art.id, engine_copy=engine, **out)
+            if engine:
+                self.indexes.apply_field_edits()
         return self.store.article(art.id)
 
     # --- reading -----------------------------------------------------------------------
     def resolve(self, article_id: str) -> Article:
-        """The article with this id or unique id prefix."""
+        """The article with this id or unique id prefix (ArticleNotFound when there is none,
+        KBError when the prefix is ambiguous)."""
         ids = self.store.find_article(article_id.strip()) if re.fullmatch(r"[0-9a-f]{1,40}", article_id.strip()) else []
         if not ids:
-            raise KBError(f"No article with id '{article_id}' in {self.path}; `python -m kb list` shows the ids")
+            raise ArticleNotFound(f"No article with id '{article_id}' in {self.path}; `python -m kb list` shows the ids")
         if len(ids) > 1:
             raise KBError(f"Article id prefix '{article_id}' is ambiguous ({', '.join(ids[:5])}…); give more characters")
         return self.store.article(ids[0])

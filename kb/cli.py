@@ -364,9 +364,53 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+# Arguments that name files: bytes that are not text in the locale's encoding are a valid name
+# there (Python keeps them as surrogate escapes, and open() writes them back as they were).
+_PATH_ARGS = {"kb", "queries", "questions"}
+
+
+def _labels(parser: argparse.ArgumentParser, out: dict[str, str]) -> dict[str, str]:
+    """Each argument's name as the user typed it (``--source``, or a positional's name), by dest."""
+    for act in parser._actions:
+        if isinstance(act, argparse._SubParsersAction):
+            for sub in act.choices.values():
+                _labels(sub, out)
+        else:
+            out.setdefault(act.dest, act.option_strings[-1] if act.option_strings else str(act.metavar or act.dest))
+    return out
+
+
+def check_decoded(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse an argument whose bytes are not text in the locale's encoding, naming it (KBError).
+    Python decodes arguments with the locale's encoding and keeps undecodable bytes as lone
+    surrogates (``surrogateescape``); met later, where the text is stored or printed, they were a
+    UnicodeEncodeError traceback."""
+    import re
+    enc = sys.getfilesystemencoding()
+    labels = None
+    for dest, value in vars(args).items():
+        if dest in _PATH_ARGS:
+            continue
+        for v in value if isinstance(value, list) else [value]:
+            bad = re.search("[\ud800-\udfff]", v) if isinstance(v, str) else None
+            if bad is None:
+                continue
+            labels = labels or _labels(parser, {})
+            code = ord(bad.group())
+            what = f"the byte 0x{code - 0xDC00:02X}" if 0xDC80 <= code <= 0xDCFF else f"U+{code:04X}"
+            try:
+                shown = v.encode(enc, "surrogateescape").decode(enc, "backslashreplace")  # the bytes as typed
+            except UnicodeError:
+                shown = v.encode(enc, "backslashreplace").decode(enc)
+            raise KBError(f"{labels.get(dest, dest)}: '{shown}' is not {enc} text ({what}); type it in a terminal "
+                          f"set to {enc}, or correct the character")
+
+
 def main(argv: list[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
+    ap = build_parser()
+    a = ap.parse_args(argv)
     try:
+        check_decoded(ap, a)
         kb = KnowledgeBase.open(a.kb, create=a.cmd == "serve")  # (a server may start on an empty KB)
         try:
             return a.fn(kb, a)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from .cite import Reference, passage_json
-from .errors import KBError
+from .errors import CollectionNotFound, ItemNotFound, KBError
 
 _NAME = re.compile(r"^[^\x00-\x1f\x7f/\\]{1,80}$")
 MAX_NOTE = 4000
@@ -56,7 +56,7 @@ def items(kb, name: str) -> list[dict]:
     text there is not what was saved: ``current`` is the nearest passage now) or missing (the
     article was removed) — and the article's current metadata when it exists."""
     if not kb.store.has_collection(name):
-        raise KBError(f"No collection named '{name}'; `python -m kb collection list` shows them")
+        raise CollectionNotFound(f"No collection named '{name}'; `python -m kb collection list` shows them")
     out = []
     for it in kb.store.collection_items(name):
         try:
@@ -99,9 +99,9 @@ def _paragraph(d: dict, offset: int) -> int | None:
 
 def remove(kb, name: str, item_id: int) -> None:
     if not kb.store.remove_saved(check_name(name), int(item_id)):
-        raise KBError(f"No item {item_id} in collection '{name}'")
+        raise ItemNotFound(f"No item {item_id} in collection '{name}'")
 
 
 def delete(kb, name: str) -> None:
     if not kb.store.delete_collection(check_name(name)):
-        raise KBError(f"No collection named '{name}'")
+        raise CollectionNotFound(f"No collection named '{name}'")

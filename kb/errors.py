@@ -13,6 +13,23 @@ class KBNotFound(KBError):
     pass
 
 
+class NotFound(KBError):
+    """What a request names (an article, a collection, an item) is not in the KB: the API's 404,
+    by type (callers never match the message)."""
+
+
+class ArticleNotFound(NotFound):
+    pass
+
+
+class CollectionNotFound(NotFound):
+    pass
+
+
+class ItemNotFound(NotFound):
+    pass
+
+
 class EmbedderMismatch(KBError):
     pass
 

@@ -149,6 +149,7 @@ class Indexes:
             version = self.store.data_version()
             if version == self.loaded_version and self.vector is not None:
                 if self.files_stamp() == self.loaded_stamp:
+                    self.apply_field_edits()
                     return
                 # Another process replaced the files (`kb rebuild`) or one was damaged: the data
                 # version alone does not say so.
@@ -158,6 +159,25 @@ class Indexes:
                 self._ensure(version)
             finally:
                 self.loaded_stamp = self.files_stamp()
+            self.apply_field_edits()
+
+    def apply_field_edits(self) -> None:
+        """Bring an engine's own copy of the filter fields in step with articles whose source or
+        date was edited (``Store.field_edits``: marked in the edit's transaction, by whichever
+        process edited, with its indexes loaded or not). One meta read when there are none."""
+        if not self.engine_filters or self.vector is None:
+            return
+        with self.lock:
+            edits = self.store.field_edits()
+            if not edits:
+                return
+            pids = [p for aid in edits for p in self.store.passage_ids(aid)]
+            if pids:
+                fields = self.store.filter_fields(pids)
+                self.vector.set_fields(pids, fields)
+                self.lexical.set_fields(pids, fields)
+            if not self.readonly:
+                self.store.field_edits_done(edits)
 
     def files_stamp(self) -> tuple:
         """What the index files on disk are now: (name, inode, size, mtime) of each, two levels
@@ -324,13 +344,6 @@ class Indexes:
                 else:
                     index.add(ids.tolist(), terms, **fields)
         self.loaded_version = self.store.data_version()
-
-    def refresh_fields(self, pids: list[int]) -> None:
-        """Rewrite these passages' rows in an engine that filters by itself, after their
-        article's source or date changed (``KnowledgeBase.edit``)."""
-        if self.engine_filters and pids:
-            with self.lock:
-                self.applied(pids, pids)
 
     def applied(self, removed: list[int], added: list[int]) -> None:
         """Mirror a change just committed to SQLite; the indexes now reflect its version."""

@@ -19,6 +19,8 @@ from .records import PassageRow, SentenceRef
 from .segment import Passage, Sentence
 
 SCHEMA_VERSION = "1"
+# meta key: articles whose source/date an engine's own copy has yet to follow (``Store.field_edits``)
+FIELD_EDITS = "field_edits"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -505,9 +507,12 @@ class Store:
 
     EDITABLE = ("title", "author", "date", "source", "url")
 
-    def update_metadata(self, article_id: str, **fields) -> None:
+    def update_metadata(self, article_id: str, engine_copy: bool = False, **fields) -> None:
         """Correct an article's citable metadata (``EDITABLE``; None clears a field). Passages,
-        vectors and indexes are untouched: searches read these fields when they cite."""
+        vectors and indexes are untouched: searches read these fields when they cite. With
+        ``engine_copy`` (an engine that keeps its own copy of the filter fields), the article is
+        marked in the same transaction as one whose copy must be rewritten (``field_edits``):
+        a process that dies before rewriting it leaves the mark for the next one."""
         bad = set(fields) - set(self.EDITABLE)
         if bad:
             raise ValueError(f"not editable: {', '.join(sorted(bad))}")
@@ -517,6 +522,25 @@ class Store:
         fields = {k: strip_controls(v) if isinstance(v, str) else v for k, v in fields.items()}
         with self.transaction() as db:
             db.execute(f"UPDATE articles SET {', '.join(f'{k}=?' for k in fields)} WHERE id=?", [*fields.values(), article_id])
+            if engine_copy:
+                import uuid
+                self.set_meta(FIELD_EDITS, json.dumps(self.field_edits() | {article_id: uuid.uuid4().hex[:12]}))
+
+    def field_edits(self) -> dict[str, str]:
+        """Articles whose filter fields changed since an engine's copy of them was rewritten:
+        {article id: a mark unique to that edit}."""
+        try:
+            out = json.loads(self.get_meta(FIELD_EDITS) or "{}")
+        except ValueError:
+            return {}
+        return out if isinstance(out, dict) else {}
+
+    def field_edits_done(self, done: dict[str, str]) -> None:
+        """Clear the marks of edits an engine's copy now reflects; an article edited again since
+        (another mark) stays marked."""
+        with self.transaction():
+            left = {a: m for a, m in self.field_edits().items() if done.get(a) != m}
+            self.set_meta(FIELD_EDITS, json.dumps(left))
 
     # --- collections (kb.collections) -------------------------------------------------------
     def save_to_collection(self, name: str, article_id: str, start: int, end: int, permalink: str, title: str,

@@ -133,6 +133,20 @@ def upload_path(folder: Path, name: str, data: bytes) -> Path:
     return inside(folder, f"{hashlib.sha256(data).hexdigest()[:20]}/{safe_filename(name)}")
 
 
+def drop_upload(folder: Path, path: str) -> None:
+    """Delete a removed article's uploaded bytes (``folder/<content hash>/<name>``, as
+    ``upload_path`` stored them) and their folder; a path elsewhere (a file the user ingested
+    from disk, a web link) is left alone."""
+    p = Path(path)
+    try:
+        if p.resolve().parent.parent != Path(folder).resolve():
+            return
+        p.unlink(missing_ok=True)
+        p.parent.rmdir()
+    except OSError:
+        pass  # (already gone, or the folder holds something else: left as it is)
+
+
 def md_escape(s) -> str:
     r"""Text shown through Streamlit's Markdown (st.markdown, st.caption, st.subheader, st.table,
     st.error, button labels…) as the text itself: every ASCII punctuation character is

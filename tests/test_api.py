@@ -154,6 +154,40 @@ def test_bad_search_parameters_are_422_json_naming_the_field(api, params, field)
     assert r.status_code == 422 and r.json()["error"].startswith(field)
 
 
+def test_not_found_is_chosen_by_the_error_type_not_its_words(kb_path, monkeypatch):
+    """404 for the library's NotFound types, 400 for any other KBError, whatever the message says
+    (the API matched "No article with id…" in the text)."""
+    from starlette.testclient import TestClient
+
+    from kb import ArticleNotFound, CollectionNotFound, ItemNotFound, KBError, KnowledgeBase, NotFound, collections
+    from kb.api import create_app
+    monkeypatch.setenv("KB_MODEL", HASH)
+    kb = KnowledgeBase.open(kb_path)
+    try:
+        with pytest.raises(ArticleNotFound):
+            kb.resolve("abcdef123456")
+        with pytest.raises(ArticleNotFound):
+            collections.save(kb, "第三章", "abcdef123456:1-5~00000000")
+        with pytest.raises(CollectionNotFound):
+            collections.items(kb, "没有这个集合")
+        with pytest.raises(CollectionNotFound):
+            collections.delete(kb, "没有这个集合")
+        with pytest.raises(ItemNotFound):
+            collections.remove(kb, "没有这个集合", 1)
+        assert all(issubclass(t, NotFound) and issubclass(t, KBError) for t in (ArticleNotFound, CollectionNotFound,
+                                                                               ItemNotFound))
+        client = TestClient(create_app(kb, port=8000), base_url="http://127.0.0.1:8000")
+        for error, status in ((ArticleNotFound("that article was removed a moment ago"), 404),
+                              (KBError("No article with id is how this one starts, but it is a bad request"), 400)):
+            def resolve(article_id, error=error):
+                raise error
+            monkeypatch.setattr(kb, "resolve", resolve)
+            r = client.get("/articles/abcdef")
+            assert (r.status_code, r.json()) == (status, {"error": str(error)})
+    finally:
+        kb.close()
+
+
 def test_unknown_ids_and_bad_permalinks(api):
     for path, status, words in (("/articles/zzzz", 404, "No article with id 'zzzz'"),
                                 ("/passages/abcdef123456:1-5~00000000", 404, "No article with id"),

@@ -111,6 +111,7 @@ def test_upload_good_and_bad_file_then_remove(monkeypatch, tmp_path):
     at.button(key="rm_yes").click().run()
     assert at.metric[0].value == "0"
     assert any("Removed" in s.value for s in at.success)
+    assert not good.exists() and not good.parent.exists()  # its uploaded bytes went with it
 
 
 def test_read_page_shows_article_keywords_and_passages(monkeypatch, tmp_path):

@@ -736,3 +736,48 @@ def test_terminal_controls_are_stripped_on_the_way_in_and_escaped_on_the_way_out
     hit = json.loads(run_cli("-m", "kb", "--kb", str(kb), "search", "--json", "跨境电商 海外仓", env_extra=env).stdout)["hits"][0]
     bib = run_cli("-m", "kb", "--kb", str(kb), "cite", "--format", "bibtex", hit["permalink"], env_extra=env).stdout
     assert "\x1b" not in bib and "\u202e" not in bib and "Clear[2J]52" in bib
+
+
+def test_arguments_that_are_not_text_in_the_locale_are_one_line_naming_them(tmp_path):
+    """Bytes that are not UTF-8 in `search` queries, `--source`, `edit --title/--author` and
+    collection names ended in a UnicodeEncodeError traceback (issue #28)."""
+    kb = tmp_path / "kb"
+    f = tmp_path / "a.txt"
+    f.write_text("标题\n\n" + ZH, encoding="utf-8")
+    assert run_cli("-m", "ingest", "--kb", str(kb), str(f), env_extra=ENV).returncode == 0
+    aid = json.loads(run_cli("-m", "kb", "--kb", str(kb), "list", "--json", env_extra=ENV).stdout)[0]["id"]
+    env = dict(os.environ, **ENV, LC_ALL="C.UTF-8")
+    for args, label, shown in (
+            (["search", b"\xff\xfe caf\xe9"], "query", "\\xff\\xfe caf\\xe9"),
+            (["search", "跨境电商", "--source", b"\xb0\xa1"], "--source", "\\xb0\\xa1"),
+            (["edit", aid, "--title", b"T\xff"], "--title", "T\\xff"),
+            (["edit", aid, "--author", "作者".encode("gbk")], "--author", "\\xd7\\xf7\\xd5\\xdf"),
+            (["collection", "add", b"n\xff", "x"], "name", "n\\xff"),
+            (["collection", "show", b"n\xff"], "name", "n\\xff")):
+        r = subprocess.run([sys.executable, "-m", "kb", "--kb", str(kb), *args], cwd=ROOT, env=env, capture_output=True,
+                           timeout=120)
+        err = r.stderr.decode("utf-8")
+        assert r.returncode == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, (args, err)
+        assert err.startswith(f"kb: {label}: '{shown}' is not utf-8 text (the byte 0x"), (args, err)
+    shown = json.loads(run_cli("-m", "kb", "--kb", str(kb), "show", aid, "--json", env_extra=ENV).stdout)
+    assert shown["title"] == "标题" and not shown["author"]  # nothing was written
+
+
+def test_cli_remove_deletes_an_uploaded_articles_bytes_and_leaves_other_files(tmp_path):
+    """The API deleted them with the article; `kb remove` (and the app) left them in uploads/."""
+    from kb.view import upload_path
+    kb = tmp_path / "kb"
+    data = ("上传的文章\n\n" + ZH).encode()
+    up = upload_path(kb / "uploads", "上传.txt", data)
+    up.parent.mkdir(parents=True)
+    up.write_bytes(data)
+    mine = tmp_path / "mine.txt"
+    mine.write_text("自己的文章\n\n" + ZH[::-1], encoding="utf-8")
+    assert run_cli("-m", "ingest", "--kb", str(kb), str(up), str(mine), env_extra=ENV).returncode == 0
+    arts = {a["title"]: a["id"] for a in json.loads(run_cli("-m", "kb", "--kb", str(kb), "list", "--json",
+                                                            env_extra=ENV).stdout)}
+    for title in ("上传的文章", "自己的文章"):
+        r = run_cli("-m", "kb", "--kb", str(kb), "remove", arts[title], env_extra=ENV)
+        assert r.returncode == 0, r.stderr
+    assert not up.exists() and not up.parent.exists() and (kb / "uploads").is_dir()
+    assert mine.exists()  # a file ingested from elsewhere is the user's

@@ -22,6 +22,18 @@ def test_text_in_every_encoding(tmp_path, enc):
     assert read_file(f).text.strip("\ufeff") == text
 
 
+@pytest.mark.parametrize("enc", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("lang", ["zh", "zh-no-ascii", "en"])
+def test_utf16_without_a_bom_is_recognised_by_its_byte_pattern(tmp_path, enc, lang):
+    """Was refused as "binary file (NUL bytes)" (English; Chinese with ASCII in it) or misread."""
+    text = {"zh": "标题\n\n" + ZH + "卖家需要 TikTok Shop 的数据。\n" * 3,
+            "zh-no-ascii": "跨境电商平台的扩张速度很快卖家们需要关注合规与物流问题" * 4,
+            "en": "A title\n\nCross-border sellers watch their warehouses and their logistics costs.\n" * 3}[lang]
+    f = tmp_path / f"a-{lang}-{enc}.txt"
+    f.write_bytes(text.encode(enc))
+    assert read_file(f).text.strip() == text.strip()
+
+
 def test_empty_binary_and_missing_files_raise_read_error(tmp_path):
     (tmp_path / "empty.txt").write_bytes(b"  \n\t")
     (tmp_path / "bin.txt").write_bytes(bytes(range(256)) * 40)

@@ -26,7 +26,9 @@ from .test_api import _free_port
 ENV = {"KB_MODEL": HASH}
 # The test's own cluster on localhost, without Ray's token authentication (a real cluster keeps
 # it; the ingest process then needs RAY_AUTH_TOKEN, docs/scale-out.md).
-RAY_ENV = {**ENV, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+# Loopback only: Ray's single-machine switch (else it rewrites 127.0.0.1 to this machine's network
+# address, ingest.distributed._keep_ray_on_loopback) and --node-ip-address.
+RAY_ENV = {**ENV, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 QUESTIONS = ["How many merchants joined TikTok Shop in the US?", "TikTok Shop 美国 商家", "大熊猫吃什么",
              "What do giant pandas eat?", "三峡大坝", "电商平台的物流", "Jupiter moons", "公司 营收 增长"]
 
@@ -131,6 +133,48 @@ def test_edit_remove_rebuild_and_a_crash_between_sqlite_and_the_engine(pair, tmp
     again.close()
 
 
+def _ids(r) -> set[str]:
+    assert r.returncode == 0, r.stderr
+    return {h["article_id"] for h in json.loads(r.stdout)["hits"]}
+
+
+def test_an_edit_reaches_the_engine_whether_its_indexes_are_loaded_or_not(pair, tmp_path, monkeypatch):
+    """``kb edit --source/--date`` in a process that never loads the indexes (the CLI), seen by
+    filtered searches in the next process and in one that holds them loaded (issue #28)."""
+    import shutil
+    monkeypatch.setenv("KB_MODEL", HASH)
+    path = tmp_path / "kb"
+    shutil.copytree(pair["milvus"], path)
+    arts = KnowledgeBase.open(path)
+    art, other = arts.articles()[:2]
+    arts.close()
+    kb_cli = ("-m", "kb", "--kb", str(path))
+    r = run_cli(*kb_cli, "edit", art.id, "--source", "改过的来源", "--date", "1999-02-03", env_extra=ENV, subprocess_=True)
+    assert r.returncode == 0, r.stderr
+    # The next process: its filters see the edit without `kb rebuild`.
+    assert _ids(run_cli(*kb_cli, "search", art.title, "--source", "改过的来源", "--json", env_extra=ENV,
+                        subprocess_=True)) == {art.id}
+    assert art.id in _ids(run_cli(*kb_cli, "search", art.title, "--until", "1999-12", "--json", env_extra=ENV,
+                                  subprocess_=True))
+    # A process holding the indexes loaded (as the app and the API do) while another edits.
+    kb = KnowledgeBase.open(path)
+    try:
+        assert art.id not in {h.article_id for h in kb.search(other.title, k=10, filters=Filters(source=other.source + "·"))}
+        kb.search(other.title, k=1)  # loaded, and the Lite file held by this process
+        r = run_cli(*kb_cli, "edit", other.id, "--source", other.source + "·", "--date", "1998",
+                    env_extra=ENV, subprocess_=True)
+        assert r.returncode == 0, r.stderr
+        assert {h.article_id for h in kb.search(other.title, k=10, filters=Filters(source=other.source + "·"))} == {other.id}
+        assert other.id in {h.article_id for h in kb.search(other.title, k=10, filters=Filters(since="1998", until="1998"))}
+        assert other.id not in {h.article_id for h in kb.search(other.title, k=10, filters=Filters(source=other.source))}
+        # ... and in that process itself, with nothing left to rewrite afterwards.
+        kb.edit(other.id, date="")
+        assert other.id not in {h.article_id for h in kb.search(other.title, k=10, filters=Filters(since="1990"))}
+        assert kb.store.field_edits() == {}
+    finally:
+        kb.close()
+
+
 def test_milvus_lite_is_one_process_at_a_time_and_says_so(pair, monkeypatch):
     monkeypatch.setenv("KB_MODEL", HASH)
     kb = KnowledgeBase.open(pair["milvus"])
@@ -139,10 +183,51 @@ def test_milvus_lite_is_one_process_at_a_time_and_says_so(pair, monkeypatch):
         r = run_cli("-m", "kb", "--kb", str(pair["milvus"]), "search", "TikTok", env_extra=ENV, subprocess_=True)
         assert r.returncode != 0 and "Traceback" not in r.stderr
         assert "Milvus Lite serves one process at a time" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        assert f"process {os.getpid()} (" in r.stderr  # the process holding it, named
+        # ... and its lock file left in place (milvus-lite's clean-up of a refused start deletes it,
+        # and the next start would open the database a second time)
+        assert (pair["milvus"] / ".milvus.db.lock").exists()
     finally:
         kb.close()
     r = run_cli("-m", "kb", "--kb", str(pair["milvus"]), "search", "TikTok", "-k", "1", env_extra=ENV, subprocess_=True)
     assert r.returncode == 0 and "TikTok" in r.stdout, r.stderr  # closed: another process opens it
+
+
+def _lite_wrapper(tmp_path: Path, body: str) -> dict:
+    """An environment whose Milvus Lite server binary is a script that runs ``body`` first
+    (milvus-lite takes its binary's folder from BIN_PATH)."""
+    from milvus_lite.server import BIN_PATH
+    folder = tmp_path / "lite-bin"
+    folder.mkdir(parents=True)
+    (folder / "milvus").write_text(f"#!/bin/sh\n{body}\nexport LD_LIBRARY_PATH={BIN_PATH}:$LD_LIBRARY_PATH\n"
+                                   f"exec {BIN_PATH}/milvus \"$@\"\n")
+    (folder / "milvus").chmod(0o755)
+    return {**ENV, "BIN_PATH": str(folder)}
+
+
+def test_a_slow_milvus_lite_start_is_waited_for_and_said_slow(pair, tmp_path):
+    """On a busy machine the Lite server makes its socket late (pymilvus waits 0.5 s): the start
+    is waited for until the server answers, and said to be slow, not reported as a held file."""
+    import shutil
+    path = tmp_path / "kb"
+    shutil.copytree(pair["milvus"], path)
+    (path / ".milvus.db.lock").write_text("")  # a lock file left behind, held by nobody: no matter
+    env = _lite_wrapper(tmp_path, "sleep 6")
+    r = run_cli("-m", "kb", "--kb", str(path), "search", "TikTok", "-k", "1", env_extra=env, subprocess_=True)
+    assert r.returncode == 0 and "TikTok" in r.stdout, r.stderr
+    assert "Milvus Lite took" in r.stderr and "a busy machine" in r.stderr
+    assert "one process at a time" not in r.stderr
+
+
+def test_a_milvus_lite_server_that_exits_is_not_called_a_held_file(pair, tmp_path):
+    import shutil
+    path = tmp_path / "kb"
+    shutil.copytree(pair["milvus"], path)
+    for body, said in (("exit 3", "exited as it started"), ("sleep 1; exit 4", "exited while starting, status 4")):
+        r = run_cli("-m", "kb", "--kb", str(path), "search", "TikTok", env_extra=_lite_wrapper(tmp_path / body[-1], body),
+                    subprocess_=True)
+        assert r.returncode != 0 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert said in r.stderr and "one process at a time" not in r.stderr, r.stderr
 
 
 # --- Ray ---------------------------------------------------------------------------------------
@@ -153,12 +238,60 @@ def ray_cluster(tmp_path_factory):
     temp = Path("/tmp") / f"kbray{os.getpid()}"  # (Ray's socket paths must stay short)
     ray_bin = Path(sys.executable).with_name("ray")
     env = dict(os.environ, **RAY_ENV)
-    r = subprocess.run([str(ray_bin), "start", "--head", "--num-cpus", "2", "--port", str(port), "--temp-dir", str(temp),
+    r = subprocess.run([str(ray_bin), "start", "--head", "--node-ip-address=127.0.0.1", "--num-cpus", "2", "--port",
+                        str(port), "--temp-dir", str(temp),
                         "--include-dashboard", "false", "--disable-usage-stats"], env=env, capture_output=True,
                        text=True, timeout=180)
     assert r.returncode == 0, r.stderr[-2000:]
     yield f"127.0.0.1:{port}"
     subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def test_ray_is_a_flag_so_a_path_after_it_stays_a_path(tmp_path, monkeypatch):
+    """`--ray PATH` took PATH for the Ray address (then said PATH was missing)."""
+    import ingest.distributed
+    from ingest.pipeline import Summary
+    calls = []
+    monkeypatch.setattr(ingest.distributed, "ingest_ray",
+                        lambda kb, paths, address=None, **kw: calls.append((list(paths), address)) or Summary())
+    r = run_cli("-m", "ingest", "--kb", str(tmp_path / "kb"), "--ray", "notes:2023", env_extra=ENV)
+    assert r.returncode == 0 and calls == [(["notes:2023"], None)], r.stderr
+    r = run_cli("-m", "ingest", "--kb", str(tmp_path / "kb"), "--ray-address", "not an address", "x.txt", env_extra=ENV)
+    assert r.returncode == 2 and "--ray-address 'not an address': give the cluster's host:port" in r.stderr
+
+
+def test_a_ray_address_where_nothing_answers_fails_at_once_in_one_line(tmp_path):
+    import socket
+    t0 = time.monotonic()
+    r = run_cli("-m", "ingest", "--kb", str(tmp_path / "kb"), "--ray-address", "127.0.0.1:1", str(SAMPLE),
+                env_extra=RAY_ENV, subprocess_=True, timeout=60)
+    took = time.monotonic() - t0
+    assert r.returncode == 2 and took < 15, (took, r.stderr)
+    assert r.stderr.strip() == ("ingest: --ray-address 127.0.0.1:1: nothing listens there (connection refused); "
+                                "start the cluster (ray start --head) or give its head's address")
+    assert not (tmp_path / "kb").exists()  # refused before the KB was made
+    # A listener that never greets as gRPC (not a Ray head): refused after the greeting's wait,
+    # and a SIGTERM meanwhile ends the process at once (Ray held it ~30 s).
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    address = f"127.0.0.1:{silent.getsockname()[1]}"
+    try:
+        r = run_cli("-m", "ingest", "--kb", str(tmp_path / "kb"), "--ray-address", address, str(SAMPLE),
+                    env_extra=RAY_ENV, subprocess_=True, timeout=60)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "does not answer as a Ray cluster (no gRPC greeting within 3 s)" in r.stderr
+        proc = subprocess.Popen([sys.executable, "-m", "ingest", "--kb", str(tmp_path / "kb"), "--ray-address", address,
+                                 str(SAMPLE)], cwd=ROOT, env=dict(os.environ, **RAY_ENV), stderr=subprocess.PIPE)
+        time.sleep(1.5)
+        assert proc.poll() is None, proc.stderr.read()
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        assert time.monotonic() - t0 < 1.0 and proc.returncode == -signal.SIGTERM
+        proc.stderr.close()
+    finally:
+        silent.close()
 
 
 def _kb_rows(path: Path):
@@ -175,14 +308,14 @@ def test_ray_ingest_on_two_workers_stores_what_a_local_ingest_stores(ray_cluster
     assert run_cli("-m", "ingest", "--kb", str(local), "--quiet", str(SAMPLE), env_extra=ENV).returncode == 0
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(b"%PDF-1.4 not really")
-    r = run_cli("-m", "ingest", "--kb", str(dist), "--ray", ray_cluster, "--ray-workers", "2", str(SAMPLE), str(bad),
+    r = run_cli("-m", "ingest", "--kb", str(dist), "--ray-address", ray_cluster, "--ray-workers", "2", str(SAMPLE), str(bad),
                 env_extra=RAY_ENV, subprocess_=True, timeout=600)
     assert r.returncode == 1, r.stderr  # the bad file fails, alone
     assert "on 2 Ray workers" in r.stderr and "Traceback" not in r.stderr
     assert any(line.startswith(f"ingest: {bad}: ") for line in r.stderr.splitlines())
     assert "added 13" in r.stdout
     assert _kb_rows(dist) == _kb_rows(local)
-    again = run_cli("-m", "ingest", "--kb", str(dist), "--ray", ray_cluster, str(SAMPLE), env_extra=RAY_ENV,
+    again = run_cli("-m", "ingest", "--kb", str(dist), "--ray-address", ray_cluster, str(SAMPLE), env_extra=RAY_ENV,
                     subprocess_=True, timeout=600)
     assert again.returncode == 0 and "added 0, updated 0, unchanged 13" in again.stdout, again.stderr
 
@@ -198,7 +331,7 @@ def test_a_killed_ray_ingest_leaves_no_half_article_and_a_rerun_finishes(ray_clu
         (src / f"a{i:03d}.txt").write_text(f"文章 {i}\n\n{body}", encoding="utf-8")
     kb = tmp_path / "kb"
     env = dict(os.environ, **RAY_ENV)
-    proc = subprocess.Popen([sys.executable, "-m", "ingest", "--kb", str(kb), "--ray", ray_cluster, "--quiet", str(src)],
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", "--kb", str(kb), "--ray-address", ray_cluster, "--quiet", str(src)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 300
     n = 0
@@ -219,7 +352,7 @@ def test_a_killed_ray_ingest_leaves_no_half_article_and_a_rerun_finishes(ray_clu
     # no half article: every stored article has its passages and sentences
     assert db.execute("SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM passages p WHERE p.article_id=a.id)"
                       " OR NOT EXISTS (SELECT 1 FROM sentences s WHERE s.article_id=a.id)").fetchone()[0] == 0
-    r = run_cli("-m", "ingest", "--kb", str(kb), "--ray", ray_cluster, str(src), env_extra=RAY_ENV, subprocess_=True,
+    r = run_cli("-m", "ingest", "--kb", str(kb), "--ray-address", ray_cluster, str(src), env_extra=RAY_ENV, subprocess_=True,
                 timeout=600)
     assert r.returncode == 0, r.stderr
     assert f"added {120 - stored}, updated 0, unchanged {stored}" in r.stdout

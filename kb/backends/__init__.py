@@ -122,6 +122,8 @@ class LexicalIndex(Protocol):
 #   filters_in_engine = True  ``search``/``top`` also take the KB's filters as a dict (see
 #                             ``kb.search.Filters.active``), and ``build``/``add`` take
 #                             ``fields=``: one dict per row with lang, source, date, article_id;
+#                             and ``set_fields(ids, fields)`` rewrites rows' fields in place (an
+#                             article's source or date edited; ``kb.indexes.Indexes.apply_field_edits``);
 #   discard(folder, entry, params)  (classmethod) frees what an entry no longer in use holds.
 
 

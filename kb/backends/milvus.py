@@ -28,7 +28,8 @@ document frequencies: Lucene's formula, with each term's weight (exact for weigh
 terms, which one engine query cannot weigh), in one fetch for all of them.
 
 Milvus Lite serves one process at a time (a second process cannot open the same file); a KB that
-the app and an ingest use at once needs a Milvus server URI.
+the app and an ingest use at once needs a Milvus server URI. Its start is waited for and its
+failures told apart in ``kb.backends.lite``.
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ import numpy as np
 
 from ..errors import ConfigError, KBError
 from ..params import IndexParams
+from . import lite
 
 K1, B = 1.5, 0.75           # as the embedded BM25 (kb.backends.bm25)
 TOP_MAX = 16_384            # Milvus' largest limit (topk) for one search or query
@@ -101,12 +103,15 @@ def client(uri: str):
             root = logging.getLogger()
             root.addFilter(_quiet_lite)  # milvus-lite logs its failures to the root logger; ours say them once
             try:
+                if "://" not in uri:
+                    lite.start(uri)  # waited for until it answers; a held file named only when held
                 c = MilvusClient(uri)
+            except KBError:
+                raise
             except Exception as e:
-                why = ("Milvus Lite serves one process at a time: is the app or another command using this KB? "
-                       "Use a Milvus server (KB_MILVUS_URI=http://…) for concurrent use"
-                       if "://" not in uri else f"{type(e).__name__}: {e}")
-                raise KBError(f"{uri}: cannot open Milvus ({why})") from None
+                if "://" not in uri and lite.holder(uri) is not None:
+                    raise KBError(lite.held_message(uri, lite.holder(uri) or 0)) from None
+                raise KBError(f"{uri}: cannot open Milvus ({type(e).__name__}: {e})") from None
             finally:
                 root.removeFilter(_quiet_lite)
             _clients[uri] = c
@@ -226,6 +231,19 @@ class _Collection:
     def _entry(self) -> dict:
         return {"collection": self.name, "uri": self.stored_uri, "files": []}
 
+    payload = ""  # the field a row indexes (kept as it is when only its filter fields change)
+
+    def set_fields(self, ids, fields: Sequence[dict]) -> None:
+        """Rewrite these rows' filter fields (their article's source or date was edited),
+        keeping what they index; ids the collection does not hold are skipped."""
+        new = {int(p): f for p, f in zip(ids, fields)}
+        want = list(new)
+        for i in range(0, len(want), 2000):
+            rows = self.c.get(self.name, ids=want[i:i + 2000], output_fields=[self.payload])
+            if rows:
+                self.c.upsert(self.name, [{"id": int(r["id"]), self.payload: r[self.payload],
+                                           **_row_fields([new[int(r["id"])]], 0)} for r in rows])
+
     @classmethod
     def check(cls, params: IndexParams) -> None:
         """Refuse a URI that cannot work before a KB is created or moved (ConfigError)."""
@@ -270,6 +288,7 @@ def _new_name(kind: str) -> str:
 
 class MilvusVectorIndex(_Collection):
     """Inner-product search over the passage vectors in a Milvus collection."""
+    payload = "vec"
 
     def __init__(self, uri: str, name: str, stored_uri: str, dim: int, kind: str, nprobe: int = 0, n: int | None = None):
         super().__init__(uri, name, stored_uri)
@@ -374,6 +393,7 @@ class MilvusVectorIndex(_Collection):
 
 class MilvusLexicalIndex(_Collection):
     """BM25 in Milvus over the KB's own terms, with a document-frequency table beside it."""
+    payload = "text"  # (an upsert with the same text: the BM25 function recomputes the same row, df unchanged)
 
     def __init__(self, uri: str, name: str, stored_uri: str, n: int | None = None):
         super().__init__(uri, name, stored_uri)
