@@ -203,7 +203,7 @@ def show_hit(kb: KnowledgeBase, h, related: bool = False) -> None:
             cols[0].link_button("Original", h.url)
         if cols[1].button("Open article", key=f"open-{h.rank}-{h.passage_id}"):
             # (the question stays in the URL, for coming back after a reload)
-            set_qp(_clear=True, page="Read", article=h.article_id, passage=h.passage_id,
+            set_qp(_clear=True, page="Read", article=h.article_id, passage=h.passage_id, span=f"{h.start}-{h.end}",
                    hl=f"{h.highlight_start}-{h.highlight_end}", q=st.session_state.get("last_ask", {}).get("q"))
             st.session_state["goto_page"] = "Read"  # the page switcher is already drawn: moved on the next run
             st.rerun()
@@ -301,7 +301,7 @@ def page_read(kb: KnowledgeBase) -> None:
     want = qp("article")
     aid = st.selectbox("Article", ids, format_func=lambda i: titles[i], index=ids.index(want) if want in ids else 0)
     if aid != want:
-        set_qp(article=aid, passage=None)
+        set_qp(article=aid, passage=None, span=None, hl=None)
     art = kb.store.article(aid)
     passages = kb.store.passages_of(aid)
     cited = next((p for p in passages if str(p["id"]) == qp("passage")), None)
@@ -311,10 +311,14 @@ def page_read(kb: KnowledgeBase) -> None:
     st.table({"field": [k for k, v in meta.items() if v], "value": [md_escape(v) for v in meta.values() if v]})
     st.markdown("**Keywords:** " + md_escape(" · ".join(keywords(art.text))))
     span = (cited["start"], cited["end"]) if cited else None
+    # The span the result card showed: the cited passage, with the overlapping passages merged into it.
+    shown = _span(qp("span"), (0, len(art.text)))
+    if span and shown and shown[0] <= span[0] < shown[1]:
+        span = shown
     hl = _span(qp("hl"), span)
     if cited and hl:
         from kb.search import paragraph_at
-        para = paragraph_at(cited["text"], cited["paragraph"], hl[0] - cited["start"])
+        para = paragraph_at(art.text, 1, hl[0])
         st.caption(f"The cited passage is shaded; the answering sentence (paragraph {para}) is marked.")
     elif cited:
         st.caption(f"The cited passage (paragraph {cited['paragraph']}) is shaded.")
