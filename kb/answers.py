@@ -89,6 +89,7 @@ _FORMS: dict[str, re.Pattern] = {
 
 # A sentence saying that the answer is not known holds none ("原因还尚未查明", "the cause is unknown").
 _UNKNOWN = re.compile(r"尚未查明|仍不清楚|尚不清楚|不得而知|未知|不明|\b(?:unknown|not (?:yet )?(?:known|clear|determined))\b", re.I)
+_DIGIT = re.compile(r"\d")
 _NUMBER = rf"(?:\d[\d,.]*|[{_CN_DIGIT}]+)"
 _CLASSIFIER = set("个位名种条座部家只头件本篇首场届所支艘架辆台项门户册颗株棵间份批")
 
@@ -158,6 +159,11 @@ def fit(question: str, sentence: str) -> int:
     return 1
 
 
+def says_unknown(sentence: str) -> bool:
+    """The sentence says the answer is not known ("原因还尚未查明", "the cause is unknown")."""
+    return _UNKNOWN.search(sentence) is not None
+
+
 @lru_cache(maxsize=4096)
 def answer_type(question: str) -> str | None:
     """The kind of answer ``question`` asks for (one of ``KINDS``), or None.
@@ -184,6 +190,8 @@ def holds(kind: str | None, sentence: str) -> bool:
         return False
     if kind == "cause" and _UNKNOWN.search(sentence):
         return False
+    if kind == "quantity" and _DIGIT.search(sentence):
+        return True  # (the common case, without the whole pattern)
     return _FORMS[kind].search(sentence) is not None
 
 

@@ -766,10 +766,10 @@ def _highlight(d: _Draft, hl: _Highlighting) -> None:
         overlap = (sum(weight[t] for t in st) + hl.context * sum(weight[t] for t in prev - st)) / total \
             if st or prev else 0.0
         prev = st
-        if hl.wants is not None:  # the question asks for a date, a number… and this sentence has one (or says it is unknown)
-            fit = answers.fit(hl.question, h.text[s.start - h.start:s.end - h.start])
-            if fit < 0 or hl.wants in hl.kinds:
-                overlap += hl.answer_type * fit
+        if hl.wants in hl.kinds:  # the question asks for a date or a number and this sentence has one
+            overlap += hl.answer_type * answers.fit(hl.question, h.text[s.start - h.start:s.end - h.start])
+        elif hl.wants == "cause" and answers.says_unknown(h.text[s.start - h.start:s.end - h.start]):
+            overlap -= hl.answer_type  # "the cause is not yet known" does not answer a why-question
         if hl.mode == "lexical":
             sc = overlap
         elif hl.mode == "dense":
