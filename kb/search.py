@@ -12,7 +12,7 @@ A search runs in stages, each a function over the small records of ``kb.records`
 | 3 | ``rescore_lead`` | the leading ``sentence_depth`` scored in full: best sentence vector, language-aware BM25 weight |
 | 4 | ``merge`` | the top k, overlapping passages of one article merged, near-duplicates cited once |
 | 5 | ``highlight`` | each hit's answering sentence, marked terms, matched terms |
-| 6 | ``confidence`` | how likely the first hit answers; ``Results.no_answer`` below ``no_answer_below`` |
+| 6 | ``confidence`` | how likely the library answers; ``Results.no_answer`` below ``no_answer_below`` or a date / number missing (``no_answer``) |
 
 The indexes are reached only through ``kb.indexes.Indexes`` and the protocols of
 ``kb.backends``: no engine is named here. ``search(q)`` is ``search_batch([q])[0]``.
@@ -44,10 +44,14 @@ otherwise ``translated_lexical_weight`` (KB_TRANSLATED_LEXICAL_WEIGHT) over the 
 are ``kb.params.SearchParams``. The highlighted sentence is chosen with the plain
 (uncentred) sentence cosine and the share of query terms it holds; query terms that name the
 article's subject count for less there, since later sentences refer to the subject without
-naming it.
+naming it. A question asking for a date or a number (``kb.answers``) prefers a sentence stating
+one; the mark is a whole sentence as one would quote it (clauses cut at ";" joined), and takes
+in the adjacent sentence when that one holds the date or number the best one lacks.
 
-``confidence`` (0-1) says how likely the top hit answers; below KB_NO_ANSWER_BELOW the search
-flags that no passage seems to answer (``Results.no_answer``).
+``confidence`` (0-1) says how likely the library answers the question, from signals of the top
+hit (``_signals``); below KB_NO_ANSWER_BELOW, or when a date or number question's marked sentence
+states none, the search flags that no passage seems to answer (``Results.no_answer``, with
+``Results.reason``).
 """
 from __future__ import annotations
 
