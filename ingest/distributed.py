@@ -33,6 +33,7 @@ from typing import Iterable
 
 from kb.base import KnowledgeBase
 from kb.errors import ConfigError, KBError, ReadError
+from kb.guard import is_loopback
 
 from .pipeline import FLUSH_EVERY, Summary, _failed, begin, fs_text, key_of, store
 
@@ -91,16 +92,6 @@ def _host_port(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_address(address: str) -> None:
     """Refuse a Ray address where no cluster answers, within ``2 × PROBE_S`` seconds and in
     one line (ConfigError): nothing listening, an unknown host, or a listener that does not
@@ -152,7 +143,7 @@ def start(address: str | None, workers: int | None):
     the loopback address. An address is checked first (``check_address``)."""
     if address is not None:
         check_address(address)
-    local = address is None or (address != "auto" and _is_loopback(_host_port(address)[0]))
+    local = address is None or (address != "auto" and is_loopback(_host_port(address)[0]))
     try:
         import ray
     except ImportError:
