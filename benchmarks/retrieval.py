@@ -71,8 +71,6 @@ EXTRA: dict[str, tuple[str, dict]] = {  # tried with --variants
     "hybrid, highlight no neighbour": ("hybrid", {"highlight_neighbour": 0}),
     "hybrid, translated question embedded": ("hybrid", {"translated_dense": 1}),
     "hybrid, highlight kinds: all": ("hybrid", {"highlight_kinds": "date,quantity,person,place,cause"}),
-    "hybrid, rank answer type 0.03": ("hybrid", {"rank_answer_type": 0.03}),
-    "hybrid, rank answer type 0.08": ("hybrid", {"rank_answer_type": 0.08}),
     "hybrid, highlight kinds: date, quantity, cause": ("hybrid", {"highlight_kinds": "date,quantity,cause"}),
     "hybrid, highlight neighbour 0.2": ("hybrid", {"highlight_neighbour": 0.2}),
 }

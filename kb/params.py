@@ -83,9 +83,6 @@ class SearchParams(_FromEnv):
     no_answer_below: float = _setting("KB_NO_ANSWER_BELOW")
     reranker: str = _setting("KB_RERANKER")
     rerank_depth: int = _setting("KB_RERANK_DEPTH")
-    rank_answer_type: float = _const(
-        0.0, "Added to a leading passage's score when a sentence of it states the date or number the question "
-             "asks for (half for a number of another thing than the one counted); 0: off (measured, benchmarks/README.md).")
     translated_dense: int = _const(
         0, "1: also embed a word-by-word dictionary translation of the question and score the other language's "
            "passages by the better of the two cosines (one more question embedding per search).")

@@ -435,9 +435,6 @@ def rescore_lead(ix, q: Query, c: Candidates, scores: np.ndarray, k: int, mode: 
     dense_of: dict[int, float] = {}
     lex_of: dict[int, tuple[float, bool]] = {}
     lam_same, lam_x, lam_cross = p.lexical_weight, p.translated_lexical_weight, p.cross_lexical_weight
-    kind = answers.answer_type(q.text) if p.rank_answer_type and mode == "hybrid" else None
-    if kind not in p.highlight_kinds.split(","):
-        kind = None
     for j in lead:
         pid = c.pids[j]
         if c.cos_t is not None and not _same_lang(q.lang, rows[pid].lang):
@@ -452,10 +449,6 @@ def rescore_lead(ix, q: Query, c: Candidates, scores: np.ndarray, k: int, mode: 
             best = max((scos[s.id] for s in sents[pid]), default=c.cos[j])
             dense_of[j] = (1 - p.sentence_weight) * c.cos[j] + p.sentence_weight * best
             scores[j] = dense_of[j] + lex_part
-            if kind is not None:  # the passage states the kind of answer asked for (rank_answer_type)
-                row = rows[pid]
-                scores[j] += p.rank_answer_type * max(
-                    (answers.fit(q.text, row.text[x.start - row.start:x.end - row.start]) for x in sents[pid]), default=0) / 2
         elif mode == "dense":
             scores[j] = c.cos[j]
     return Lead(lead, rows, sents, scos, raw_scos, dense_of, lex_of, depth)
