@@ -23,8 +23,11 @@ browser-deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null; \
 	fi
 
+# The sample library is built once: a library that exists (and may have been changed: removals,
+# edits, uploads) is never re-ingested behind the user's back. `make clean` then `make kb` rebuilds it.
 kb: setup
-	$(BIN)/python -m ingest --kb $(KB_DIR) data/articles
+	@if [ -e $(KB_DIR)/kb.sqlite ]; then echo "Using the library in $(KB_DIR) (make clean && make kb to rebuild the sample)"; \
+	else $(BIN)/python -m ingest --kb $(KB_DIR) data/articles; fi
 
 run: kb
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true

@@ -74,6 +74,23 @@ def _h(s) -> str:
     return html.escape(" ".join(str(s or "").split()))
 
 
+def _follow_url(key: str, from_url) -> None:
+    """Give widget ``key`` the URL's value when the URL changed since the last run (a link, the
+    browser's Back, Open article), and leave it alone otherwise. The widget keeps one identity
+    (its key) whatever its value: a widget drawn with its value as an argument becomes a new
+    widget when the value changes, and the user's next change to it is lost."""
+    seen = f"{key}__url"
+    if key not in st.session_state or st.session_state.get(seen) != from_url:
+        st.session_state[key] = from_url
+        st.session_state[seen] = from_url
+
+
+def _wrote_url(*keys: str) -> None:
+    """The widgets' values are in the URL now (``set_qp``): what ``_follow_url`` sees next run."""
+    for key in keys:
+        st.session_state[f"{key}__url"] = st.session_state[key]
+
+
 def _url_count(raw: str) -> int:
     """The URL's ``k`` as the slider takes it: 1-20, else the default 5 (``?k=²`` or ``?k=99``)."""
     return int(raw) if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 20 else 5
@@ -97,17 +114,21 @@ def page_ask(kb: KnowledgeBase) -> None:
         st.subheader("Filters")
         lang_names = list(LANGS)
         lang_val = qp("lang")
-        lang = st.selectbox("Language", lang_names,
-                            index=next((i for i, n in enumerate(lang_names) if LANGS[n] == lang_val), 0))
+        _follow_url("f_lang", next((n for n in lang_names if LANGS[n] == lang_val), lang_names[0]))
+        lang = st.selectbox("Language", lang_names, key="f_lang")
         sources = ["any"] + kb.sources()
-        source = st.selectbox("Source", sources, index=sources.index(qp("source")) if qp("source") in sources else 0)
-        since = st.text_input("From date (YYYY-MM-DD)", value=qp("since"))
-        until = st.text_input("To date (YYYY-MM-DD)", value=qp("until"))
+        _follow_url("f_source", qp("source") if qp("source") in sources else "any")
+        source = st.selectbox("Source", sources, key="f_source")
+        _follow_url("f_since", qp("since"))
+        since = st.text_input("From date (YYYY-MM-DD)", key="f_since")
+        _follow_url("f_until", qp("until"))
+        until = st.text_input("To date (YYYY-MM-DD)", key="f_until")
         art_ids = ["any"] + [a.id for a in arts]
         titles = {a.id: f"{a.title} ({a.id[:6]})" for a in arts}
-        article = st.selectbox("Article", art_ids, format_func=lambda i: titles.get(i, i),
-                               index=art_ids.index(qp("article")) if qp("article") in art_ids else 0)
-        k = st.slider("Results", 1, 20, _url_count(qp("k", "5")))
+        _follow_url("f_article", qp("article") if qp("article") in art_ids else "any")
+        article = st.selectbox("Article", art_ids, format_func=lambda i: titles.get(i, i), key="f_article")
+        _follow_url("f_k", _url_count(qp("k", "5")))
+        k = st.slider("Results", 1, 20, key="f_k")
         recent = st.container()  # filled once this run's question is known
     query = st.text_input("Question (Chinese or English)", value=qp("q"), key="query",
                           placeholder="e.g. How many merchants joined TikTok Shop in the US? / 全托管模式有什么风险")
@@ -117,6 +138,7 @@ def page_ask(kb: KnowledgeBase) -> None:
             return
     set_qp(page="Ask", q=query.strip(), lang=LANGS[lang], source=source, since=since, until=until, article=article,
            k=k if k != 5 else None)
+    _wrote_url("f_lang", "f_source", "f_since", "f_until", "f_article", "f_k")
     # Kept for coming back from another page (the page switcher clears the URL's parameters).
     st.session_state["last_ask"] = {k: v for k, v in st.query_params.to_dict().items() if k != "page"}
     history = st.session_state.setdefault("history", [])
@@ -149,9 +171,8 @@ def page_ask(kb: KnowledgeBase) -> None:
     conf = getattr(hits, "confidence", None)
     if getattr(hits, "no_answer", False):
         why = getattr(hits, "reason", None)
-        st.warning(f"No passage in your library seems to answer this — closest passages:"
-                   + (f" ({why}; confidence {conf:.2f})" if why and why != "low confidence" else f" (confidence {conf:.2f})"),
-                   icon="🔎")
+        st.warning("No passage in your library seems to answer this — closest passages:\n\n"
+                   + md_escape(f"Confidence {conf:.2f}" + (f": {why}." if why and why != "low confidence" else ".")))
     else:
         st.markdown(f'<div class="kb-text"><strong>Answer</strong> [{top.rank}]: {render(top.highlight)}</div>',
                     unsafe_allow_html=True)
@@ -299,9 +320,11 @@ def page_read(kb: KnowledgeBase) -> None:
     ids = [a.id for a in arts]
     titles = {a.id: f"{a.title} ({a.id[:6]})" for a in arts}
     want = qp("article")
-    aid = st.selectbox("Article", ids, format_func=lambda i: titles[i], index=ids.index(want) if want in ids else 0)
+    _follow_url("read_article", want if want in ids else ids[0])
+    aid = st.selectbox("Article", ids, format_func=lambda i: titles[i], key="read_article")
     if aid != want:
         set_qp(article=aid, passage=None, span=None, hl=None)
+    _wrote_url("read_article")
     art = kb.store.article(aid)
     passages = kb.store.passages_of(aid)
     cited = next((p for p in passages if str(p["id"]) == qp("passage")), None)

@@ -307,8 +307,8 @@ def _forms(phrase: str) -> list[str]:
     if len(last) > 3:
         if last.endswith("ies"):
             forms.append(last[:-3] + "y")
-        if last.endswith("es"):
-            forms.append(last[:-2])
+        if last.endswith("es") and last[:-2].endswith(("s", "x", "z", "ch", "sh", "o")):
+            forms.append(last[:-2])  # boxes → box, churches → church (but bees → bee, not "be")
         if last.endswith("s") and not last.endswith("ss"):
             forms.append(last[:-1])
         if last.endswith("ed"):
@@ -357,7 +357,7 @@ def _read_glossary(path: Path) -> dict[str, list[str]]:
 _lock = threading.Lock()
 
 
-CACHE_VERSION = "7"  # raise when Dictionary's tables change shape or meaning
+CACHE_VERSION = "8"  # raise when Dictionary's tables change shape or meaning
 
 
 def _cache_path() -> Path | None:

@@ -816,7 +816,21 @@ def _quotable(h: Hit, sents: list[SentenceRef], i: int) -> tuple[int, int]:
         lo -= 1
     while hi + 1 < len(sents) and _adjacent(h, sents[hi], sents[hi + 1]) and _CLAUSE_END.search(text(hi)):
         hi += 1
+    # A quotation the splitter cut at its inner full stops (“…故障。（其中）…系统。”) is quoted whole.
+    span = lambda: h.text[sents[lo].start - h.start:sents[hi].end - h.start]  # noqa: E731
+    for _ in range(3):
+        if _open_quotes(span()) > 0 and hi + 1 < len(sents) and _adjacent(h, sents[hi], sents[hi + 1]):
+            hi += 1
+        elif _open_quotes(span()) < 0 and lo > 0 and _adjacent(h, sents[lo - 1], sents[lo]):
+            lo -= 1
+        else:
+            break
     return lo, hi
+
+
+def _open_quotes(text: str) -> int:
+    """Opening minus closing Chinese quotation marks and corner brackets in ``text``."""
+    return text.count("“") + text.count("「") + text.count("『") - text.count("”") - text.count("」") - text.count("』")
 
 
 def _with_answering_neighbour(h: Hit, sents: list[SentenceRef], scored: list[float], lo: int, hi: int,

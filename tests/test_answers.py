@@ -102,3 +102,11 @@ def test_a_question_asking_for_a_number_is_not_answered_by_a_sentence_without_on
     assert no_answer({"asks_figure": 0.0, "typed_miss": 0.0}, 0.01, None, p) == (True, "low confidence")
     from dataclasses import replace
     assert no_answer({"asks_figure": 1.0, "typed_miss": 1.0}, 0.9, "quantity", replace(p, no_answer_typed=0)) == (False, None)
+
+
+def test_a_quotation_cut_at_its_inner_full_stop_is_marked_whole():
+    text = "他说：“这是一次相当大的故障。其中出现了可怕的错误。”铁路被迫关闭。"
+    d = _draft(text)
+    assert len(d.sents) == 3
+    _highlight(d, _hl(d, {100: 0.9, 101: 0.5, 102: 0.5}, {"故障": 2.0}, None))
+    assert d.hit.highlight == "他说：“这是一次相当大的故障。其中出现了可怕的错误。”"

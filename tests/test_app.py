@@ -276,3 +276,22 @@ def test_library_filters_and_metadata_editing(monkeypatch, tmp_path):
     kb.close()
     at.text_input(key="lib_filter").set_value("张三").run()
     assert any(c.value == f"1 of {n} articles" for c in at.caption)
+
+
+def test_every_change_of_a_filter_sticks_and_the_url_follows(monkeypatch, tmp_path):
+    """A widget drawn with its value from the URL as an argument became a new widget when the
+    value changed, and the user's next change was lost (every second change reverted)."""
+    at = _app(monkeypatch, _hash_kb(monkeypatch, tmp_path), model=HASH)
+    at.run()
+    at.text_input(key="query").set_value("TikTok电商").run()
+    for lang, code in (("English (en)", "en"), ("any", None), ("Chinese (zh)", "zh"), ("any", None), ("mixed", "mixed")):
+        at.selectbox(key="f_lang").set_value(lang).run()
+        assert not at.exception
+        assert at.selectbox(key="f_lang").value == lang
+        assert at.query_params.get("lang") == code, at.query_params
+    for n in (11, 3, 7):
+        at.slider(key="f_k").set_value(n).run()
+        assert at.slider(key="f_k").value == n
+    for since in ("2023-09-13", "2023-09-01", "", "2024"):
+        at.text_input(key="f_since").set_value(since).run()
+        assert at.text_input(key="f_since").value == since

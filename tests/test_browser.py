@@ -3,6 +3,7 @@ temporary KB built from the sample data, driven by Playwright (Debian's /usr/bin
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -99,6 +100,12 @@ def _luma(css: str) -> float:
     import re
     r, g, b = (int(x) for x in re.findall(r"\d+", css)[:3])
     return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+def _choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox labelled ``label``, as a user clicks it."""
+    page.get_by_role("combobox", name=label, exact=True).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
 
 
 def _ask(page, question: str) -> None:
@@ -256,3 +263,12 @@ def test_mixed_library_answers_across_languages_explains_and_says_when_nothing_a
         expect(page.locator("div.kb-text").filter(has_text="Answer")).to_have_count(0)
         expect(page.get_by_text("possibly related").first).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "no-answer.png"))
+    # Every change of a sidebar filter sticks (the second change used to be lost), and the URL follows.
+    _ask(page, "What caused the 2012 India blackout?")
+    for option, code in (("English (en)", "lang=en"), ("any", None), ("Chinese (zh)", "lang=zh"), ("any", None)):
+        _choose(page, "Language", option)
+        if code:
+            expect(page).to_have_url(re.compile(code))
+        else:
+            expect(page).not_to_have_url(re.compile("lang="))
+        expect(page.get_by_role("combobox", name="Language", exact=True).first).to_have_value(option)
