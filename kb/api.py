@@ -18,10 +18,12 @@ that says which kind (400 bad request or Host, 401 key, 403 foreign origin, 404 
 busy, 413 too large, 415 content type, 422 invalid parameter, 503 index files being reloaded).
 """
 
+import asyncio
 import json
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -199,11 +201,19 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
             parts.append(f"{where}: {err.get('msg', 'invalid')}")
         return JSONResponse({"error": "; ".join(parts)}, status_code=422)
 
-    # Searches run in the thread pool (plain ``def``), like every endpoint that takes the KB's
-    # lock: an ``async`` one waiting on that lock would stall the event loop, and every other
-    # client with it (GET /docs waited 3.8 s behind a batch search). The hop costs ~1 ms.
+    # Searches run off the event loop, like every endpoint that takes the KB's lock: an ``async``
+    # one waiting on that lock would stall the loop, and every other client with it (GET /docs
+    # waited 3.8 s behind a batch search). They run on one thread of their own, not in the shared
+    # pool: the bundled embedder's OpenMP runtime keeps a team of threads per calling thread, and
+    # calls from the pool's many threads woke cold teams (embedding p50 51 ms against 45 from one
+    # thread, benchmarks/api.py). Searches are serialised by the KB's lock anyway.
+    searcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-search")
+
+    async def off_loop(work):
+        return await asyncio.get_running_loop().run_in_executor(searcher, work)
+
     @app.get("/search", summary="Cited passages answering a question")
-    def search(q: Annotated[str, Query(description="the question, Chinese or English")],
+    async def search(q: Annotated[str, Query(description="the question, Chinese or English")],
                      k: Annotated[int, Query(ge=1, le=100)] = 5, lang: str | None = None, source: str | None = None,
                      since: str | None = None, until: str | None = None, article: str | None = None,
                      format: Annotated[str | None, Query(description="citations instead of JSON: "
@@ -211,15 +221,18 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
         q = _check_query(q)
         f = _filters(lang, source, since, until, article)
         _check_format(format)
-        t0 = time.perf_counter()
-        with kb.indexes.lock:
-            v = kb.query_vector(clean_query(q))  # (the text the search would embed)
-            t1 = time.perf_counter()
-            hits = kb.search(q, k=k, filters=f, query_vector=v)
-            out = _citations([Reference.from_hit(h) for h in hits], format) if format else _json(result_json(q, hits))
-        # How long the question's embedding and the whole search took here (benchmarks/api.py).
-        out.headers["Server-Timing"] = f"embed;dur={1000 * (t1 - t0):.2f}, search;dur={1000 * (time.perf_counter() - t0):.2f}"
-        return out
+
+        def work():
+            t0 = time.perf_counter()
+            with kb.indexes.lock:
+                v = kb.query_vector(clean_query(q))  # (the text the search would embed)
+                t1 = time.perf_counter()
+                hits = kb.search(q, k=k, filters=f, query_vector=v)
+                out = _citations([Reference.from_hit(h) for h in hits], format) if format else _json(result_json(q, hits))
+            # How long the question's embedding and the whole search took here (benchmarks/api.py).
+            out.headers["Server-Timing"] = f"embed;dur={1000 * (t1 - t0):.2f}, search;dur={1000 * (time.perf_counter() - t0):.2f}"
+            return out
+        return await off_loop(work)
 
     class Batch(BaseModel):
         queries: list[str] = Field(min_length=1, max_length=MAX_BATCH)
@@ -231,16 +244,19 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
         article: str | None = None
 
     @app.post("/search/batch", summary="Several questions at once (embedded in one call)")
-    def search_batch(body: Batch):
+    async def search_batch(body: Batch):
         for i, q in enumerate(body.queries):
             _check_text(f"queries[{i}]", q)
         for name in ("lang", "source", "since", "until", "article"):
             _check_text(name, getattr(body, name), MAX_QUERY_CHARS)
         qs = [_check_query(q, f"queries[{i}]") for i, q in enumerate(body.queries)]
         f = _filters(body.lang, body.source, body.since, body.until, body.article)
-        with kb.indexes.lock:
-            results = kb.search_batch(qs, k=body.k, filters=f)
-        return _json({"results": [result_json(q, r) for q, r in zip(qs, results)]})
+
+        def work():
+            with kb.indexes.lock:
+                results = kb.search_batch(qs, k=body.k, filters=f)
+            return _json({"results": [result_json(q, r) for q, r in zip(qs, results)]})
+        return await off_loop(work)
 
     @app.get("/articles", summary="Every article (as `list --json`)")
     def articles():
