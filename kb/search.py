@@ -213,6 +213,7 @@ class Query:
     vs: np.ndarray | None = None
     cross: CrossQuery | None = None
     tp: np.ndarray | None = None   # its word-by-word translation's vector, centred on the other language
+    kind: str | None = None        # the kind of answer it asks for (kb.answers: date, quantity, …)
 
 
 @dataclass
@@ -302,7 +303,7 @@ def make_query(kb, text: str, vector: np.ndarray | None, mode: str, p: SearchPar
                glossed: np.ndarray | None = None) -> Query:
     """Stage 0: the question's terms, language, vectors in the KB's space, translation."""
     ix = kb.indexes
-    q = Query(text, tokenize(text), detect_lang(text), vector)
+    q = Query(text, tokenize(text), detect_lang(text), vector, kind=answers.answer_type(text))
     if vector is not None:
         q.vp, q.vs = ix.space.query(vector, q.lang)  # centred on the question's language (kb.langspace)
     if glossed is not None and q.lang in ("zh", "en"):
@@ -334,7 +335,7 @@ def rank(kb, q: Query, k: int, allowed, mode: str, p: SearchParams) -> Results:
     if drafts and mode == "hybrid":
         out.signals = _signals(drafts, cands, lead, q, ix.lexical)
         out.confidence = confidence(out.signals)
-        out.no_answer, out.reason = no_answer(out.signals, out.confidence, answers.answer_type(q.text), p)
+        out.no_answer, out.reason = no_answer(out.signals, out.confidence, q.kind, p)
     return out
 
 
@@ -520,7 +521,7 @@ def highlight(kb, q: Query, drafts: list[_Draft], lead: Lead, mode: str, p: Sear
     hl = _Highlighting(
         idf={t: (lex.idf(t) if p.highlight_idf >= 1 else 1.0) for t in set(q.terms)},
         idf_mode=p.highlight_idf, scos=lead.raw_scos, qlang=q.lang, mode=mode,
-        wants=answers.answer_type(q.text), kinds=tuple(p.highlight_kinds.split(",")),
+        wants=q.kind, kinds=tuple(p.highlight_kinds.split(",")),
         lam_same=p.highlight_weight, lam_cross=p.cross_lexical_weight, context=p.highlight_context,
         answer_type=p.highlight_answer_type, subject=p.highlight_subject, lam_translated=p.highlight_translated,
         neighbour=p.highlight_neighbour, question=q.text)
@@ -578,7 +579,7 @@ def _signals(drafts: list[_Draft], c: Candidates, lead: Lead, q: Query, lex) -> 
         rare_lib = sum(t in present for t in rarest) / len(rarest)
         matched = [m[0] for m in top.matches]
         rare_top = sum(any(_within(t, m) for m in matched) for t in rarest) / len(rarest)
-    kind = answers.answer_type(q.text)
+    kind = q.kind
     j_top = c.pids.index(top.passage_id) if top.passage_id in c.pids else None
     agree = 0.0
     if j_top is not None and len(c) > 1:
@@ -593,7 +594,8 @@ def _signals(drafts: list[_Draft], c: Candidates, lead: Lead, q: Query, lex) -> 
             "sentence_plain": round(max((lead.raw_scos.get(i, 0.0) for i in sids), default=0.0), 4),
             "lexical_best": round(max(d.hit.lexical for d in drafts), 4), "cover": round(cover, 4),
             "rare_lib": round(rare_lib, 4), "rare_top": round(rare_top, 4),
-            "asks": float(kind is not None), "asks_figure": float(kind in ("quantity", "date")), "typed_miss": float(kind is not None and not answers.holds(kind, top.highlight)),
+            "asks": float(kind is not None), "asks_figure": float(kind in ("quantity", "date")),
+            "typed_miss": float(kind is not None and not answers.holds(kind, top.highlight)),
             "cross": float(not _same_lang(q.lang, top.lang)), "agree": agree,
             "gap": round(top.score - other, 4) if other is not None else 0.5}
 
@@ -648,13 +650,12 @@ CONFIDENCE = {"bias": -7.489, "dense": 2.868, "lexical": 1.089, "lead": 0.673, "
               "cross*lexical": -0.221, "cross*rare_lib": -0.446, "cross*sentence": 1.427, "cross*dense": 1.230}
 
 
-def confidence(signals: dict, model: dict | None = None) -> float:
+def confidence(signals: dict) -> float:
     """0-1: how likely the library answers the question, from the top hit's signals (``_signals``):
     a logistic model whose terms are signals or products of two ("cross*cover").
     Questions about topics the library does not hold score low; benchmarks/README.md gives the
     rates at the shipped threshold."""
-    model = model or CONFIDENCE
-    z = model["bias"] + sum(w * feature(signals, k) for k, w in model.items() if k != "bias")
+    z = CONFIDENCE["bias"] + sum(w * feature(signals, k) for k, w in CONFIDENCE.items() if k != "bias")
     return float(1 / (1 + math.exp(-max(-50.0, min(50.0, z)))))
 
 
