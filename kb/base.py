@@ -168,8 +168,12 @@ class KnowledgeBase:
         return self.query_vectors_of([query])[0]
 
     def query_vectors_of(self, queries: list[str]) -> np.ndarray:
-        """Several questions' vectors in one embedding call."""
-        return self.embedder.queries([to_simplified(q) for q in queries] if self.folds_script else list(queries))
+        """Several questions' vectors, up to 64 in one embedding call (a call's cost is paid once,
+        and questions are short: the bundled engine embeds a batch of them ~25% faster a question)."""
+        texts = [to_simplified(q) for q in queries] if self.folds_script else list(queries)
+        if len(texts) <= 64:
+            return self.embedder.queries(texts)
+        return np.vstack([self.embedder.queries(texts[i:i + 64]) for i in range(0, len(texts), 64)])
 
     @property
     def embedder(self) -> Embedder:

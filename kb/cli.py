@@ -57,6 +57,9 @@ def _count(text: str) -> int:
     return int(text)
 
 
+QUERY_BATCH = 32  # questions of a --queries file embedded in one call
+
+
 def cmd_search(kb: KnowledgeBase, a) -> int:
     f = _filters(a)
     if a.queries:
@@ -67,13 +70,16 @@ def cmd_search(kb: KnowledgeBase, a) -> int:
             raise KBError(f"{a.queries}: cannot read queries ({e.strerror or e})") from None
         except UnicodeDecodeError as e:
             raise KBError(f"{a.queries}: not UTF-8 text (byte {e.start}); save the queries as UTF-8") from None
-        for q in queries:
-            hits = kb.search(q, k=a.k, filters=f, mode=a.mode)
-            if a.json:
-                print(json.dumps(result_json(q, hits), ensure_ascii=False), flush=True)
-            else:
-                print(f"## {q}")
-                _print_hits(q, hits)
+        # embedded QUERY_BATCH at a time (one engine call each), answered as each batch is done
+        for i in range(0, len(queries), QUERY_BATCH):
+            chunk = queries[i:i + QUERY_BATCH]
+            for q, hits in zip(chunk, kb.search_batch(chunk, k=a.k, filters=f, mode=a.mode)):
+                if a.json:
+                    print(json.dumps(result_json(q, hits), ensure_ascii=False))
+                else:
+                    print(f"## {q}")
+                    _print_hits(q, hits)
+            sys.stdout.flush()
         return 0
     if not a.query:
         raise KBError("search needs a QUERY or --queries FILE")

@@ -59,8 +59,8 @@ def is_relevant(hit, q: dict) -> bool:
 def evaluate(kb, questions: list[dict], k: int = 10, **search_kw) -> dict:
     """Recall@1/3/5/10, MRR@10 and highlight accuracy, overall and per question language."""
     rows, flags = [], []
-    for q in questions:
-        hits = kb.search(q["query"], k=max(k, 10), **search_kw)
+    answers = kb.search_batch([q["query"] for q in questions], k=max(k, 10), **search_kw) if questions else []
+    for q, hits in zip(questions, answers):
         if getattr(hits, "confidence", None) is not None:
             flags.append((q.get("off_topic") is True, bool(hits.no_answer)))
         if q.get("off_topic") is True:

@@ -61,6 +61,24 @@ def test_search_json_batch_and_maintenance_commands(tmp_path, mixed_batch):
     assert [json.loads(ln)["query"] for ln in lines] == ["Jupiter planet", "海外仓 物流", "全托管"]
     assert json.loads(lines[1])["hits"][0]["title"] == "跨境电商的物流"
 
+    # a longer file is embedded a batch at a time (QUERY_BATCH), each answer as its own search gives it
+    from kb.cli import QUERY_BATCH
+    from kb.embed import get_embedder
+    many = [f"{q} {i}" for i in range(QUERY_BATCH // 3 + 2) for q in ("Jupiter planet", "海外仓 物流", "全托管")]
+    qfile.write_text("\n".join(many) + "\n", encoding="utf-8")
+    calls: list[int] = []
+    embedder = get_embedder(HASH_ENV["KB_MODEL"])
+    real = embedder.queries
+    embedder.queries = lambda texts: calls.append(len(texts)) or real(texts)
+    try:
+        lines = run_cli("-m", "kb", "--kb", kb, "search", "--json", "--queries", str(qfile), env_extra=HASH_ENV).stdout.splitlines()
+    finally:
+        del embedder.queries
+    assert calls == [QUERY_BATCH, len(many) - QUERY_BATCH]
+    for q in (many[0], many[QUERY_BATCH], many[-1]):
+        one = json.loads(run_cli("-m", "kb", "--kb", kb, "search", "--json", q, env_extra=HASH_ENV).stdout)
+        assert json.loads(lines[many.index(q)]) == one
+
     human = run_cli("-m", "kb", "--kb", kb, "search", "海外仓", env_extra=HASH_ENV).stdout
     assert "[1] 跨境电商的物流" in human
 
@@ -92,3 +110,10 @@ def test_errors_are_one_line_and_nonzero(tmp_path):
         assert r.returncode == 2 and words in r.stderr.strip().splitlines()[-1], (args, r.stderr)  # the last line says why
     r = run_cli("-m", "ingest", "--kb", kb, str(tmp_path / "missing.txt"), env_extra=HASH_ENV)
     assert r.returncode == 1 and "missing.txt: no such file" in r.stderr
+
+
+def test_time_left_is_paced_by_the_items_done():
+    from ingest.pipeline import time_left
+    assert time_left(0, 10, 0.0) == "" and time_left(10, 10, 50.0) == ""
+    assert time_left(2, 10, 10.0) == "about 40 s left"
+    assert time_left(1, 100, 30.0) == "about 50 min left"
