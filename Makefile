@@ -27,14 +27,17 @@ browser-deps:
 # edits, uploads) is never re-ingested behind the user's back. `make clean` then `make kb` rebuilds it.
 kb: setup
 	@if [ -e $(KB_DIR)/kb.sqlite ]; then echo "Using the library in $(KB_DIR) (make clean && make kb to rebuild the sample)"; \
-	else $(BIN)/python -m ingest --kb $(KB_DIR) data/articles; fi
+	else echo "Building the sample library in $(KB_DIR) from data/articles ($$(find data/articles -type f | wc -l) files; about a minute on 2 cores)"; \
+	$(BIN)/python -m ingest --kb $(KB_DIR) data/articles; fi
 
 run: kb
+	@echo "Starting the app on http://127.0.0.1:$(PORT) (Ctrl-C stops it)"
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
 
 # The HTTP API over the sample KB (docs at http://127.0.0.1:$(API_PORT)/docs).
 API_PORT ?= 8000
 api: kb
+	@echo "Starting the HTTP API on http://127.0.0.1:$(API_PORT) (docs at /docs; Ctrl-C stops it)"
 	$(BIN)/python -m kb --kb $(KB_DIR) serve --host 127.0.0.1 --port $(API_PORT)
 
 search: kb

@@ -7,6 +7,7 @@ A thin layer over the `kb` library: retrieval, citations and rendering helpers l
 from __future__ import annotations
 
 import html
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -403,6 +404,7 @@ def page_collections(kb: KnowledgeBase) -> None:
 def page_add(kb: KnowledgeBase) -> None:
     from ingest import ingest
     from ingest.fetch import is_url
+    from ingest.pipeline import time_left
     from ingest.readers import SUPPORTED
     st.header("Add articles")
     st.caption("Text and Markdown (UTF-8, GBK/GB18030 or Big5), HTML pages, PDF (with a text layer), DOCX and EPUB. "
@@ -432,8 +434,12 @@ def page_add(kb: KnowledgeBase) -> None:
                 unstored.append((f.name, e.strerror if isinstance(e, OSError) and e.strerror else str(e)))
                 continue
             paths.append(str(target))
-        s = ingest(kb, paths, progress=False, echo=False,
-                   on_file=lambda n, total, p: bar.progress(n / total, text=md_escape(f"{n}/{total}: {Path(p).name}")))
+        started = time.time()
+
+        def done_one(n: int, total: int, path: str) -> None:
+            left = time_left(n, total, time.time() - started)
+            bar.progress(n / total, text=md_escape(f"{n} of {total} done (last: {Path(path).name})" + (f" — {left}" if left else "")))
+        s = ingest(kb, paths, progress=False, echo=False, on_file=done_one)
     except KBError as e:
         st.error(md_escape(e))
         return

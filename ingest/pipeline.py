@@ -175,9 +175,9 @@ def begin(paths: Iterable[str], progress: bool | None, echo: bool):
         s.failed.append((given, reason))
         if echo:
             print(f"ingest: {_safe(given)}: {reason}", file=sys.stderr)
-    show = progress if progress is not None else (len(files) > 20 and sys.stderr.isatty())
+    show = progress if progress is not None else (bool(files) and sys.stderr.isatty())
     bar = None
-    if show:
+    if show:  # (tqdm gives the rate and the time left from the first file on)
         from tqdm import tqdm
         bar = tqdm(total=len(files), unit="file", file=sys.stderr, dynamic_ncols=True)
     return s, files, bar
@@ -204,6 +204,14 @@ def store(kb: KnowledgeBase, s: Summary, bar, echo: bool, given: str, add: Calla
             s.near_duplicate.append((given, detail or ""))
         else:
             getattr(s, status).append(given)
+
+
+def time_left(done: int, total: int, elapsed: float) -> str:
+    """'about 40 s left' from the pace so far (for a progress line), '' before the first item."""
+    if done <= 0 or done >= total:
+        return ""
+    left = elapsed / done * (total - done)
+    return f"about {left:.0f} s left" if left < 90 else f"about {left / 60:.0f} min left"
 
 
 def ingest(kb: KnowledgeBase, paths: Iterable[str], progress: bool | None = None,
