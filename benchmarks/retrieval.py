@@ -15,10 +15,16 @@ subtraction; with off-topic questions it also reports how often the no-answer fl
     python benchmarks/retrieval.py --peers               # also txtai and a Chatchat-style ensemble
     python benchmarks/retrieval.py --build-only          # just build (and cache) the KBs
     python benchmarks/retrieval.py --backend milvus      # the same KBs on Milvus Lite, beside the embedded backend
+    python benchmarks/retrieval.py --pooled              # passage vectors embedded whole, beside pooled from sentences
 
 ``--backend milvus`` copies each cached KB (its SQLite, so the same passages and vectors), moves
 the copy's indexes to Milvus (``kb rebuild --backend milvus``) and prints, per cell, recall@1 and
 MRR@10 of both backends and their difference, for the dense, lexical and shipped hybrid rankings.
+
+``--pooled`` copies each cached KB and replaces its passage vectors by the pooling of its stored
+sentence vectors (``kb.writing.pool_passages``, what ingest stores with KB_PASSAGE_VECTORS=pooled:
+the same vectors a fresh pooled ingest would store), then prints every cell of the shipped
+ranking on both, highlight and no-answer rates included.
 """
 from __future__ import annotations
 
@@ -209,6 +215,64 @@ def run_library(kb_path: Path, lib: benchsets.Library, variants: dict, a_signals
     return out
 
 
+def pooled_copy(kb: Path) -> Path:
+    """A copy of a cached KB whose passage vectors are pooled from its sentence vectors (cached)."""
+    import sqlite3
+
+    import numpy as np
+
+    from kb.segment import count_tokens
+    from kb.store import vecs_from_blobs
+    from kb.writing import pool_passages
+    out = kb.parent / "kb-pooled"
+    if (out / "pooled.json").exists():
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(kb, out, ignore=shutil.ignore_patterns("index*", "write.lock"))
+    db = sqlite3.connect(out / "kb.sqlite")
+    dim = int(db.execute("SELECT value FROM meta WHERE key='dim'").fetchone()[0])
+    with db:
+        for (aid, text) in db.execute("SELECT id, text FROM articles").fetchall():
+            srows = db.execute("SELECT start, end, vec FROM sentences WHERE article_id=? ORDER BY seq", (aid,)).fetchall()
+            prows = db.execute("SELECT id, sent_lo, sent_hi FROM passages WHERE article_id=? ORDER BY seq", (aid,)).fetchall()
+            if not srows or not prows:
+                continue
+            svecs = vecs_from_blobs([r[2] for r in srows], dim)
+            passages = [type("P", (), {"sent_lo": lo, "sent_hi": hi}) for _, lo, hi in prows]
+            pv = pool_passages(svecs, passages, [count_tokens(text[a:b]) for a, b, _ in srows])
+            db.executemany("UPDATE passages SET vec=? WHERE id=?",
+                           [(np.asarray(v, np.float32).tobytes(), pid) for v, (pid, _, _) in zip(pv, prows)])
+        db.execute("DELETE FROM lang_stats")
+        db.execute("DELETE FROM meta WHERE key='lang_stats'")
+        build = json.loads(db.execute("SELECT value FROM meta WHERE key='build'").fetchone()[0])
+        db.execute("UPDATE meta SET value=? WHERE key='build'", (json.dumps(build | {"passage_vectors": "pooled"}),))
+    db.close()
+    (out / "pooled.json").write_text("{}")
+    return out
+
+
+def report_pooled(lib, res, pres, name: str) -> None:
+    """Each cell of the shipped ranking with passage vectors embedded whole and pooled."""
+    print(f"\n## {lib.name} — passage vectors embedded whole (E) and pooled from sentences (P), same sentences\n")
+    print("| questions → articles | recall@1 E / P | recall@10 E / P | MRR@10 E / P | highlight E / P "
+          "| highlight, article first E / P | largest change |\n|---|---|---|---|---|---|---|")
+    for (ql, al), qs in cells(lib).items():
+        a = summarise([res[name]["rows"][(q.query, q.gold)] for q in qs])
+        b = summarise([pres[name]["rows"][(q.query, q.gold)] for q in qs])
+        keys = ("recall@1", "recall@10", "mrr@10", "highlight", "highlight|first")
+        worst = max((b[k] - a[k] for k in keys), key=abs)
+        print(f"| {NAMES[ql]} → {NAMES[al]} ({len(qs)}) | " + " | ".join(f"{a[k]:.3f} / {b[k]:.3f}" for k in keys)
+              + f" | {worst:+.3f} |")
+    for label, r in (("embedded whole", res), ("pooled", pres)):
+        conf = r[name]["conf"]
+        on = [f for _, f, t, _ in conf if t]
+        near = [f for _, f, t, o in conf if not t and o == "near"]
+        far = [f for _, f, t, o in conf if not t and o == "far"]
+        print(f"\nno-answer flag, passage vectors {label}: in-library {sum(on) / max(1, len(on)):.3f}, "
+              f"near off-topic {sum(near) / max(1, len(near)):.3f}, far off-topic {sum(far) / max(1, len(far)):.3f}", end="")
+    print()
+
+
 def cells(lib: benchsets.Library) -> dict[tuple[str, str], list[benchsets.Question]]:
     out: dict = {}
     for q in lib.questions:
@@ -299,6 +363,8 @@ def main() -> None:
     ap.add_argument("--build-only", action="store_true", help="build the KBs and stop")
     ap.add_argument("--peers", action="store_true", help="also rank with txtai and a Langchain-Chatchat-style ensemble")
     ap.add_argument("--variants", nargs="*", default=None, help="only these ranking variants (by label)")
+    ap.add_argument("--pooled", action="store_true",
+                    help="compare the shipped ranking with passage vectors embedded whole and pooled from sentences")
     ap.add_argument("--backend", choices=["embedded", "milvus"], default="embedded",
                     help="milvus: compare the embedded backend with Milvus Lite on the same KBs")
     a = ap.parse_args()
@@ -323,6 +389,12 @@ def main() -> None:
             from perf import milvus_copy
             mres = run_library(milvus_copy(kb), lib, chosen)
             report_backends(lib, res, mres, list(chosen))
+            sys.stdout.flush()
+            continue
+        if a.pooled:
+            chosen = {k: v for k, v in VARIANTS.items() if k == "hybrid (shipped)"}
+            res = run_library(kb, lib, chosen)
+            report_pooled(lib, res, run_library(pooled_copy(kb), lib, chosen), "hybrid (shipped)")
             sys.stdout.flush()
             continue
         signals: list = []

@@ -381,7 +381,7 @@ class KnowledgeBase:
         c = self.store.counts()
         size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
         return {"path": str(self.path), **c, "embedder": self.store.get_meta("embedder") or self.embedder_name,
-                "dim": int(self.store.get_meta("dim") or 0),
+                "dim": int(self.store.get_meta("dim") or 0), "embedded_on": self.store.get_meta("embedded_on"),
                 "embedded_text": "Simplified folding" if self.folds_script else "as written",
                 "build": dataclasses.asdict(self.build), "data_version": self.store.data_version(),
                 "index": self.index_info(), "bytes_on_disk": size}

