@@ -34,18 +34,22 @@ st.set_page_config(page_title="Article knowledge base", page_icon="📚", layout
 st.markdown(CSS, unsafe_allow_html=True)  # static CSS only; article content is escaped in kb.view
 
 
-@st.cache_resource(show_spinner="Loading the knowledge base…")
+@st.cache_resource(show_spinner="Opening the knowledge base…")
 def open_kb(path: str) -> KnowledgeBase:
-    """One KnowledgeBase per process and folder: model, FAISS, BM25 and jieba load once."""
-    from kb.text import init_jieba
-    init_jieba()
+    """One KnowledgeBase per process and folder. What the first search needs (model, indexes,
+    jieba, the bilingual dictionary) loads in the background while the first page is drawn; a
+    question asked before it is ready waits for it (each part loads once, under its own lock)."""
+    import threading
     kb = KnowledgeBase.open(path, create=True)
-    kb.ensure_indexes()
-    if kb.store.counts()["passages"]:
-        _ = kb.embedder  # load the model now, not on the first question
-        from kb import dictionary
-        dictionary.get()  # and the bilingual dictionary (kb.search translates every question)
+    threading.Thread(target=_warm_up, args=(kb,), name="kb-warm-up", daemon=True).start()
     return kb
+
+
+def _warm_up(kb: KnowledgeBase) -> None:
+    try:
+        kb.warm_up()
+    except Exception:  # noqa: BLE001 - the first search meets the same failure and shows it
+        pass
 
 
 def kb_dir() -> str:

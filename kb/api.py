@@ -406,15 +406,8 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
 def serve(kb, host: str = "127.0.0.1", port: int = 8000) -> int:
     """Load everything, then serve until interrupted (``python -m kb serve``)."""
     import uvicorn
-
-    from . import dictionary
-    from .text import init_jieba
     app = create_app(kb, host=host, port=port)
-    init_jieba()
-    kb.ensure_indexes()
-    if kb.store.counts()["passages"]:
-        _ = kb.embedder
-        dictionary.get()
+    kb.warm_up()
     print(f"kb: serving {kb.path} on http://{host}:{port} (API docs: http://{host}:{port}/docs)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0

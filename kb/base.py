@@ -391,6 +391,18 @@ class KnowledgeBase:
         self.indexes.ensure()
         return self.indexes.describe()
 
+    def warm_up(self) -> None:
+        """Load what the first search needs — jieba's dictionary, the indexes, the model, the
+        bilingual dictionary — so that the first question does not wait for them (the app runs
+        this in the background while it draws its first page; ``kb serve`` before it listens)."""
+        from . import dictionary
+        from .text import init_jieba
+        init_jieba()
+        self.ensure_indexes()
+        if self.store.counts()["passages"]:
+            _ = self.embedder
+            dictionary.get()
+
     def search(self, query: str, k: int = 5, **kw):
         """Ranked, cited passages for ``query``; see ``kb.search.search``."""
         from .search import search
