@@ -38,6 +38,29 @@ def test_dictionary_translates_both_ways_longest_match_first():
     assert all(len(t.target) > 1 for t in translations)  # no one-character guesses (法 for France)
 
 
+def test_the_dictionary_cache_answers_as_the_tables_built_in_memory_and_a_damaged_one_is_rebuilt(tmp_path, monkeypatch):
+    built = dictionary.Dictionary()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    dictionary._load.cache_clear()
+    try:
+        cached = dictionary.get()  # built and written to tmp_path, then read from there entry by entry
+        path = dictionary._cache_path()
+        assert path.parent.parent == tmp_path and path.exists() and isinstance(cached.zh_en, dictionary._Table)
+        for q, lang in (("2012年印度大停电影响了多少人？", "zh"), ("What caused the 2012 India blackout?", "en"),
+                        ("US tariffs on UK steel", "en"), ("全托管模式的卖家", "zh")):
+            assert cached.translate_query(q, lang) == built.translate_query(q, lang)
+        assert cached.glosses("研究中的因果关系") == built.glosses("研究中的因果关系")
+        assert "不存在的词语xyz" not in cached.zh_en and cached.zh_en.get("不存在的词语xyz", []) == []
+        with pytest.raises(KeyError):
+            cached.pinyin["不存在的词语xyz"]
+        path.write_bytes(b"not a database")  # damaged: the next process builds it anew
+        dictionary._load.cache_clear()
+        again = dictionary.get()
+        assert again.senses("宗教") == built.senses("宗教") and path.read_bytes()[:6] == b"SQLite"
+    finally:
+        dictionary._load.cache_clear()
+
+
 def test_glossary_overrides_cc_cedict_and_reports_bad_lines(tmp_path):
     d = dictionary.get()
     assert d.senses("全托管")[0].startswith("fully managed")
