@@ -164,16 +164,33 @@ def test_searches_while_ingesting_see_old_or_new_state_without_errors(tmp_path):
     kb.close()
 
 
+def wait_until_locked(kb: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Return once ``proc`` holds the KB's write lock (a second FileLock cannot take it)."""
+    from filelock import FileLock, Timeout
+    lock = FileLock(str(kb / "write.lock"))
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return
+        lock.release()
+        time.sleep(0.05)
+    pytest.fail(f"the first ingest never held the write lock (exit code {proc.poll()})")
+
+
 def test_second_ingest_waits_for_the_first(tmp_path):
-    src = make_batch(tmp_path / "src", 80)
+    # Timing-free: the second ingest starts once the first holds the lock, and the first has
+    # enough files (300, several seconds) to still hold it when the second has imported.
+    src = make_batch(tmp_path / "src", 300)
     other = make_batch(tmp_path / "other", 3, tag="other")
     kb = tmp_path / "kb"
     subprocess.run(ingest_cmd(kb, make_batch(tmp_path / "init", 1, tag="init")), cwd=ROOT, env=ENV, check=True, capture_output=True)
     a = subprocess.Popen(ingest_cmd(kb, src), cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    wait_until_locked(kb, a)
     b = subprocess.run([sys.executable, "-m", "ingest", "--kb", str(kb), str(other)], cwd=ROOT, env=ENV,
                        capture_output=True, text=True, timeout=300)
     a.communicate(timeout=300)
     assert a.returncode == 0 and b.returncode == 0
-    assert "another process is writing" in b.stderr
-    assert check_consistent(kb) == 84
+    assert "another process is writing" in b.stderr, b.stderr
+    assert check_consistent(kb) == 304
