@@ -14,7 +14,7 @@ import streamlit as st
 
 from kb import Filters, KnowledgeBase, config
 from kb.errors import KBError
-from kb.search import is_iso_date
+from kb.results import is_iso_date
 from kb.view import context_span, explain, keywords, md_escape, render, safe_filename, upload_path
 
 PAGES = ["Ask", "Read", "Collections", "Add articles", "Library"]
@@ -345,7 +345,7 @@ def page_read(kb: KnowledgeBase) -> None:
         span = shown
     hl = _span(qp("hl"), span)
     if cited and hl:
-        from kb.search import paragraph_at
+        from kb.results import paragraph_at
         para = paragraph_at(art.text, 1, hl[0])
         st.caption(f"The cited passage is shaded; the answering sentence (paragraph {para}) is marked.")
     elif cited:

@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "benchmarks" / "out"
-# The terms of the model: signals of kb.search._signals, or products of two ("cross*cover").
+# The terms of the model: signals of kb.confidence.top_signals, or products of two ("cross*cover").
 FEATURES = ["dense", "lexical", "lead", "sentence", "sentence_plain", "lexical_best", "cover", "rare_lib", "rare_top",
             "asks", "typed_miss", "cross", "agree", "gap", "cross*cover", "cross*lexical", "cross*rare_lib",
             "cross*sentence", "cross*dense"]
@@ -38,7 +38,7 @@ def load(name: str) -> list[dict]:
 
 
 def matrix(rows: list[dict], features: list[str]) -> np.ndarray:
-    from kb.search import feature
+    from kb.confidence import feature
     return np.array([[feature(r, f) for f in features] for r in rows], float)
 
 

@@ -5,7 +5,7 @@
 FastAPI on uvicorn, in one process: the KB, the model, the indexes, jieba and the dictionary
 load once at start-up, then every request uses them. The JSON is the command line's
 (``python -m kb search --json``, ``list --json``, ``show --json``, ``passage --json``,
-``stats --json``), built by the same functions (``kb.cli``).
+``stats --json``), built by the same functions (``kb.shapes``, ``kb.cite``).
 
 Safe by default: it binds 127.0.0.1. Binding any other address needs ``KB_API_KEY``, and then
 every request must carry it (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``); with a key
@@ -43,7 +43,7 @@ class ApiError(Exception):
 
 
 def _filters(lang, source, since, until, article):
-    from .search import Filters
+    from .results import Filters
     try:
         return Filters(lang=lang or None, source=source or None, since=since or None, until=until or None,
                        article=article or None).check()
@@ -116,7 +116,8 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
 
     from .cite import FORMATS, MEDIA, Reference, export
     from . import collections
-    from .cli import item_json, article_json, passage_json, result_json
+    from .cite import passage_json
+    from .shapes import article_json, item_json, result_json
     from .search import clean_query
 
     def _check_format(fmt: str | None) -> None:

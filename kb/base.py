@@ -336,7 +336,7 @@ class KnowledgeBase:
     def edit(self, article_id: str, **fields) -> Article:
         """Correct an article's title, author, date (YYYY-MM-DD, YYYY-MM or YYYY), source or URL
         (an empty value clears it; the title cannot be cleared). Returns the article as stored."""
-        from .search import is_iso_date
+        from .results import is_iso_date
         art = self.resolve(article_id)
         out = {}
         for k, v in fields.items():

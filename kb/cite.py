@@ -46,7 +46,7 @@ class Reference:
 
     @classmethod
     def from_passage(cls, d: dict) -> "Reference":
-        """``kb.cli.passage_json``'s object: the quote is the whole span the permalink names."""
+        """``passage_json``'s object: the quote is the whole span the permalink names."""
         a = d["article"]
         return cls(a["id"], a["title"], a.get("author"), a.get("source"), a.get("date"), a.get("url"), a.get("lang"),
                    a["path"], d["text"], d.get("paragraph"), d.get("page"), d["permalink"])
@@ -84,13 +84,13 @@ def export(refs: list[Reference], fmt: str) -> str:
 
 
 def passage_json(kb, permalink: str) -> dict:
-    """``passage --json``'s object: the span a permalink (``kb.search.span_link``) names, with
+    """``passage --json``'s object: the span a permalink (``kb.results.span_link``) names, with
     its article's metadata, the paragraph and page it starts in, and the passages that overlap it.
     When the article's text there is no longer what the link was made from, ``changed`` is true
     and the span is the stored passage nearest to the old one."""
     import bisect
 
-    from .search import span_fingerprint, span_link
+    from .results import span_fingerprint, span_link
     from .errors import KBError
     m = re.match(r"^([0-9a-f]{4,40}):(\d+)-(\d+)(?:~([0-9a-f]{8}))?$", permalink.strip())
     if not m:
@@ -112,7 +112,7 @@ def passage_json(kb, permalink: str) -> dict:
     pages = art.meta.get("pages") if isinstance(art.meta, dict) else None
     para = overlap[0]["paragraph"] if overlap else None
     if overlap and overlap[0]["start"] < start:  # the span starts inside that passage
-        from .search import paragraph_at
+        from .results import paragraph_at
         para = paragraph_at(overlap[0]["text"], overlap[0]["paragraph"], start - overlap[0]["start"])
     return {"permalink": span_link(art.id, start, end, art.text[start:end]), "changed": changed,
             "article": art.summary() | {"author": art.author}, "start": start, "end": end, "text": art.text[start:end],

@@ -10,16 +10,9 @@ from . import config
 from .base import KnowledgeBase
 from .errors import KBError, StorageError
 from .cite import passage_json
-from .search import Filters
+from .results import Filters
+from .shapes import article_json, item_json, result_json
 from .text import escape_controls
-
-
-def result_json(query: str, hits) -> dict:
-    """``search --json``'s object: the hits, the confidence that the first answers, the flag."""
-    conf = getattr(hits, "confidence", None)
-    return {"query": query, "confidence": None if conf is None else round(conf, 4),
-            "no_answer": bool(getattr(hits, "no_answer", False)), "no_answer_reason": getattr(hits, "reason", None),
-            "hits": [h.to_dict() for h in hits]}
 
 
 def _print_hits(query: str, hits, out=None) -> None:
@@ -109,12 +102,6 @@ def cmd_list(kb, a) -> int:
     return 0
 
 
-def article_json(kb, art) -> dict:
-    """``show --json``'s object: metadata, cleaned text and passages."""
-    passages = [dict(r) for r in kb.store.passages_of(art.id)]
-    return art.summary() | {"author": art.author, "meta": art.meta, "text": art.text, "passage_list": passages}
-
-
 def cmd_show(kb, a) -> int:
     art = kb.resolve(a.id)
     if a.json:
@@ -191,13 +178,6 @@ def cmd_collection(kb, a) -> int:
         col.delete(kb, a.name)
         print(f"deleted collection '{a.name}'")
     return 0
-
-
-def item_json(it: dict) -> dict:
-    """A collection item as ``collection show --json`` and the API print it."""
-    d = it.get("current")
-    return {k: it[k] for k in ("id", "collection", "article_id", "start", "end", "permalink", "title", "quote", "note",
-                               "saved_at", "status")} | {"current_permalink": d["permalink"] if d else None}
 
 
 def cmd_gloss(kb, a) -> int:

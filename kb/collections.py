@@ -91,7 +91,7 @@ def references(kb, name: str, its: list[dict] | None = None) -> list[Reference]:
 
 
 def _paragraph(d: dict, offset: int) -> int | None:
-    from .search import paragraph_at
+    from .results import paragraph_at
     if d.get("paragraph") is None or offset < 0:
         return d.get("paragraph")
     return paragraph_at(d["text"], d["paragraph"], offset)

@@ -3,14 +3,19 @@
 A passage is cut by ``kb.segment`` (``segment.Passage``), stored by ``kb.store`` and read back
 for ranking as a ``PassageRow``; its sentences travel as ``SentenceRef``; a search's candidates
 are ``Candidates`` (one array per signal, aligned by position) until the leading ones become
-``kb.search.Hit``.
+``kb.results.Hit``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .dictionary import CrossQuery
+    from .results import Hit
+    from .store import ArticleMeta
 
 
 class SentenceRef(NamedTuple):
@@ -50,3 +55,44 @@ class Candidates:
 
     def __len__(self) -> int:
         return len(self.pids)
+
+
+@dataclass
+class Query:
+    """A question as the stages use it. ``vector`` is its embedding (plain cosine space),
+    ``vp`` / ``vs`` the same centred on its language for comparing with passages / sentences
+    (``kb.langspace``); all three are None in lexical mode. ``cross``: its terms translated
+    for the other language's passages (``kb.dictionary``), when the ranking uses them."""
+    text: str
+    terms: list[str]
+    lang: str
+    vector: np.ndarray | None = None
+    vp: np.ndarray | None = None
+    vs: np.ndarray | None = None
+    cross: CrossQuery | None = None
+    tp: np.ndarray | None = None   # its word-by-word translation's vector, centred on the other language
+    kind: str | None = None        # the kind of answer it asks for (kb.answers: date, quantity, …)
+
+
+@dataclass
+class Lead:
+    """The leading candidates after full scoring (stage 3): their rows and sentences, each
+    sentence's cosine in the centred space (ranking) and in the plain one (choosing the
+    highlight), and per candidate position its dense part and the lexical coverage used
+    (with whether it came through translation)."""
+    positions: list[int]
+    rows: dict[int, PassageRow]
+    sents: dict[int, list[SentenceRef]]
+    scos: dict[int, float]
+    raw_scos: dict[int, float]
+    dense_of: dict[int, float]
+    lex_of: dict[int, tuple[float, bool]]
+    depth: int
+
+
+@dataclass
+class Draft:
+    """A hit being built: its sentences (merged passages add theirs) and its article."""
+    hit: Hit
+    sents: list[SentenceRef]
+    art: ArticleMeta

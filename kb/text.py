@@ -223,3 +223,8 @@ def escape_controls(value) -> str:
     """Text for a terminal: every control or bidi character shown as its escape (``\\x1b``,
     ``\\u202e``), so what a KB holds can never drive the terminal it is printed on."""
     return _CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
+
+
+def same_lang(a: str, b: str) -> bool:
+    """Two language tags (zh, en, mixed) that share a language: a mixed text shares both."""
+    return a == b or "mixed" in (a, b)

@@ -4,9 +4,11 @@ from __future__ import annotations
 import pytest
 
 from kb.answers import answer_type, holds
+from kb.confidence import no_answer
+from kb.highlight import Highlighting, highlight_hit
 from kb.params import SearchParams
-from kb.records import SentenceRef
-from kb.search import Hit, _Draft, _highlight, _Highlighting, no_answer
+from kb.records import Draft, SentenceRef
+from kb.results import Hit
 from kb.segment import split_sentences
 from kb.store import ArticleMeta
 
@@ -41,18 +43,18 @@ def test_what_an_answer_of_each_kind_looks_like(kind, sentence, held):
     assert holds(kind, sentence) is held
 
 
-def _draft(text: str) -> _Draft:
+def _draft(text: str) -> Draft:
     sents = [SentenceRef(100 + i, i, s.start, s.end, i) for i, s in enumerate(split_sentences(text))]
     art = ArticleMeta(id="a1", path="a.txt", title="停电", source=None, url=None, author=None, date=None, meta={})
     h = Hit(rank=1, score=1.0, article_id="a1", title="停电", path="a.txt", source=None, url=None, date=None, author=None,
             lang="zh", passage_id=1, paragraph=1, start=0, end=len(text), text=text, highlight="",
             highlight_start=0, highlight_end=len(text))
-    return _Draft(h, sents, art)
+    return Draft(h, sents, art)
 
 
-def _hl(draft, scos: dict[int, float], idf: dict[str, float], wants, neighbour: float = 0.1) -> _Highlighting:
+def _hl(draft, scos: dict[int, float], idf: dict[str, float], wants, neighbour: float = 0.1) -> Highlighting:
     p = SearchParams()
-    return _Highlighting(idf=idf, idf_mode=2, scos=scos, qlang="zh", mode="hybrid", wants=wants, lam_same=p.highlight_weight,
+    return Highlighting(idf=idf, idf_mode=2, scos=scos, qlang="zh", mode="hybrid", wants=wants, lam_same=p.highlight_weight,
                          lam_cross=p.cross_lexical_weight, context=p.highlight_context, answer_type=p.highlight_answer_type,
                          subject=1.0, neighbour=neighbour, question={"quantity": "影响了多少人？", "date": "发生在哪一年？"}.get(wants, ""))
 
@@ -62,7 +64,7 @@ def test_a_how_many_question_marks_the_sentence_stating_the_number():
     d = _draft(text)
     # the cosine alone prefers the power-gap sentence; the question asks how many people
     scos = {100: 0.80, 101: 0.86, 102: 0.84, 103: 0.80}
-    _highlight(d, _hl(d, scos, {"印度": 1.0, "停电": 1.0, "影响": 2.0}, answer_type("2012年印度大停电影响了多少人？")))
+    highlight_hit(d, _hl(d, scos, {"印度": 1.0, "停电": 1.0, "影响": 2.0}, answer_type("2012年印度大停电影响了多少人？")))
     assert d.hit.highlight == "超过3亿印度人受到影响。"
 
 
@@ -70,10 +72,10 @@ def test_the_highlight_is_a_whole_sentence_not_a_clause_cut_at_a_semicolon():
     text = "草莓需要授粉；没有蜜蜂，果实会变小而畸形。草莓喜欢阳光。"
     d = _draft(text)
     assert len(d.sents) == 3  # the splitter cuts at "；" (passages are packed by clause)
-    _highlight(d, _hl(d, {100: 0.9, 101: 0.7, 102: 0.5}, {"授粉": 2.0}, None))
+    highlight_hit(d, _hl(d, {100: 0.9, 101: 0.7, 102: 0.5}, {"授粉": 2.0}, None))
     assert d.hit.highlight == "草莓需要授粉；没有蜜蜂，果实会变小而畸形。"
     d = _draft(text)
-    _highlight(d, _hl(d, {100: 0.5, 101: 0.9, 102: 0.5}, {"蜜蜂": 2.0}, None))
+    highlight_hit(d, _hl(d, {100: 0.5, 101: 0.9, 102: 0.5}, {"蜜蜂": 2.0}, None))
     assert d.hit.highlight == "草莓需要授粉；没有蜜蜂，果实会变小而畸形。"  # from the second clause back to the first
 
 
@@ -84,12 +86,12 @@ def test_an_answer_that_spans_two_sentences_marks_both():
     scos = {100: 0.70, 101: 0.92, 102: 0.5}  # with the terms: 1.30 and 1.22
     hl = _hl(d, scos, {"通古斯": 2.0, "大爆炸": 2.0}, "date")
     hl.answer_type = 0.0  # (the neighbour rule alone)
-    _highlight(d, hl)
+    highlight_hit(d, hl)
     assert d.hit.highlight == "通古斯大爆炸是一次巨大的空中爆炸。它发生在1908年6月30日的早晨。"
     d = _draft(text)
     hl = _hl(d, scos, {"通古斯": 2.0, "大爆炸": 2.0}, "date", neighbour=0.0)
     hl.answer_type = 0.0
-    _highlight(d, hl)
+    highlight_hit(d, hl)
     assert d.hit.highlight == "通古斯大爆炸是一次巨大的空中爆炸。"  # with the rule off: one sentence
 
 
@@ -108,5 +110,5 @@ def test_a_quotation_cut_at_its_inner_full_stop_is_marked_whole():
     text = "他说：“这是一次相当大的故障。其中出现了可怕的错误。”铁路被迫关闭。"
     d = _draft(text)
     assert len(d.sents) == 3
-    _highlight(d, _hl(d, {100: 0.9, 101: 0.5, 102: 0.5}, {"故障": 2.0}, None))
+    highlight_hit(d, _hl(d, {100: 0.9, 101: 0.5, 102: 0.5}, {"故障": 2.0}, None))
     assert d.hit.highlight == "他说：“这是一次相当大的故障。其中出现了可怕的错误。”"

@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from kb.params import SearchParams
-from kb.records import Candidates, PassageRow, SentenceRef
-from kb.search import Hit, _Draft, _highlight, _Highlighting, _merge_into, fuse, span_text
+from kb.records import Candidates, Draft, PassageRow, SentenceRef
+from kb.results import Hit
+from kb.highlight import Highlighting, highlight_hit
+from kb.search import _merge_into, fuse, span_text
 from kb.store import ArticleMeta
 
 TEXT = "电商平台扩张很快。全托管模式由平台负责运营。卖家只需供货。物流由平台安排。"
@@ -31,7 +33,7 @@ def _draft(pid, start, end, sents):
     h = Hit(rank=1, score=1.0, article_id="a1", title="电商", path="a.txt", source=None, url=None, date=None, author=None,
             lang="zh", passage_id=pid, paragraph=0, start=start, end=end, text=TEXT[start:end], highlight="",
             highlight_start=start, highlight_end=end)
-    return _Draft(h, sents, art)
+    return Draft(h, sents, art)
 
 
 S = [SentenceRef(10, 0, 0, 9, 0), SentenceRef(11, 1, 9, 22, 1), SentenceRef(12, 2, 22, 28, 2), SentenceRef(13, 3, 28, 36, 3)]
@@ -51,9 +53,9 @@ def test_overlapping_passages_merge_into_one_hit_that_reads_as_the_article():
 
 def test_the_highlight_is_the_sentence_holding_the_question_terms():
     d = _draft(1, 0, 36, S)
-    hl = _Highlighting(idf={"全托管": 2.0, "运营": 1.5}, idf_mode=2, scos={10: 0.3, 11: 0.3, 12: 0.3, 13: 0.3}, qlang="zh",
+    hl = Highlighting(idf={"全托管": 2.0, "运营": 1.5}, idf_mode=2, scos={10: 0.3, 11: 0.3, 12: 0.3, 13: 0.3}, qlang="zh",
                        mode="hybrid", wants=None, lam_same=0.6, lam_cross=0.05, context=0.5, answer_type=0.4, subject=1.0)
-    _highlight(d, hl)
+    highlight_hit(d, hl)
     h = d.hit
     assert (h.highlight_start, h.highlight_end) == (9, 22) and h.highlight == TEXT[9:22]
     assert {h.text[a:b] for a, b in h.marks} == {"全托管", "运营"}

@@ -85,7 +85,7 @@ def test_long_texts_fold_through_the_code_point_table_exactly_as_short_ones():
 
 
 def test_query_terms_are_marked_longest_first_whole_latin_words_across_scripts():
-    from kb.search import mark_terms
+    from kb.highlight import mark_terms
     text = "US business: 跨境電商平台與電商, TikTok Shop in the US."
     spans = mark_terms(text, {"us", "电商", "跨境电商", "tiktok"})
     got = [text[a:b] for a, b in spans]

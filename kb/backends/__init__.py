@@ -120,7 +120,7 @@ class LexicalIndex(Protocol):
 #                             instead of replaying a delta, and never rewrites a base just
 #                             because a delta grew;
 #   filters_in_engine = True  ``search``/``top`` also take the KB's filters as a dict (see
-#                             ``kb.search.Filters.active``), and ``build``/``add`` take
+#                             ``kb.results.Filters.active``), and ``build``/``add`` take
 #                             ``fields=``: one dict per row with lang, source, date, article_id;
 #                             and ``set_fields(ids, fields)`` rewrites rows' fields in place (an
 #                             article's source or date edited; ``kb.indexes.Indexes.apply_field_edits``);

@@ -155,7 +155,7 @@ def _quote(s: str) -> str:
 
 
 def where_expr(where: dict) -> str:
-    """The KB's search filters (``kb.search.Filters.active()``: lang, source, since, until,
+    """The KB's search filters (``kb.results.Filters.active()``: lang, source, since, until,
     article prefix) as a Milvus boolean expression over the collections' fields — the same
     meaning as ``Store.filtered_passage_ids``."""
     parts = []
