@@ -1,4 +1,4 @@
-"""Fit and check the confidence model of kb/search.py (``CONFIDENCE``) and its threshold.
+"""Fit and check the confidence model of kb/confidence.py (``CONFIDENCE``) and its threshold.
 
 `retrieval.py` writes, per library, the signals of the shipped ranking's top hit for every
 in-library question, every *near* off-topic question (another dev set's) and every *far* one

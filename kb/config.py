@@ -55,7 +55,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Weight of the BM25 signal of the question's terms translated by the dictionary (CC-CEDICT and "
             "data/glossary.tsv), for passages in the other language; 0 turns translation off.", float, 0, 100),
     Setting("KB_NO_ANSWER_BELOW", "0.25",
-            "A top hit whose confidence (0-1, kb/search.py) is below this is not called an answer: the app says no "
+            "A top hit whose confidence (0-1, kb/confidence.py) is below this is not called an answer: the app says no "
             "passage seems to answer, the CLI's JSON sets no_answer.", float, 0, 1),
     Setting("KB_RERANKER", "", "Optional sentence-transformers CrossEncoder (name or path) to rerank the fused top passages; empty = off."),
     Setting("KB_RERANK_DEPTH", "20", "How many fused top passages the reranker re-scores.", int, 1, 10000),
