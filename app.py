@@ -36,11 +36,16 @@ st.markdown(CSS, unsafe_allow_html=True)  # static CSS only; article content is 
 
 @st.cache_resource(show_spinner="Opening the knowledge base…")
 def open_kb(path: str) -> KnowledgeBase:
-    """One KnowledgeBase per process and folder. What the first search needs (model, indexes,
-    jieba, the bilingual dictionary) loads in the background while the first page is drawn; a
-    question asked before it is ready waits for it (each part loads once, under its own lock)."""
+    """One KnowledgeBase per process and folder, its indexes loaded. The rest of what the first
+    search needs (model, jieba, the bilingual dictionary) loads in the background while the first
+    page is drawn; a question asked before it is ready waits for it (each part loads once, under
+    its own lock)."""
     import threading
     kb = KnowledgeBase.open(path, create=True)
+    # The indexes load here, not in the background: numpy reads each .npy header with ast.parse,
+    # and on CPython 3.11.7 two threads building AST objects at once can fail ("AST constructor
+    # recursion depth mismatch") — Streamlit parses the page scripts on its own thread.
+    kb.ensure_indexes()
     threading.Thread(target=_warm_up, args=(kb,), name="kb-warm-up", daemon=True).start()
     return kb
 
