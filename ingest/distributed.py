@@ -35,7 +35,7 @@ from kb.base import KnowledgeBase
 from kb.errors import ConfigError, KBError, ReadError
 from kb.guard import is_loopback
 
-from .pipeline import FLUSH_EVERY, Summary, _failed, begin, fs_text, key_of, store
+from .pipeline import FLUSH_EVERY, Summary, _failed, add_counted, begin, fs_text, key_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -216,7 +216,7 @@ def ingest_ray(kb: KnowledgeBase, paths: Iterable[str], address: str | None = No
                     kind, value = "failed", f"Ray worker failed ({type(e).__name__})"
                 submit()
                 if kind == "ready":
-                    store(kb, s, bar, echo, given, lambda: kb.writing.commit(value))
+                    add_counted(kb, s, bar, echo, given, lambda: kb.writing.commit(value))
                 elif kind == "unchanged":
                     s.unchanged.append(given)
                 else:

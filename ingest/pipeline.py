@@ -183,7 +183,7 @@ def begin(paths: Iterable[str], progress: bool | None, echo: bool):
     return s, files, bar
 
 
-def store(kb: KnowledgeBase, s: Summary, bar, echo: bool, given: str, add: Callable[[], tuple[str, str | None]]) -> None:
+def add_counted(kb: KnowledgeBase, s: Summary, bar, echo: bool, given: str, add: Callable[[], tuple[str, str | None]]) -> None:
     """Run ``add`` (it stores one item and returns (status, detail)) and count its outcome. A
     reader's failure is that item's one line; a failure of the KB's storage stops the batch
     (every later item would fail the same way)."""
@@ -222,7 +222,7 @@ def ingest(kb: KnowledgeBase, paths: Iterable[str], progress: bool | None = None
     with kb.writer():
         for n, (path, given) in enumerate(files, 1):
             given = fs_text(given)
-            store(kb, s, bar, echo, given,
+            add_counted(kb, s, bar, echo, given,
                   lambda: kb.add(to_article(path, given) if path is not None else url_to_article(given)))
             if n % FLUSH_EVERY == 0:
                 kb.flush()

@@ -309,9 +309,6 @@ class KnowledgeBase:
         if self._writer_lock is None:
             raise KBError("internal: writes must happen inside `with kb.writer():`")
 
-    def status_of(self, doc: ArticleInput) -> tuple[str, str | None]:
-        return self.writing.status_of(doc)
-
     def add(self, doc: ArticleInput) -> tuple[str, str | None]:
         """Segment, embed and store one article (``kb.writing.ArticleWriter.add``)."""
         self._require_writer()
