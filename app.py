@@ -563,7 +563,10 @@ def main() -> None:
         st.session_state["page_radio"] = st.session_state.pop("goto_page")
     elif want in PAGES and st.session_state.get("url_page", want) != want:
         st.session_state["page_radio"] = want  # the URL moved by itself (the browser's Back or Forward)
-    page = st.sidebar.radio("Page", PAGES, index=PAGES.index(want) if want in PAGES else 0, key="page_radio")
+    # the URL's page is the radio's first value only; once the session holds one, that one (passing both
+    # made Streamlit warn that the widget had a default and a value set through the Session State API)
+    first = {} if "page_radio" in st.session_state else {"index": PAGES.index(want) if want in PAGES else 0}
+    page = st.sidebar.radio("Page", PAGES, key="page_radio", **first)
     if page != want:
         # Back on Ask: the question and filters of this session, or (after a reload) the question the URL kept.
         back = st.session_state.get("last_ask") or ({"q": qp("q")} if qp("q") else {})

@@ -24,7 +24,7 @@ def _print_hits(query: str, hits, out=None) -> None:
         print(f"No passage in the library seems to answer this ({hits.reason}; confidence {hits.confidence:.2f}); "
               f"the closest passages, possibly related:\n", file=out)
     elif getattr(hits, "confidence", None) is not None:
-        print(f"Answer [1] (confidence {hits.confidence:.2f}):\n", file=out)
+        print(escape_controls(f"Answer [1] (confidence {hits.confidence:.2f}): {hits[0].highlight or hits[0].text}") + "\n", file=out)
     for h in hits:
         page, para = h.highlight_page or h.page, h.highlight_paragraph or h.paragraph  # where the answer is
         meta = " · ".join(x for x in (h.source, h.date, f"p. {page}" if page else "", f"para. {para}", h.lang,

@@ -54,6 +54,11 @@ def test_search_json_batch_and_maintenance_commands(tmp_path, mixed_batch):
                   "paragraph", "start", "end", "text", "highlight"):
         assert field in hit
     assert hit["title"] == "Solar news" and "Jupiter" in hit["highlight"]
+    # the plain answer line quotes the sentence it calls the answer (or says there is none)
+    first = run_cli("-m", "kb", "--kb", kb, "search", "-k", "2", "Jupiter planet", env_extra=HASH_ENV).stdout.splitlines()[0]
+    assert first == (f"Answer [1] (confidence {out['confidence']:.2f}): {hit['highlight']}" if not out["no_answer"]
+                     else f"No passage in the library seems to answer this ({out['no_answer_reason']}; "
+                          f"confidence {out['confidence']:.2f}); the closest passages, possibly related:")
 
     qfile = tmp_path / "q.txt"
     qfile.write_text("Jupiter planet\n海外仓 物流\n全托管\n", encoding="utf-8")
