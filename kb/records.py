@@ -3,7 +3,8 @@
 A passage is cut by ``kb.segment`` (``segment.Passage``), stored by ``kb.store`` and read back
 for ranking as a ``PassageRow``; its sentences travel as ``SentenceRef``; a search's candidates
 are ``Candidates`` (one array per signal, aligned by position) until the leading ones become
-``kb.results.Hit``.
+``kb.results.Hit``. The search stages' own records are here too: the question as they use it
+(``Query``), the leading candidates scored in full (``Lead``) and a hit being built (``Draft``).
 """
 from __future__ import annotations
 
