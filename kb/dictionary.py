@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +26,8 @@ GLOSSARY = Path(__file__).resolve().parent.parent / "data" / "glossary.tsv"
 MAX_ZH = 8          # longest Chinese headword tried
 MAX_EN = 4          # longest English phrase tried
 PER_TERM = 3        # translations kept per source term
+SENSES = 2          # a Chinese word's senses translated outright (CC-CEDICT lists the commonest first)
+SPARE_SENSES = 14   # senses read in all: those past SENSES are spare, used when the library's passages confirm them
 # Senses that name no meaning of their own.
 _SKIP_SENSE = re.compile(r"^(?:(?:old |archaic |Japanese |erhua |also written |see also |see |same as |abbr\. for )"
                          r"|surname |variant of|CL:|\(bound form\)|used in |\[|\(?\w+ pr\.)", re.I)
@@ -40,6 +42,7 @@ class Translation:
     source: str        # the question's term, as written (lower case for English)
     target: str        # its translation
     weight: float      # 0-1: how reliable the translation is
+    spare: bool = False  # a later sense, used only when the passages near the question use it (CrossQuery.in_context)
 
 
 class Dictionary:
@@ -187,17 +190,23 @@ class Dictionary:
         return self.zh_en.get(to_simplified(zh), [])
 
     def zh_to_en(self, zh: str) -> list[Translation]:
-        """English content words of a Chinese word's first senses (the glossary's all)."""
+        """English content words of a Chinese word's first ``SENSES`` senses (the glossary's all),
+        and as ``spare`` translations those of its later senses up to ``SPARE_SENSES`` (分's
+        "point" and "minute" after "divide" and "separate"), which a search uses only where the
+        passages nearest the question hold them (``CrossQuery.in_context``)."""
         senses = self.zh_en.get(zh, [])
-        if zh not in self.glossary:
-            senses = senses[:2]
+        gl = zh in self.glossary
         words: dict[str, float] = {}
-        for i, s in enumerate(senses):
+        spare: dict[str, float] = {}
+        for i, s in enumerate(senses if gl else senses[:SPARE_SENSES]):
             toks = [w for w in _EN_WORD.findall(_PAREN.sub(" ", s).lower()) if w not in _STOP_EN and len(w) > 1]
+            into = words if gl or i < SENSES else spare
             for w in toks:
-                words.setdefault(w, (1.0 if zh in self.glossary else 0.8 / (1 + 0.5 * i)) / max(1, len(toks)) ** 0.5)
+                if w not in words:
+                    into.setdefault(w, (1.0 if gl else 0.8 / (1 + 0.5 * i)) / max(1, len(toks)) ** 0.5)
         best = sorted(words.items(), key=lambda kv: -kv[1])[:PER_TERM + 1]
-        return [Translation(zh, w, round(v, 3)) for w, v in best]
+        more = sorted(spare.items(), key=lambda kv: -kv[1])
+        return [Translation(zh, w, round(v, 3)) for w, v in best] + [Translation(zh, w, round(v, 3), True) for w, v in more]
 
     # --- English → Chinese -------------------------------------------------------------
     def en_to_zh(self, phrase: str) -> list[Translation]:
@@ -474,6 +483,34 @@ class CrossQuery:
     weights: dict[str, float]
     groups: dict[str, list[tuple[str, list[str], float]]]   # source -> [(target, index terms, weight)]
     kept: list[str]
+    spare: dict[str, list[tuple[str, list[str], float]]] = field(default_factory=dict)  # later senses, unused yet
+
+    def in_context(self, support, demote: float = 0.5) -> "CrossQuery":
+        """The senses the library's passages nearest the question confirm. ``support(tokens)``
+        says how strongly they confirm a translation with these index terms (0: not at all). For
+        each question term with a confirmed translation, a translation's weight becomes at
+        least the term's best weight times its support relative to the best-supported one (a
+        spare sense joins so), and an unconfirmed one keeps ``demote`` of its weight; a term
+        whose translations none of those passages holds is left as translated. 丢了多少分 near
+        passages about a game: 分 → "points" (its eleventh sense) rather than "divide"."""
+        groups: dict[str, list[tuple[str, list[str], float]]] = {}
+        for src in dict.fromkeys([*self.groups, *self.spare]):
+            alts, more = self.groups.get(src, []), self.spare.get(src, [])
+            sup = [support(toks) for _, toks, _ in alts + more]
+            top = max(sup, default=0.0)
+            if top <= 0:
+                if alts:
+                    groups[src] = alts
+                continue
+            best_w = max(w for _, _, w in (alts or more))
+            out = []
+            for i, ((target, toks, w), s) in enumerate(zip(alts + more, sup)):
+                if s > 0:
+                    out.append((target, toks, round(max(w, best_w * s / top), 4)))
+                elif i < len(alts):
+                    out.append((target, toks, round(w * demote, 4)))
+            groups[src] = out
+        return _cross(groups, self.kept)
 
     def ideal(self, idf) -> float:
         """BM25 of an average passage holding each question term's best translation once."""
@@ -492,15 +529,27 @@ def cross_query(query: str, lang: str) -> CrossQuery | None:
         return None
     translations, kept = get().translate_query(query, lang)
     groups: dict[str, list[tuple[str, list[str], float]]] = {}
-    weights: dict[str, float] = {}
+    spare: dict[str, list[tuple[str, list[str], float]]] = {}
     for tr in translations:
         toks = list(dict.fromkeys(tokenize(tr.target)))
-        if not toks:
-            continue
-        groups.setdefault(tr.source, []).append((tr.target, toks, tr.weight))
-        for t in toks:
-            weights[t] = max(weights.get(t, 0.0), tr.weight / len(toks))
+        if toks:
+            (spare if tr.spare else groups).setdefault(tr.source, []).append((tr.target, toks, tr.weight))
     kept = list(dict.fromkeys(t for k in kept for t in tokenize(k)))
+    out = _cross(groups, kept)
+    if out is not None:
+        out.spare = spare
+    return out
+
+
+def _cross(groups: dict[str, list[tuple[str, list[str], float]]], kept: list[str]) -> CrossQuery | None:
+    """A CrossQuery from translations by question term and the terms kept as written: each index
+    term weighs its best translation's reliability shared among the terms that translation cuts
+    into; a kept term weighs 1."""
+    weights: dict[str, float] = {}
+    for alts in groups.values():
+        for _, toks, w in alts:
+            for t in toks:
+                weights[t] = max(weights.get(t, 0.0), w / len(toks))
     for t in kept:
         weights[t] = 1.0
     if not weights:

@@ -88,6 +88,10 @@ class SearchParams(_FromEnv):
     translated_dense: int = _const(
         0, "1: also embed a word-by-word dictionary translation of the question and score the other language's "
            "passages by the better of the two cosines (one more question embedding per search).")
+    sense_context: int = _const(
+        0, "How many of the passages nearest the question by vector choose the senses of its translated terms "
+           "(a sense they use gains weight, a later dictionary sense they use joins, one they lack loses half; "
+           "0: the dictionary's first senses).")
     no_answer_typed: int = _const(
         1, "1: a question asking for a number or a date (多少, 哪一年, how many, when…) whose marked sentence "
            "states none is not called answered, whatever the confidence (0: the confidence alone decides).")

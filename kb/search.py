@@ -139,7 +139,7 @@ def rank(kb, q: Query, k: int, allowed, mode: str, p: SearchParams) -> Results:
     """Stages 1-6 for one question: candidates → fusion → lead rescoring → (reranking) →
     merging → highlighting, then the confidence that the first hit answers."""
     ix = kb.indexes
-    cands = candidates(ix, q, max(p.candidates, 3 * k), allowed, mode)
+    cands = candidates(ix, q, max(p.candidates, 3 * k), allowed, mode, p.sense_context)
     if cands is None:
         return Results()
     scores = fuse(cands, mode, p)
@@ -161,10 +161,12 @@ def rank(kb, q: Query, k: int, allowed, mode: str, p: SearchParams) -> Results:
     return out
 
 
-def candidates(ix, q: Query, n: int, allowed, mode: str) -> Candidates | None:
+def candidates(ix, q: Query, n: int, allowed, mode: str, senses_from: int = 0) -> Candidates | None:
     """Stage 1: the ``n`` best passages by vector, by BM25 of the question's terms and by BM25
     of their translations, each with every signal that memory holds: its vector's cosine (the
-    index's own score, or its stored vector for the BM25-only ones) and both BM25 coverages."""
+    index's own score, or its stored vector for the BM25-only ones) and both BM25 coverages.
+    With ``senses_from`` > 0 the translations are first chosen by the ``senses_from`` passages
+    nearest the question by vector (``senses_in_context``)."""
     cand: set[int] = set()
     dense_top: dict[int, float] = {}
     if q.vp is not None:
@@ -173,6 +175,8 @@ def candidates(ix, q: Query, n: int, allowed, mode: str) -> Candidates | None:
     if q.tp is not None:
         cand.update(ix.dense(q.tp, n, allowed)[0].tolist())
     lex = ix.lexical
+    if q.cross is not None and senses_from > 0 and dense_top:
+        q.cross = senses_in_context(lex, q.cross, sorted(dense_top, key=lambda i: -dense_top[i])[:senses_from])
     ls = lex.scores(q.terms) if len(lex) and q.terms else None
     if ls is not None and mode != "dense":
         cand.update(ls.top(n, allowed))
@@ -201,6 +205,29 @@ def candidates(ix, q: Query, n: int, allowed, mode: str) -> Candidates | None:
         if scale_x > 0:
             lexical_x = np.minimum(1.0, lsx.get(pids) / scale_x)
     return Candidates(pids, pcos, lexical, lexical_x, dense_top, pcos_t)
+
+
+def senses_in_context(lex, xq, near: list[int], lift: float = 2.0):
+    """The question's translations chosen by the passages ``near`` it (by vector; the dictionary's
+    sense order knows nothing of the question): a translation is confirmed when those passages
+    hold all its words at least ``lift`` times as often as the library's passages at large ("point"
+    near passages about a game; not "one", which every passage holds). A confirmed one gains
+    weight, a confirmed later sense joins, an unconfirmed one loses half
+    (``CrossQuery.in_context``). One BM25 lookup a translated word."""
+    held: dict[str, np.ndarray] = {}
+    n = len(lex)
+
+    def support(toks: list[str]) -> float:
+        if not toks or not n:
+            return 0.0
+        for t in toks:
+            if t not in held:
+                held[t] = lex.scores([t]).get(near) > 0
+        share = float(np.logical_and.reduce([held[t] for t in toks]).mean())
+        e = max(np.exp(max(lex.idf(t) for t in toks)) - 1.0, 1e-9)  # Lucene IDF solved for the rarest word's df
+        base = max(0.0, (n + 0.5 - 0.5 * e) / (1 + e)) / n
+        return share if share > 0 and share >= lift * base else 0.0
+    return xq.in_context(support)
 
 
 def ideal_score(lex, terms: list[str]) -> float:
