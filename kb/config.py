@@ -104,6 +104,13 @@ def get(name: str):
     return check(name, value)
 
 
+def default(name: str):
+    """Setting ``name``'s default value, typed (what the library uses when a caller passes none:
+    it never reads the environment itself)."""
+    s = SETTING[name]
+    return s.kind(s.default) if s.kind is not str else s.default
+
+
 def check(name: str, value):
     """``value`` if it lies in setting ``name``'s valid range, else ConfigError naming the range."""
     s = SETTING[name]

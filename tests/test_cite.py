@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from kb import ArticleInput, KnowledgeBase
+from kb import ArticleInput
 from kb.cite import Reference, export, tex_unescape
 from kb.errors import KBError
 
-from .conftest import run_cli
+from .conftest import run_cli, open_kb
 from .fakes import HASH
 
 # Six paragraphs: a passage of ~120 tokens holds several, so the answer sits below its first line.
@@ -32,7 +32,7 @@ def _doc(text=ARTICLE, key="/report.txt"):
 
 @pytest.fixture
 def kb(kb_dir, hash_model):
-    k = KnowledgeBase.open(kb_dir, create=True)
+    k = open_kb(kb_dir, create=True)
     with k.writer():
         k.add(_doc())
     yield k

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from kb import ArticleInput, KnowledgeBase
+from kb import ArticleInput
 from kb import collections as col
 from kb.cite import export
 from kb.errors import KBError
 
-from .conftest import run_cli
+from .conftest import run_cli, open_kb
 from .fakes import HASH
 
 TEXT = "全托管模式由平台负责运营。\n卖家只需把商品送到广州仓。\n首月已有两万名卖家加入。"
@@ -25,7 +25,7 @@ def _doc(key, text, title):
 
 @pytest.fixture
 def kb(kb_dir, hash_model):
-    k = KnowledgeBase.open(kb_dir, create=True)
+    k = open_kb(kb_dir, create=True)
     with k.writer():
         k.add(_doc("/a.txt", TEXT, "全托管"))
         k.add(_doc("/b.txt", OTHER, "Planets"))

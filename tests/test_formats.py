@@ -5,10 +5,10 @@ import pytest
 
 from ingest import to_article
 from ingest.readers import read_file
-from kb import KnowledgeBase
 from kb.errors import ReadError
 
 from .docgen import blank_pdf_bytes, encrypted_pdf_bytes, pdf_bytes, write_docx, write_epub
+from .conftest import open_kb
 
 
 def test_pdf_pages_are_kept_and_cited(tmp_path, hash_model):
@@ -19,7 +19,7 @@ def test_pdf_pages_are_kept_and_cited(tmp_path, hash_model):
     assert art.title == "Annual report" and art.author == "Test Author"
     assert art.date is None and art.meta["file_created"] == "2023-09-12"  # when the file was made, not published
     assert art.meta["pages"] and art.text[art.meta["pages"][0]:].startswith("Risk section.")
-    kb = KnowledgeBase.open(tmp_path / "kb", create=True)
+    kb = open_kb(tmp_path / "kb", create=True)
     with kb.writer():
         kb.add(art)
     hit = kb.search("low price competition margins", k=1)[0]

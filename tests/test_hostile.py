@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from .fakes import HASH
-from .conftest import ROOT, SEED, run_cli
+from .conftest import ROOT, SEED, run_cli, open_kb
 from .hostile import build
 
 ENV = {"KB_MODEL": HASH}
@@ -114,10 +114,9 @@ def _articles(kb: Path) -> list[tuple]:
 def test_uploads_with_one_name_or_colliding_names_are_separate_articles(tmp_path, monkeypatch):
     """The app and the API store an upload as uploads/<content hash>/<safe name>."""
     from ingest import ingest
-    from kb import KnowledgeBase
     from kb.view import upload_path
     monkeypatch.setenv("KB_MODEL", HASH)
-    kb = KnowledgeBase.open(tmp_path / "kb", create=True)
+    kb = open_kb(tmp_path / "kb", create=True)
     up = kb.path / "uploads"
 
     def upload(*files: tuple[str, str]):
@@ -199,7 +198,6 @@ def _trickle(sock):
 def test_web_pages_that_lie_trickle_or_break_are_one_line_each_and_the_batch_goes_on(tmp_path, monkeypatch):
     from ingest import fetch as fetch_mod
     from ingest import ingest
-    from kb import KnowledgeBase
     monkeypatch.setenv("KB_MODEL", HASH)
     monkeypatch.setenv("KB_FETCH_PRIVATE", "1")  # the servers are on this machine
     monkeypatch.setattr(fetch_mod, "DEADLINE_S", 3)
@@ -222,7 +220,7 @@ def test_web_pages_that_lie_trickle_or_break_are_one_line_each_and_the_batch_goe
     urls = {k: v.url for k, v in servers.items()}
     urls["badport"] = "http://127.0.0.1:80x/page"
     urls["badhost"] = "http://" + "a" * 70 + ".example/page"
-    kb = KnowledgeBase.open(tmp_path / "kb", create=True)
+    kb = open_kb(tmp_path / "kb", create=True)
     t0 = time.monotonic()
     try:
         s = ingest(kb, [*urls.values(), str(f)], progress=False, echo=False)
@@ -553,8 +551,7 @@ def _links_and_images(bodies) -> list[str]:
 def _kb_titled(tmp_path, evil: str, url: str | None = None) -> str:
     """A KB in tmp_path/kb of one article whose title, author and source are ``evil``; its id."""
     from ingest import ingest
-    from kb import KnowledgeBase
-    kb = KnowledgeBase.open(tmp_path / "kb", create=True, model=HASH)
+    kb = open_kb(tmp_path / "kb", create=True, model=HASH)
     f = tmp_path / "evil.txt"
     f.write_text("placeholder\n\n海外仓的物流成本很高。卖家需要关注全托管服务。", encoding="utf-8")
     ingest(kb, [str(f)], progress=False, echo=False)
@@ -670,20 +667,17 @@ def test_fetch_follows_only_http_and_no_private_address_unless_allowed(monkeypat
         ("ftp", f"ftp://127.0.0.1:{port}/page.html"), ("file", "file:///etc/passwd"), ("data", "data:text/html,<p>x"),
         ("http", good.url), ("other-loopback", f"http://127.0.0.2:{port}/page"))}
     try:
-        monkeypatch.delenv("KB_FETCH_PRIVATE", raising=False)
         with pytest.raises(ReadError, match=r"127\.0\.0\.1 is a loopback address \(127\.0\.0\.1\): .*KB_FETCH_PRIVATE=1"):
             fetch_mod.fetch(good.url)  # by default: this machine's services are not fetched
         with pytest.raises(ReadError, match="loopback address"):
             fetch_mod.fetch(f"http://localhost:{port}/page")
-        monkeypatch.setenv("KB_FETCH_PRIVATE", "1")
-        assert "跨境电商" in fetch_mod.fetch(good.url).text
-        assert "跨境电商" in fetch_mod.fetch(hops["http"].url).text  # an http redirect is followed
+        assert "跨境电商" in fetch_mod.fetch(good.url, allow_private=True).text  # (KB_FETCH_PRIVATE=1)
+        assert "跨境电商" in fetch_mod.fetch(hops["http"].url, allow_private=True).text  # an http redirect is followed
         for scheme in ("ftp", "file", "data"):
             with pytest.raises(ReadError, match="only http and https links are followed"):
-                fetch_mod.fetch(hops[scheme].url)
+                fetch_mod.fetch(hops[scheme].url, allow_private=True)
         # Each hop obeys the first URL's rules: here 127.0.0.2 stands for a private address.
         monkeypatch.setattr(fetch_mod, "_refused_address", lambda ip: "private" if ip == "127.0.0.2" else None)
-        monkeypatch.delenv("KB_FETCH_PRIVATE")
         with pytest.raises(ReadError, match=r"127\.0\.0\.2 is a private address"):
             fetch_mod.fetch(hops["other-loopback"].url)
     finally:
@@ -699,12 +693,11 @@ def test_the_watchdog_cuts_a_connect_that_hangs(monkeypatch):
     that accepts and says nothing) is cut at the deadline, not left to the per-read timeout."""
     from ingest import fetch as fetch_mod
     from kb.errors import ReadError
-    monkeypatch.setenv("KB_FETCH_PRIVATE", "1")
     silent = _Raw(lambda sock: time.sleep(30))
     try:
         t0 = time.monotonic()
         with pytest.raises(ReadError, match="did not arrive within 2 s"):
-            fetch_mod.fetch(silent.url.replace("http://", "https://"), timeout=20, deadline=2)
+            fetch_mod.fetch(silent.url.replace("http://", "https://"), timeout=20, deadline=2, allow_private=True)
         assert time.monotonic() - t0 < 6
     finally:
         silent.close()

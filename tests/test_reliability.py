@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from .fakes import HASH
-from .conftest import ROOT, SEED
+from .conftest import ROOT, SEED, open_kb
 
 pytestmark = pytest.mark.process  # real processes: killed, run side by side, measured
 
@@ -40,8 +40,7 @@ def ingest_cmd(kb: Path, src: Path) -> list[str]:
 
 def check_consistent(kb_path: Path) -> int:
     """Open the KB as a new user would and check that SQLite, FAISS and BM25 agree."""
-    from kb import KnowledgeBase
-    kb = KnowledgeBase.open(kb_path, model=HASH)
+    kb = open_kb(kb_path, model=HASH)
     try:
         kb.ensure_indexes()
         db = kb.store.db
@@ -119,8 +118,7 @@ def test_searches_while_ingesting_see_old_or_new_state_without_errors(tmp_path):
     kb_path = tmp_path / "kb"
     first = make_batch(tmp_path / "first", 5, tag="first")
     subprocess.run(ingest_cmd(kb_path, first), cwd=ROOT, env=ENV, check=True, capture_output=True)
-    from kb import KnowledgeBase
-    kb = KnowledgeBase.open(kb_path, model=HASH)
+    kb = open_kb(kb_path, model=HASH)
     errors, done, n, lock = [], threading.Event(), [0], threading.Lock()
 
     def searcher():

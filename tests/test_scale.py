@@ -11,6 +11,7 @@ from kb import ArticleInput, Filters, KnowledgeBase
 from kb.errors import KBError
 from kb import indexes as kb_indexes
 from kb.backends.faiss_index import ivf_shape
+from .conftest import open_kb
 
 TOPICS = ["跨境电商", "人工智能", "新能源汽车", "半导体", "短视频", "物流", "教育", "医疗", "旅游", "农业"]
 
@@ -43,7 +44,7 @@ def _consistent(kb: KnowledgeBase) -> None:
 
 @pytest.fixture
 def grown(kb_dir, hash_model):
-    kb = KnowledgeBase.open(kb_dir, create=True)
+    kb = open_kb(kb_dir, create=True)
     with kb.writer():
         for i in range(60):  # one passage each: past COMPACT_MIN, so the first save writes bases
             kb.add(_doc(i))
@@ -64,7 +65,7 @@ def test_adding_one_article_writes_a_delta_not_new_bases(grown, kb_dir):
                                                     "(SELECT id FROM articles WHERE key='/doc500.txt')")}
         assert set(z["added"].tolist()) == new and len(z["removed"]) == 0
     # A new process loads base + delta and finds the new article by a term only it holds.
-    again = KnowledgeBase.open(kb_dir)
+    again = open_kb(kb_dir)
     again.ensure_indexes()
     _consistent(again)
     assert again.indexes.lexical.delta_size == len(new)
@@ -81,7 +82,7 @@ def test_removing_and_updating_after_the_base_was_saved(grown, kb_dir):
     man = _manifest(kb_dir)
     with np.load(kb_dir / "index" / man["delta"]) as z:
         assert len(z["removed"]) >= 2 and len(z["added"]) >= 1
-    again = KnowledgeBase.open(kb_dir)
+    again = open_kb(kb_dir)
     again.ensure_indexes()
     _consistent(again)
     assert all(h.title != "doc3" for h in again.search("编号0003", k=10, mode="lexical"))
@@ -107,7 +108,7 @@ def test_a_large_delta_is_compacted_into_new_bases(grown, kb_dir, monkeypatch):
 def test_the_sentence_base_is_written_with_the_bases_and_serves_the_lead(grown, kb_dir):
     man = _manifest(kb_dir)
     assert man["sentences"] and (kb_dir / "index" / man["sentences"]).is_dir()
-    again = KnowledgeBase.open(kb_dir)
+    again = open_kb(kb_dir)
     again.ensure_indexes()
     assert len(again.indexes.sentence_base) == again.store.counts()["passages"]
     assert f"sentence base ({len(again.indexes.sentence_base)} passages)" in again.stats()["index"]
@@ -130,7 +131,7 @@ def test_a_passage_id_reused_after_removal_is_not_served_from_the_sentence_base(
     assert reused == last[1]  # SQLite hands out the freed id again
     assert reused in grown.indexes.sentence_base.pids.tolist() and reused in grown.indexes.sentence_base.stale
     _consistent(grown)
-    again = KnowledgeBase.open(kb_dir)  # the tombstone is replayed from the saved delta
+    again = open_kb(kb_dir)  # the tombstone is replayed from the saved delta
     again.ensure_indexes()
     assert reused in again.indexes.sentence_base.stale
     _consistent(again)
@@ -140,7 +141,7 @@ def test_a_passage_id_reused_after_removal_is_not_served_from_the_sentence_base(
 def test_an_unreadable_or_missing_sentence_base_falls_back_to_sqlite_and_is_rewritten(grown, kb_dir, capsys):
     man = _manifest(kb_dir)
     (kb_dir / "index" / man["sentences"] / "vectors.f16").write_bytes(b"broken")
-    again = KnowledgeBase.open(kb_dir)
+    again = open_kb(kb_dir)
     again.ensure_indexes()
     assert again.indexes.sentence_base is None and "sentence index unreadable" in capsys.readouterr().err
     assert again.search("人工智能 行业", k=3)
@@ -155,7 +156,7 @@ def test_an_unreadable_or_missing_sentence_base_falls_back_to_sqlite_and_is_rewr
     old = dict(new)
     del old["sentences"]
     (kb_dir / "index" / "manifest.json").write_text(json.dumps(old))
-    third = KnowledgeBase.open(kb_dir)
+    third = open_kb(kb_dir)
     third.ensure_indexes()
     assert third.indexes.sentence_base is None
     with third.writer():
@@ -170,7 +171,7 @@ def test_an_unreadable_or_missing_sentence_base_falls_back_to_sqlite_and_is_rewr
 
 def test_switches_to_ivf_past_the_threshold_and_records_it(kb_dir, hash_model, monkeypatch):
     monkeypatch.setenv("KB_ANN_MIN_PASSAGES", "120")
-    kb = KnowledgeBase.open(kb_dir, create=True)
+    kb = open_kb(kb_dir, create=True)
     with kb.writer():
         for i in range(40):
             kb.add(_doc(i))
@@ -182,7 +183,7 @@ def test_switches_to_ivf_past_the_threshold_and_records_it(kb_dir, hash_model, m
     n = kb.store.counts()["passages"]
     assert n >= 120 and man["dense"]["kind"] == "ivf" and man["dense"]["nlist"] == ivf_shape(n)[0]
     assert "IVF" in kb.stats()["index"]
-    again = KnowledgeBase.open(kb_dir)
+    again = open_kb(kb_dir)
     again.ensure_indexes()
     assert again.indexes.vector.kind == "ivf" and again.indexes.vector.codec == "fp16"
     assert "half-precision" in again.stats()["index"]

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb import Filters, KnowledgeBase
+from kb import Filters
 from kb.backends import milvus
 
-from .conftest import ROOT, SAMPLE, run_cli
+from .conftest import ROOT, SAMPLE, run_cli, open_kb
 from .fakes import HASH
 from .test_api import _free_port
 
@@ -54,7 +54,7 @@ def pair(tmp_path_factory):
 @pytest.fixture
 def opened(pair, monkeypatch):
     monkeypatch.setenv("KB_MODEL", HASH)
-    kbs = {name: KnowledgeBase.open(path) for name, path in pair.items()}
+    kbs = {name: open_kb(path) for name, path in pair.items()}
     yield kbs
     for kb in kbs.values():
         kb.close()
@@ -97,7 +97,7 @@ def test_edit_remove_rebuild_and_a_crash_between_sqlite_and_the_engine(pair, tmp
     monkeypatch.setenv("KB_MODEL", HASH)
     path = tmp_path / "kb"
     shutil.copytree(pair["milvus"], path)  # (Milvus Lite's file travels with the folder)
-    kb = KnowledgeBase.open(path)
+    kb = open_kb(path)
     art = kb.articles()[0]
     q = art.title
     with kb.writer():
@@ -126,7 +126,7 @@ def test_edit_remove_rebuild_and_a_crash_between_sqlite_and_the_engine(pair, tmp
     man["data_version"] -= 1
     (path / "index" / "manifest.json").write_text(json.dumps(man))
     kb.close()
-    again = KnowledgeBase.open(path)
+    again = open_kb(path)
     assert victim.id in {h.article_id for h in again.search(victim.title, k=5)}
     assert sorted(again.indexes.vector.ids().tolist()) == sorted(again.store.filtered_passage_ids())
     assert sorted(again.indexes.lexical.ids().tolist()) == sorted(again.store.filtered_passage_ids())
@@ -145,7 +145,7 @@ def test_an_edit_reaches_the_engine_whether_its_indexes_are_loaded_or_not(pair, 
     monkeypatch.setenv("KB_MODEL", HASH)
     path = tmp_path / "kb"
     shutil.copytree(pair["milvus"], path)
-    arts = KnowledgeBase.open(path)
+    arts = open_kb(path)
     art, other = arts.articles()[:2]
     arts.close()
     kb_cli = ("-m", "kb", "--kb", str(path))
@@ -157,7 +157,7 @@ def test_an_edit_reaches_the_engine_whether_its_indexes_are_loaded_or_not(pair, 
     assert art.id in _ids(run_cli(*kb_cli, "search", art.title, "--until", "1999-12", "--json", env_extra=ENV,
                                   subprocess_=True))
     # A process holding the indexes loaded (as the app and the API do) while another edits.
-    kb = KnowledgeBase.open(path)
+    kb = open_kb(path)
     try:
         assert art.id not in {h.article_id for h in kb.search(other.title, k=10, filters=Filters(source=other.source + "·"))}
         kb.search(other.title, k=1)  # loaded, and the Lite file held by this process
@@ -177,7 +177,7 @@ def test_an_edit_reaches_the_engine_whether_its_indexes_are_loaded_or_not(pair, 
 
 def test_milvus_lite_is_one_process_at_a_time_and_says_so(pair, monkeypatch):
     monkeypatch.setenv("KB_MODEL", HASH)
-    kb = KnowledgeBase.open(pair["milvus"])
+    kb = open_kb(pair["milvus"])
     kb.search("TikTok", k=1)  # holds the Lite file
     try:
         r = run_cli("-m", "kb", "--kb", str(pair["milvus"]), "search", "TikTok", env_extra=ENV, subprocess_=True)
@@ -378,7 +378,7 @@ def test_kb_rebuild_moves_a_kb_between_backends_and_back(pair, tmp_path, monkeyp
     assert r.returncode == 0 and "(milvus backend)" in r.stdout, r.stderr
     assert not list((path / "index").glob("*.faiss")) and (path / "milvus.db").exists()
     assert _rounded(run_cli(*ask, env_extra=ENV)) == _rounded(before)
-    kb = KnowledgeBase.open(path)
+    kb = open_kb(path)
     assert kb.build.backend == "milvus"
     held = set(milvus.client(kb.indexes.vector.uri if kb.indexes.vector else str(path / "milvus.db")).list_collections())
     kb.close()
@@ -397,7 +397,7 @@ def test_a_move_that_fails_leaves_the_kb_as_it_was_and_bad_settings_create_nothi
     r = run_cli("-m", "kb", "--kb", str(path), "rebuild", "--backend", "milvus", "--milvus-uri", str(tmp_path / "m.txt"),
                 env_extra=ENV)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "ends in .db" in r.stderr, r.stderr
-    kb = KnowledgeBase.open(path)
+    kb = open_kb(path)
     assert kb.build.backend == "embedded" and sorted(p.name for p in (path / "index").iterdir()) == files
     kb.close()
     s = run_cli("-m", "kb", "--kb", str(path), "search", "TikTok", "-k", "1", env_extra=ENV)

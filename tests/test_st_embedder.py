@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from .fakes import HASH
-from .conftest import run_cli
+from .conftest import run_cli, open_kb
 
 pytestmark = pytest.mark.model
 
@@ -46,10 +46,10 @@ def test_kb_built_with_st_model_answers_and_refuses_other_embedders(tmp_path, mo
 def test_cross_encoder_reranker_reorders_top_passages(kb_dir, model_path, monkeypatch):
     """Plumbing check: no cross-encoder ships offline, so one is made from the packaged MiniLM with
     a fresh (untrained) scoring head; the ranking must follow its scores exactly."""
-    from kb import ArticleInput, KnowledgeBase
+    from kb import ArticleInput
     from kb.rerank import rerank_scores
     monkeypatch.setenv("KB_MODEL", HASH)
-    kb = KnowledgeBase.open(kb_dir, create=True)
+    kb = open_kb(kb_dir, create=True)
     with kb.writer():
         for i, t in enumerate(["Jupiter is the largest planet.", "Saturn has rings of ice.", "Mars is red and dusty.",
                                "Venus is the hottest planet."]):

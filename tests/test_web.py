@@ -86,7 +86,7 @@ def test_fetch_timeout(site, monkeypatch):
     from kb.errors import ReadError
     _Handler.routes["/slow"] = ("text/html", ARTICLE)
     with pytest.raises(ReadError, match="timed out"):
-        fetch(f"{site}/slow", timeout=0.5)
+        fetch(f"{site}/slow", timeout=0.5, allow_private=True)
 
 
 def test_mixed_folder_and_two_links_all_searchable_with_citations(tmp_path, site):
