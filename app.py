@@ -258,7 +258,7 @@ def show_hit(kb: KnowledgeBase, h, related: bool = False) -> None:
 
 def save_form(kb: KnowledgeBase, h) -> None:
     """Keep this hit (its answering sentence quoted) in a named collection, with a note."""
-    from kb import collections as col
+    from kb import collection as col
     names = [c["name"] for c in col.listing(kb)]
     key = f"{h.rank}-{h.passage_id}"
     with st.form(f"keep-{key}", clear_on_submit=False, border=False):
@@ -368,7 +368,7 @@ def page_read(kb: KnowledgeBase) -> None:
 
 # --- Collections ----------------------------------------------------------------------------
 def page_collections(kb: KnowledgeBase) -> None:
-    from kb import collections as col
+    from kb import collection as col
     from kb.cite import MEDIA, export
     st.header("Collections")
     rows = col.listing(kb)

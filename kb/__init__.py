@@ -13,9 +13,10 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated", categor
 
 from .base import ArticleInput, KnowledgeBase  # noqa: E402
 from .errors import (ArticleNotFound, CollectionNotFound, EmbedderMismatch, ItemNotFound, KBError, KBNotFound,  # noqa: E402
-                     NotFound, ReadError)
-from .params import BuildParams, IndexParams, SearchParams  # noqa: E402
+                     NotFound, PassageNotFound, ReadError)
+from .params import BuildParams, IndexParams, SearchParams, Settings  # noqa: E402
 from .results import Filters, Hit  # noqa: E402
 
 __all__ = ["ArticleInput", "ArticleNotFound", "BuildParams", "CollectionNotFound", "EmbedderMismatch", "Filters", "Hit",
-           "IndexParams", "ItemNotFound", "KBError", "KBNotFound", "KnowledgeBase", "NotFound", "ReadError", "SearchParams"]
+           "IndexParams", "ItemNotFound", "KBError", "KBNotFound", "KnowledgeBase", "NotFound", "PassageNotFound", "ReadError",
+           "SearchParams", "Settings"]

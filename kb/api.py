@@ -21,10 +21,8 @@ busy, 413 too large, 415 content type, 422 invalid parameter, 503 index files be
 import asyncio
 import json
 import re
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -115,7 +113,7 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
     from fastapi.responses import Response
 
     from .cite import FORMATS, MEDIA, Reference, export
-    from . import collections
+    from . import collection
     from .cite import passage_json
     from .shapes import article_json, item_json, result_json
     from .search import clean_query
@@ -132,7 +130,6 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
         raise ConfigError(f"serving on {host} (not this machine only) needs an API key: set KB_API_KEY")
     max_bytes = (max_upload_mb if max_upload_mb is not None else config.get("KB_API_MAX_UPLOAD_MB")) * 2 ** 20
     keyed_reads = not is_loopback(host)
-    writing = threading.Lock()  # one write at a time in this process (the KB's file lock covers other processes)
 
     app = FastAPI(title="Bilingual article knowledge base", version="1", docs_url=None, redoc_url=None,
                   description="Search, read, add and cite Chinese and English articles. The JSON is that of "
@@ -289,15 +286,15 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
     @app.get("/collections", summary="Every collection of kept passages")
     def collections_list():
         with kb.indexes.lock:
-            return _json(collections.listing(kb))
+            return _json(collection.listing(kb))
 
     @app.get("/collections/{name}", summary="A collection's items, or ?format= to export them")
     def collection_show(name: str, format: str | None = None):
         _check_format(format)
         with kb.indexes.lock:
             if format:
-                return _citations(collections.references(kb, name), format)
-            return _json([item_json(i) for i in collections.items(kb, name)])
+                return _citations(collection.references(kb, name), format)
+            return _json([item_json(i) for i in collection.items(kb, name)])
 
     @app.post("/collections/{name}", summary="Keep a passage (its permalink) with a note")
     def collection_add(name: str, body: Keep):
@@ -305,33 +302,24 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
             _check_text(field, getattr(body, field), MAX_QUERY_CHARS if field == "permalink" else None)
         _check_text("name", name, 200)
         with kb.indexes.lock:
-            return _json(item_json(collections.save(kb, name, body.permalink, body.note, body.quote)))
+            return _json(item_json(collection.save(kb, name, body.permalink, body.note, body.quote)))
 
     @app.delete("/collections/{name}/{item_id}", summary="Remove one item")
     def collection_remove(name: str, item_id: int):
         with kb.indexes.lock:
-            collections.remove(kb, name, item_id)
+            collection.remove(kb, name, item_id)
         return _json({"removed": item_id, "collection": name})
 
     @app.delete("/collections/{name}", summary="Delete a collection and its items")
     def collection_delete(name: str):
         with kb.indexes.lock:
-            collections.delete(kb, name)
+            collection.delete(kb, name)
         return _json({"deleted": name})
 
     @app.get("/stats", summary="Counts, embedder, indexes, size on disk")
     def stats():
         with kb.indexes.lock:
             return _json(kb.stats())
-
-    @contextmanager
-    def _exclusive():
-        if not writing.acquire(blocking=False):
-            raise ApiError(409, "another write to this knowledge base is running; try again when it has finished")
-        try:
-            yield
-        finally:
-            writing.release()
 
     class Edit(BaseModel):
         title: str | None = None
@@ -347,15 +335,14 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
             _check_text(k, v)
         if not fields:
             raise ApiError(422, "nothing to change: send one or more of title, author, date, source, url")
-        with _exclusive():
+        with kb.writer(wait_message=False, timeout=0):  # KBLocked (409) while another write runs
             art = kb.edit(article_id, **{k: v if v is not None else "" for k, v in fields.items()})
         return _json(art.summary() | {"author": art.author})
 
     @app.delete("/articles/{article_id}", summary="Remove one article")
     def remove(article_id: str) -> dict:
-        with _exclusive():
-            with kb.writer(wait_message=False, timeout=0):
-                art = kb.remove(article_id)  # (its uploaded bytes with it)
+        with kb.writer(wait_message=False, timeout=0):
+            art = kb.remove(article_id)  # (its uploaded bytes with it)
         return {"removed": art.id, "title": art.title, "path": art.path}
 
     @app.post("/articles", summary="Add articles: uploaded files and/or web links")
@@ -371,7 +358,7 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
             raise ApiError(422, f"urls: '{bad[0][:200]}' is not a web link (must start with http:// or https://)")
         if not files and not links:
             raise ApiError(422, "nothing to add: send files (multipart field 'files') or links (field 'urls')")
-        with _exclusive():
+        with kb.writer(wait_message=False, timeout=0):  # KBLocked (409) while another write runs, here or elsewhere
             folder = kb.path / "uploads"
             folder.mkdir(parents=True, exist_ok=True)
             paths, names = list(links), {u: u for u in links}
@@ -390,8 +377,7 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
                     continue
                 paths.append(str(target))
                 names[str(target)] = name
-            with kb.writer(wait_message=False, timeout=0):  # KBLocked (409) while another process writes
-                s = ingest(kb, paths, progress=False, echo=False)
+            s = ingest(kb, paths, progress=False, echo=False)
             s.failed += unstored
         name = lambda p: names.get(p, Path(p).name)  # noqa: E731
         items = [{"item": name(p), "status": st, "detail": ""} for st in ("added", "updated", "unchanged")

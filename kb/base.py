@@ -27,11 +27,12 @@ import numpy as np
 
 from . import backends
 from .embed import Embedder, embedder_name, get_embedder
-from .errors import ArticleNotFound, ConfigError, EmbedderMismatch, KBError, KBLocked, KBNotFound, StorageError
+from .errors import ArticleNotFound, ConfigError, EmbedderMismatch, KBError, KBNotFound, StorageError
 from .indexes import Indexes, notice
 from .params import BuildParams, IndexParams, SearchParams, Settings
 from .store import Article, Store
 from .text import init_jieba, to_simplified, use_userdict
+from .writelock import WriteLock
 from .writing import ArticleInput, ArticleWriter, article_id_for
 
 DB_NAME = "kb.sqlite"
@@ -72,7 +73,7 @@ class KnowledgeBase:
                                      batch=self.settings.batch)
         self._dim: int | None = None  # read from SQLite once (see ``dim``)
         self._fold: bool | None = None  # read from SQLite once (see ``folds_script``)
-        self._writer_lock = None
+        self._write_lock = WriteLock(self.path)
         self.readonly = False  # on read-only media (or a folder this process may not write): searched, never written
 
     # --- opening ------------------------------------------------------------------------
@@ -231,7 +232,7 @@ class KnowledgeBase:
         if check is not None:
             check(dataclasses.replace(params, home=str(self.path)))
         moved = Indexes(self.path, self.store, new, params, lambda: self.dim, lambda: self.embedder_name)
-        moved.writing = True
+        moved.write_locked = True
         try:
             moved.rebuild()
             moved.save()
@@ -258,28 +259,16 @@ class KnowledgeBase:
     # --- writing -----------------------------------------------------------------------
     @contextmanager
     def writer(self, wait_message: bool = True, timeout: float = 3600):
-        """Hold the KB's write lock (one writer at a time); saves derived indexes on exit.
-        Waits up to ``timeout`` seconds for another writer (0: raise KBLocked at once)."""
-        from filelock import FileLock, Timeout
-        if self._writer_lock is not None:  # re-entrant
+        """Hold the KB's write lock (``kb.writelock``: one writer at a time, of all processes and
+        of this one's threads; the holding thread may enter again); saves derived indexes on
+        exit. Waits up to ``timeout`` seconds for another writer (0: raise KBLocked at once)."""
+        if self._write_lock.mine():  # re-entrant
             yield self
             return
         if self.readonly:
             raise StorageError.read_only(self.path)
-        lock = FileLock(str(self.path / "write.lock"))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            if timeout <= 0:
-                raise KBLocked(f"another process is writing to {self.path}; try again when it has finished") from None
-            if wait_message:
-                notice(f"another process is writing to {self.path}; waiting for it to finish…")
-            try:
-                lock.acquire(timeout=timeout)
-            except Timeout:
-                raise KBLocked(f"{self.path} stayed locked by another writer for {timeout:.0f} s; giving up") from None
-        self._writer_lock = lock
-        self.indexes.writing = True
+        self._write_lock.acquire(timeout, notice if wait_message else None)
+        self.indexes.write_locked = True
         failed = True
         try:
             if self.store.get_meta("build") is None:
@@ -303,16 +292,15 @@ class KnowledgeBase:
                     raise err from None
                 notice(str(err))
             finally:
-                self.indexes.writing = False
-                self._writer_lock = None
-                lock.release()
+                self.indexes.write_locked = False
+                self._write_lock.release()
 
     def flush(self) -> None:
         """Save the derived indexes (the delta, or new bases when due), if anything changed."""
         self.indexes.flush()
 
     def _require_writer(self) -> None:
-        if self._writer_lock is None:
+        if not self._write_lock.mine():
             raise KBError("internal: writes must happen inside `with kb.writer():`")
 
     def add(self, doc: ArticleInput) -> tuple[str, str | None]:

@@ -91,7 +91,7 @@ def passage_json(kb, permalink: str) -> dict:
     import bisect
 
     from .results import span_fingerprint, span_link
-    from .errors import KBError
+    from .errors import KBError, PassageNotFound
     m = re.match(r"^([0-9a-f]{4,40}):(\d+)-(\d+)(?:~([0-9a-f]{8}))?$", permalink.strip())
     if not m:
         raise KBError(f"'{permalink}' is not a permalink; they read ARTICLE_ID:START-END~FINGERPRINT "
@@ -105,7 +105,7 @@ def passage_json(kb, permalink: str) -> dict:
     changed = not fits or (fp is not None and span_fingerprint(art.text[start:end]) != fp)
     if changed:
         if not rows:
-            raise KBError(f"{permalink}: the article has changed since the link was made and holds no passages now")
+            raise PassageNotFound(f"{permalink}: the article has changed since the link was made and holds no passages now")
         near = min(rows, key=lambda r: (abs(r["start"] - start), r["seq"]))
         start, end = near["start"], near["end"]
     overlap = [r for r in rows if r["start"] < end and start < r["end"]]

@@ -147,7 +147,7 @@ def cmd_cite(kb, a) -> int:
 
 
 def cmd_collection(kb, a) -> int:
-    from . import collections as col
+    from . import collection as col
     if a.action == "list":
         rows = col.listing(kb)
         if a.json:

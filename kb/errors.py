@@ -30,6 +30,10 @@ class ItemNotFound(NotFound):
     pass
 
 
+class PassageNotFound(NotFound):
+    """A permalink's article is there, but no passage of it holds the span any more."""
+
+
 class EmbedderMismatch(KBError):
     pass
 

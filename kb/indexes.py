@@ -38,6 +38,7 @@ from .params import IndexParams
 from .records import PassageRow, SentenceRef
 from .sentence_base import SentenceBase
 from .store import Store, now_iso
+from .writelock import is_free
 
 COMPACT_MIN, COMPACT_MAX = 50, 20_000
 
@@ -50,23 +51,11 @@ def notice(msg: str) -> None:
     print(f"kb: {msg}", file=sys.stderr)
 
 
-def lock_free(path: Path) -> bool:
-    """Whether no process holds the KB's write lock (probed without waiting)."""
-    from filelock import FileLock, Timeout
-    lock = FileLock(str(path / "write.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return False
-    lock.release()
-    return True
-
-
 class Indexes:
     """The derived indexes of the KB in ``path`` over ``store``.
 
     ``dim`` and ``embedder_name`` are asked of the KB when needed (an empty KB learns its
-    width from its first article). ``writing`` is set by the KB while this process holds the
+    width from its first article). ``write_locked`` is set by the KB while this process holds the
     write lock."""
 
     def __init__(self, path: Path, store: Store, backend: Backend, params: IndexParams,
@@ -84,7 +73,7 @@ class Indexes:
         self._dim = dim
         self._embedder_name = embedder_name
         self.lock = threading.RLock()
-        self.writing = False
+        self.write_locked = False  # this process holds the KB's write lock (set by KnowledgeBase.writer)
         self.vector = None    # a kb.backends.VectorIndex
         self.lexical = None   # a kb.backends.LexicalIndex
         self.sentence_base: SentenceBase | None = None  # None: every passage's sentences from SQLite
@@ -207,13 +196,13 @@ class Indexes:
         if man and man.get("data_version") == version:
             if self._try_load(man):
                 return
-        elif (self.persistent and man and not self.readonly and (self.writing or lock_free(self.path))
+        elif (self.persistent and man and not self.readonly and (self.write_locked or is_free(self.path))
               and self._try_load(man)):
             # the engine kept its own state: bring it in step with SQLite by id, not by a rebuild
             self.reconcile()
             self._save_if_free()
             return
-        elif not self.writing and not self.readonly and not lock_free(self.path):
+        elif not self.write_locked and not self.readonly and not is_free(self.path):
             if man and man.get("data_version") != self.loaded_version and self._try_load(man):
                 return
             if self.vector is not None:
@@ -365,7 +354,7 @@ class Indexes:
         reader that cannot save them (read-only media, a full disk) searches them from memory."""
         if self.readonly:
             return
-        if self.writing:
+        if self.write_locked:
             self.save()
             return
         from filelock import FileLock, Timeout

@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS passages (
 CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id, seq);
 -- Running sums of the vectors per language (kind 'p' passages by their language, 's' sentences
 -- by their article's), for the language means of kb.langspace; kept with every write.
--- Collections of cited spans a researcher keeps, with notes (kb.collections). Items name their
+-- Collections of cited spans a researcher keeps, with notes (kb.collection). Items name their
 -- article by id and span, not by row: they outlive re-ingesting and removing the article.
 CREATE TABLE IF NOT EXISTS collections (name TEXT PRIMARY KEY, created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS saved (
@@ -542,7 +542,7 @@ class Store:
             left = {a: m for a, m in self.field_edits().items() if done.get(a) != m}
             self.set_meta(FIELD_EDITS, json.dumps(left))
 
-    # --- collections (kb.collections) -------------------------------------------------------
+    # --- collections (kb.collection) -------------------------------------------------------
     def save_to_collection(self, name: str, article_id: str, start: int, end: int, permalink: str, title: str,
                            quote: str, note: str) -> int:
         """Keep a span in collection ``name`` (made if new); saving it again updates its note.

@@ -159,7 +159,7 @@ def test_not_found_is_chosen_by_the_error_type_not_its_words(kb_path, monkeypatc
     (the API matched "No article with id…" in the text)."""
     from starlette.testclient import TestClient
 
-    from kb import ArticleNotFound, CollectionNotFound, ItemNotFound, KBError, NotFound, collections
+    from kb import ArticleNotFound, CollectionNotFound, ItemNotFound, KBError, NotFound, collection
     from kb.api import create_app
     monkeypatch.setenv("KB_MODEL", HASH)
     kb = open_kb(kb_path)
@@ -167,13 +167,13 @@ def test_not_found_is_chosen_by_the_error_type_not_its_words(kb_path, monkeypatc
         with pytest.raises(ArticleNotFound):
             kb.resolve("abcdef123456")
         with pytest.raises(ArticleNotFound):
-            collections.save(kb, "第三章", "abcdef123456:1-5~00000000")
+            collection.save(kb, "第三章", "abcdef123456:1-5~00000000")
         with pytest.raises(CollectionNotFound):
-            collections.items(kb, "没有这个集合")
+            collection.items(kb, "没有这个集合")
         with pytest.raises(CollectionNotFound):
-            collections.delete(kb, "没有这个集合")
+            collection.delete(kb, "没有这个集合")
         with pytest.raises(ItemNotFound):
-            collections.remove(kb, "没有这个集合", 1)
+            collection.remove(kb, "没有这个集合", 1)
         assert all(issubclass(t, NotFound) and issubclass(t, KBError) for t in (ArticleNotFound, CollectionNotFound,
                                                                                ItemNotFound))
         client = TestClient(create_app(kb, port=8000), base_url="http://127.0.0.1:8000")

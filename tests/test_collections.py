@@ -7,7 +7,7 @@ import json
 import pytest
 
 from kb import ArticleInput
-from kb import collections as col
+from kb import collection as col
 from kb.cite import export
 from kb.errors import KBError
 

@@ -345,3 +345,42 @@ def test_a_word_setting_outside_its_choices_is_one_clear_error(monkeypatch):
     monkeypatch.setenv("KB_EMBED_WAIT", "spin")
     with pytest.raises(ConfigError, match="KB_EMBED_WAIT='spin'"):
         config.get("KB_EMBED_WAIT")
+
+
+def test_one_writer_at_a_time_among_the_threads_sharing_a_kb(kb_dir, hash_model):
+    """The app's sessions and the API's request threads share one KnowledgeBase: its write lock
+    keeps their writes apart as the file lock keeps processes apart."""
+    import threading
+    import time
+
+    from kb.errors import KBLocked
+    kb = open_kb(kb_dir, create=True)
+    inside, leave, order = threading.Event(), threading.Event(), []
+
+    def first():
+        with kb.writer():
+            with kb.writer():  # the holding thread may enter again
+                kb.add(ArticleInput(key="/a.txt", path="/a.txt", text="第一篇文章。", content_hash="a"))
+            inside.set()
+            leave.wait(10)
+            order.append("first done")
+    t = threading.Thread(target=first)
+    t.start()
+    try:
+        assert inside.wait(10)
+        with pytest.raises(KBLocked, match="another write to this knowledge base is running"):
+            with kb.writer(timeout=0):
+                pass
+        with pytest.raises(Exception, match="writes must happen inside"):
+            kb.add(ArticleInput(key="/b.txt", path="/b.txt", text="第二篇。", content_hash="b"))  # not this thread's lock
+        threading.Timer(0.3, leave.set).start()
+        t0 = time.monotonic()
+        with kb.writer(timeout=10):  # waits for the first thread, then writes
+            order.append("second")
+            kb.add(ArticleInput(key="/b.txt", path="/b.txt", text="第二篇文章。", content_hash="b"))
+        assert order == ["first done", "second"] and time.monotonic() - t0 >= 0.2
+        assert sorted(a.path for a in kb.articles()) == ["/a.txt", "/b.txt"]
+    finally:
+        leave.set()
+        t.join(10)
+        kb.close()
