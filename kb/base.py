@@ -98,9 +98,8 @@ class KnowledgeBase:
             raise KBNotFound(f"{db} is not a file; {path} is not a knowledge base (move that folder away)")
         wanted = build or settings.build
         new_backend = backends.get(wanted.backend)  # an unknown name: said before anything is created
-        check = getattr(new_backend.vector, "check", None)
-        if check is not None and not db.exists():
-            check(dataclasses.replace(index_params or settings.index, home=str(path)))
+        if not db.exists():
+            new_backend.vector.check(dataclasses.replace(index_params or settings.index, home=str(path)))
         if not db.exists():
             if not create:
                 raise KBNotFound(f"No knowledge base in {path}. Build one with: python -m ingest --kb {path} data/articles")
@@ -228,9 +227,7 @@ class KnowledgeBase:
         old = self.indexes
         man = old.manifest()
         params = dataclasses.replace(old.params, milvus_uri=milvus_uri) if milvus_uri else old.params
-        check = getattr(new.vector, "check", None)
-        if check is not None:
-            check(dataclasses.replace(params, home=str(self.path)))
+        new.vector.check(dataclasses.replace(params, home=str(self.path)))
         moved = Indexes(self.path, self.store, new, params, lambda: self.dim, lambda: self.embedder_name)
         moved.write_locked = True
         try:
@@ -249,12 +246,9 @@ class KnowledgeBase:
         self.writing.indexes, self.writing.build = self.indexes, self.build
         old.close()
         for kind, cls in (("dense", old.backend.vector), ("lexical", old.backend.lexical)):
-            discard = getattr(cls, "discard", None)
-            if man and man.get(kind) and discard is not None:
-                discard(old.folder, man[kind], old.params)
-        forget = getattr(old.backend.vector, "forget", None)
-        if forget is not None:
-            forget(old.params, (man or {}).get("dense"))
+            if man and man.get(kind):
+                cls.discard(old.folder, man[kind], old.params)
+        old.backend.vector.forget(old.params, (man or {}).get("dense"))
 
     # --- writing -----------------------------------------------------------------------
     @contextmanager
@@ -394,14 +388,14 @@ class KnowledgeBase:
             _ = self.embedder
             dictionary.get()
 
-    def search(self, query: str, k: int = 5, **kw):
+    def search(self, query: str, k: int = 5, query_vector: np.ndarray | None = None, **kw):
         """Ranked, cited passages for ``query``; see ``kb.search.search``."""
-        from .search import search
-        with self.indexes.lock:  # one connection and one set of indexes, shared by the app's sessions
-            return search(self, query, k=k, **kw)
+        return self.search_batch([query], k, query_vectors=None if query_vector is None else [query_vector], **kw)[0]
 
-    def search_batch(self, queries: list[str], k: int = 5, **kw):
-        """``search`` for several questions, their vectors embedded in one call."""
+    def search_batch(self, queries: list[str], k: int = 5, params: SearchParams | None = None, **kw):
+        """``search`` for several questions, their vectors embedded in one call: the ranking of
+        ``kb.search`` over this KB's indexes and store, with its parameters and embedder."""
         from .search import search_batch
-        with self.indexes.lock:
-            return search_batch(self, queries, k=k, **kw)
+        with self.indexes.lock:  # one connection and one set of indexes, shared by the app's sessions
+            return search_batch(self.indexes, self.store, queries, k, params=params or self.params,
+                                embed=self.query_vectors_of, max_chars=self.build.passage_max_chars, **kw)

@@ -68,10 +68,9 @@ def _explain(h: Hit, terms: list[str], targets: _Targets | None, qlang: str) -> 
     h.matches = pairs
 
 
-def highlight(kb, q: Query, drafts: list[Draft], lead: Lead, mode: str, p: SearchParams) -> None:
+def highlight(lex, store, q: Query, drafts: list[Draft], lead: Lead, mode: str, p: SearchParams) -> None:
     """Stage 5: in each hit, the answering sentence, the question's terms marked, and which
     terms matched (``Hit.matches``)."""
-    lex = kb.indexes.lexical
     hl = Highlighting(
         idf={t: (lex.idf(t) if p.highlight_idf >= 1 else 1.0) for t in set(q.terms)},
         idf_mode=p.highlight_idf, scos=lead.raw_scos, qlang=q.lang, mode=mode,
@@ -80,7 +79,7 @@ def highlight(kb, q: Query, drafts: list[Draft], lead: Lead, mode: str, p: Searc
         answer_type=p.highlight_answer_type, subject=p.highlight_subject, lam_translated=p.highlight_translated,
         neighbour=p.highlight_neighbour, question=q.text)
     if hl.subject != 1.0:
-        hl.firsts = _first_sentences(drafts, kb.store)
+        hl.firsts = _first_sentences(drafts, store)
     xq = q.cross
     if xq is not None and hl.lam_translated > 0:
         for alts in xq.groups.values():

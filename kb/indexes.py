@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from .backends import Backend
+from .backends import Backend, Selection
 from .errors import KBError
 from .files import write_json_atomic
 from .langspace import LanguageSpace, load_prior
@@ -66,10 +66,9 @@ class Indexes:
         self.backend = backend
         self.params = params if params.home else replace(params, home=str(self.path))
         # An engine that keeps its own state (Milvus): no files, no delta; reconciled by id on open.
-        self.persistent = bool(getattr(backend.vector, "persistent", False))
+        self.persistent = backend.vector.persistent
         # An engine that filters by itself: rows carry their filter fields; searches pass the filters.
-        self.engine_filters = bool(getattr(backend.vector, "filters_in_engine", False)) and \
-            bool(getattr(backend.lexical, "filters_in_engine", False))
+        self.engine_filters = backend.vector.filters_in_engine and backend.lexical.filters_in_engine
         self._dim = dim
         self._embedder_name = embedder_name
         self.lock = threading.RLock()
@@ -94,9 +93,8 @@ class Indexes:
 
     def close(self) -> None:
         self._set_sentence_base(None)
-        release = getattr(self.backend.vector, "release", None)
-        if release is not None and self.vector is not None:
-            release(self.params, (self.base or {}).get("dense"))
+        if self.vector is not None:
+            self.backend.vector.release(self.params, (self.base or {}).get("dense"))
         self.vector = self.lexical = None
         self.loaded_version = -1
 
@@ -107,16 +105,16 @@ class Indexes:
     def _with_fields(self, ids) -> dict:
         return {"fields": self.fields(ids)} if self.engine_filters else {}
 
-    def selection(self, filters: dict):
-        """What searches restrict themselves to under these filters: the filters themselves for
-        an engine that evaluates them, else the matching passage ids from SQLite (None when
-        there are no filters; an empty array when nothing matches)."""
+    def selection(self, filters: dict) -> Selection | None:
+        """What searches restrict themselves to under these filters (``kb.results.Filters.active``):
+        the filters themselves for an engine that evaluates them, else the matching passage ids
+        from SQLite (None when there are no filters; no ids when nothing matches)."""
         if not filters:
             return None
         if self.engine_filters:
-            return dict(filters)
+            return Selection(where=dict(filters))
         found = self.store.filtered_passage_ids(**filters)
-        return np.fromiter(found, np.int64, len(found))
+        return Selection(ids=np.fromiter(found, np.int64, len(found)))
 
     # --- opening: load, or rebuild ----------------------------------------------------------
     def manifest(self) -> dict | None:
@@ -476,12 +474,12 @@ class Indexes:
         self.sentence_base = sb
 
     # --- reads for a search -------------------------------------------------------------------
-    def dense(self, qv: np.ndarray, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def dense(self, qv: np.ndarray, n: int, allowed: Selection | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, cosines) of the ``n`` passages nearest to ``qv`` (centred as the index's rows),
-        only among ``allowed`` when given. A small filter over an approximate index is searched
-        exactly, with the vectors from SQLite."""
-        if isinstance(allowed, np.ndarray) and not self.vector.exact and len(allowed) <= EXACT_FILTER_MAX:
-            ids, vecs, langs = self.store.vectors_of(allowed.tolist(), self.dim)
+        only among the ``allowed`` ones when given. A small filter over an approximate index is
+        searched exactly, with the vectors from SQLite."""
+        if allowed is not None and allowed.ids is not None and not self.vector.exact and len(allowed.ids) <= EXACT_FILTER_MAX:
+            ids, vecs, langs = self.store.vectors_of(allowed.ids.tolist(), self.dim)
             sims = self.space.passages(vecs, langs) @ qv
             top = np.argsort(-sims, kind="stable")[:n]
             return ids[top], sims[top]

@@ -52,6 +52,8 @@ states none, the search flags that no passage seems to answer (``Results.no_answ
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Callable
+
 import numpy as np
 
 from . import answers
@@ -63,36 +65,47 @@ from .records import Candidates, Draft, Lead, PassageRow, Query, SentenceRef
 from .results import Filters, Hit, Results
 from .text import detect_lang, normalize, same_lang, tokenize
 
+if TYPE_CHECKING:
+    from .backends import Selection
+    from .indexes import Indexes
+    from .store import Store
+
 MODES = ("hybrid", "dense", "lexical")
+Embed = Callable[[list[str]], np.ndarray]  # questions -> their vectors (KnowledgeBase.query_vectors_of)
 
 
 # --- the search ---------------------------------------------------------------------------------
-def search(kb, query: str, k: int = 5, filters: Filters | None = None, mode: str = "hybrid",
-           query_vector: np.ndarray | None = None, params: SearchParams | None = None) -> Results:
+def search(ix: Indexes, store: Store, query: str, k: int = 5, filters: Filters | None = None, mode: str = "hybrid",
+           query_vector: np.ndarray | None = None, params: SearchParams | None = None, embed: Embed | None = None,
+           max_chars: int = 600) -> Results:
     """Top ``k`` cited passages for ``query`` (Chinese or English): ``search_batch([query])[0]``.
 
     ``mode`` 'dense' ranks by passage vectors alone, 'lexical' by BM25 alone (both for
-    benchmarks); 'hybrid' is the shipped ranking. An empty query gives no hits. ``params``
-    defaults to the KB's (``kb.params``)."""
-    return search_batch(kb, [query], k, filters, mode, None if query_vector is None else [query_vector], params)[0]
+    benchmarks); 'hybrid' is the shipped ranking. An empty query gives no hits."""
+    return search_batch(ix, store, [query], k, filters, mode, None if query_vector is None else [query_vector], params,
+                        embed, max_chars)[0]
 
 
-def search_batch(kb, queries: list[str], k: int = 5, filters: Filters | None = None, mode: str = "hybrid",
-                 query_vectors=None, params: SearchParams | None = None) -> list[Results]:
-    """``search`` for each query; the questions are embedded in one call (or ``query_vectors``
-    given, one per query)."""
+def search_batch(ix: Indexes, store: Store, queries: list[str], k: int = 5, filters: Filters | None = None,
+                 mode: str = "hybrid", query_vectors=None, params: SearchParams | None = None, embed: Embed | None = None,
+                 max_chars: int = 600) -> list[Results]:
+    """``search`` for each query, over the indexes ``ix`` and the articles of ``store``.
+
+    The questions' vectors are ``query_vectors`` (one per query) or ``embed(texts)`` (one call for
+    all; the KB's ``query_vectors_of``); ``params`` weigh the ranking (the defaults when None);
+    ``max_chars`` is the longest hit that overlapping passages of one article merge into (the
+    KB's ``passage_max_chars``). ``KnowledgeBase.search`` and ``search_batch`` fill all of these."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-    p = params or kb.params
+    p = params or SearchParams()
     texts = [clean_query(q) for q in queries]
     out = [Results() for _ in texts]
     todo = [i for i, t in enumerate(texts) if t]
     if not todo or k <= 0:
         return out
-    kb.ensure_indexes()
-    # the filters as the index backend takes them: matching passage ids, or the filters themselves
-    allowed = kb.indexes.selection(filters.active() if filters is not None else {})
-    if isinstance(allowed, np.ndarray) and not len(allowed):
+    ix.ensure()
+    allowed = ix.selection(filters.active() if filters is not None else {})
+    if allowed is not None and allowed.empty:
         return out
     vectors: dict[int, np.ndarray] = {}
     glossed: dict[int, np.ndarray] = {}  # the word-by-word translations' vectors (translated_dense)
@@ -103,15 +116,17 @@ def search_batch(kb, queries: list[str], k: int = 5, filters: Filters | None = N
             glosses = {i: g for i in todo if (g := gloss_question(texts[i], detect_lang(texts[i])))}
         if query_vectors is not None:
             vectors = {i: query_vectors[i] for i in todo}
-            embedded = kb.query_vectors_of(list(glosses.values())) if glosses else []
+            embedded = embed(list(glosses.values())) if glosses and embed is not None else []
         else:
-            embedded = kb.query_vectors_of([texts[i] for i in todo] + list(glosses.values()))
+            if embed is None:
+                raise ValueError("a dense or hybrid search needs query_vectors or embed")
+            embedded = embed([texts[i] for i in todo] + list(glosses.values()))
             vectors = dict(zip(todo, embedded[:len(todo)]))
             embedded = embedded[len(todo):]
         glossed = dict(zip(glosses, embedded))
     for i in todo:
-        q = make_query(kb, texts[i], vectors.get(i), mode, p, glossed.get(i))
-        out[i] = rank(kb, q, k, allowed, mode, p)
+        q = make_query(ix, texts[i], vectors.get(i), mode, p, glossed.get(i))
+        out[i] = rank(ix, store, q, k, allowed, mode, p, max_chars)
     return out
 
 
@@ -121,10 +136,9 @@ def clean_query(q: str | None) -> str:
     return normalize(q or "").strip()[:2000]
 
 
-def make_query(kb, text: str, vector: np.ndarray | None, mode: str, p: SearchParams,
+def make_query(ix: Indexes, text: str, vector: np.ndarray | None, mode: str, p: SearchParams,
                glossed: np.ndarray | None = None) -> Query:
     """Stage 0: the question's terms, language, vectors in the KB's space, translation."""
-    ix = kb.indexes
     q = Query(text, tokenize(text), detect_lang(text), vector, kind=answers.answer_type(text))
     if vector is not None:
         q.vp, q.vs = ix.space.query(vector, q.lang)  # centred on the question's language (kb.langspace)
@@ -135,10 +149,10 @@ def make_query(kb, text: str, vector: np.ndarray | None, mode: str, p: SearchPar
     return q
 
 
-def rank(kb, q: Query, k: int, allowed, mode: str, p: SearchParams) -> Results:
+def rank(ix: Indexes, store: Store, q: Query, k: int, allowed: Selection | None, mode: str, p: SearchParams,
+         max_chars: int = 600) -> Results:
     """Stages 1-6 for one question: candidates → fusion → lead rescoring → (reranking) →
     merging → highlighting, then the confidence that the first hit answers."""
-    ix = kb.indexes
     cands = candidates(ix, q, max(p.candidates, 3 * k), allowed, mode, p.sense_context)
     if cands is None:
         return Results()
@@ -150,9 +164,9 @@ def rank(kb, q: Query, k: int, allowed, mode: str, p: SearchParams) -> Results:
     scores[rest] -= 10  # below every fully scored candidate
     order = np.argsort(-scores, kind="stable")
     if p.reranker and mode == "hybrid":
-        order = rerank(kb, q, cands, lead, order, scores, shown, k, p)
-    drafts = merge(kb, cands, lead, order, shown, k, kb.build.passage_max_chars)
-    highlight(kb, q, drafts, lead, mode, p)
+        order = rerank(store, q, cands, lead, order, scores, shown, k, p)
+    drafts = merge(ix, store, cands, lead, order, shown, k, max_chars)
+    highlight(ix.lexical, store, q, drafts, lead, mode, p)
     out = Results(d.hit for d in drafts)
     if drafts and mode == "hybrid":
         out.signals = top_signals(drafts, cands, lead, q, ix.lexical)
@@ -161,7 +175,7 @@ def rank(kb, q: Query, k: int, allowed, mode: str, p: SearchParams) -> Results:
     return out
 
 
-def candidates(ix, q: Query, n: int, allowed, mode: str, senses_from: int = 0) -> Candidates | None:
+def candidates(ix: Indexes, q: Query, n: int, allowed: Selection | None, mode: str, senses_from: int = 0) -> Candidates | None:
     """Stage 1: the ``n`` best passages by vector, by BM25 of the question's terms and by BM25
     of their translations, each with every signal that memory holds: its vector's cosine (the
     index's own score, or its stored vector for the BM25-only ones) and both BM25 coverages.
@@ -251,7 +265,7 @@ def fuse(c: Candidates, mode: str, p: SearchParams) -> np.ndarray:
     return (cos + p.lexical_weight * c.lexical + p.translated_lexical_weight * c.lexical_x).astype(np.float64)
 
 
-def rescore_lead(ix, q: Query, c: Candidates, scores: np.ndarray, k: int, mode: str, p: SearchParams) -> Lead:
+def rescore_lead(ix: Indexes, q: Query, c: Candidates, scores: np.ndarray, k: int, mode: str, p: SearchParams) -> Lead:
     """Stage 3: the leading ``sentence_depth`` candidates scored in full, in place in ``scores``:
     the best sentence's vector (from the sentence base, ``kb.sentence_base``), and the BM25
     weight for the passage's language. Reading rows is the costliest step of a search, and a
@@ -293,23 +307,24 @@ def rescore_lead(ix, q: Query, c: Candidates, scores: np.ndarray, k: int, mode: 
     return Lead(lead, rows, sents, scos, raw_scos, dense_of, lex_of, depth)
 
 
-def rerank(kb, q: Query, c: Candidates, lead: Lead, order: np.ndarray, scores: np.ndarray, shown: np.ndarray,
+def rerank(store: Store, q: Query, c: Candidates, lead: Lead, order: np.ndarray, scores: np.ndarray, shown: np.ndarray,
            k: int, p: SearchParams) -> np.ndarray:
     """Optional: a cross-encoder (``SearchParams.reranker``) re-scores the top ``rerank_depth``."""
     from .rerank import rerank_scores
     depth = min(len(order), max(k, p.rerank_depth))
     top = order[:depth]
-    texts = [lead.rows[c.pids[j]].text if c.pids[j] in lead.rows else kb.store.passage_text(c.pids[j]) for j in top]
+    texts = [lead.rows[c.pids[j]].text if c.pids[j] in lead.rows else store.passage_text(c.pids[j]) for j in top]
     ce = np.asarray(rerank_scores(p.reranker, q.text, texts))
     scores[top] = shown[top] = ce  # the cross-encoder's score is what ranks these now
     lead.depth = depth
     return np.concatenate([top[np.argsort(-ce, kind="stable")], order[depth:]])
 
 
-def merge(kb, c: Candidates, lead: Lead, order: np.ndarray, shown: np.ndarray, k: int, max_chars: int) -> list[Draft]:
+def merge(ix: Indexes, store: Store, c: Candidates, lead: Lead, order: np.ndarray, shown: np.ndarray, k: int,
+          max_chars: int) -> list[Draft]:
     """Stage 4: the top ``k`` hits in ``order``, overlapping passages of one article merged
     (up to ``max_chars``), near-duplicate articles cited once."""
-    store, rows, sents = kb.store, lead.rows, lead.sents
+    rows, sents = lead.rows, lead.sents
     drafts: list[Draft] = []
     first: list[str] = []  # the articles of the leading passages, read in one query
     for j in order[:lead.depth]:
@@ -325,7 +340,7 @@ def merge(kb, c: Candidates, lead: Lead, order: np.ndarray, shown: np.ndarray, k
             break
         pid = c.pids[j]
         if pid not in rows:  # past the lead: only when fewer than k hits came out of it
-            more_rows, more_sents, _ = kb.indexes.lead([pid])
+            more_rows, more_sents, _ = ix.lead([pid])
             if pid not in more_rows:
                 continue
             rows.update(more_rows)

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from kb.backends import Capabilities
 
-class NumpyIndex:
+
+class NumpyIndex(Capabilities):
     exact = True
 
     def __init__(self, dim: int, ids: np.ndarray | None = None, vecs: np.ndarray | None = None):
@@ -32,7 +34,7 @@ class NumpyIndex:
     def search(self, q, k, allowed=None):
         ids, vecs = self._ids, self._vecs
         if allowed is not None:
-            sel = np.isin(ids, np.asarray(allowed, np.int64))
+            sel = np.isin(ids, allowed.id_array("NumpyIndex"))
             ids, vecs = ids[sel], vecs[sel]
         sims = vecs @ np.asarray(q, np.float32)
         top = np.argsort(-sims, kind="stable")[:max(0, k)]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from kb import backends
+from kb.backends import Selection
 from kb.backends.bm25 import B, K1, Bm25Index
 from kb.backends.faiss_index import FaissIndex, ivf_shape, probes_for
 from kb.errors import ConfigError
@@ -94,10 +95,10 @@ def test_vector_search_within_an_id_filter(name, config, data):
     index = build_vector(name, config, ids, vecs)
     allowed = np.random.default_rng(1).choice(ids, 150, replace=False)
     for q in queries[:10]:
-        got = index.search(q, 10, allowed)
+        got = index.search(q, 10, Selection(ids=allowed))
         assert set(got[0].tolist()) <= set(allowed.tolist())
         assert_same_top(index, True if index.exact else False, got, brute(ids, vecs, q, 10, allowed))
-    assert len(index.search(queries[0], 10, np.zeros(0, np.int64))[0]) == 0
+    assert len(index.search(queries[0], 10, Selection(ids=np.zeros(0, np.int64)))[0]) == 0
 
 
 @pytest.mark.parametrize("name,config", VECTOR_CASES)
@@ -197,7 +198,7 @@ def test_lexical_filter_add_remove_and_reload(name, corpus, tmp_path):
     index = cls.build(list(corpus), list(corpus.values()), P())
     allowed = np.array(list(corpus)[::9], np.int64)
     want = bm25_brute(corpus, ["w3", "w17"])
-    got = index.scores(["w3", "w17"]).top(5, allowed)
+    got = index.scores(["w3", "w17"]).top(5, Selection(ids=allowed))
     assert set(got) <= set(allowed.tolist())
     assert sorted(got, key=lambda p: (-got[p], p)) == top_of({p: s for p, s in want.items() if p in set(allowed.tolist())}, 5)
     entry = index.save(tmp_path, "bm25-1")
@@ -236,6 +237,19 @@ def test_a_backend_is_one_class_registered_and_the_kb_records_it(kb_dir, hash_mo
         again.close()
     finally:
         backends._REGISTRY.pop("numpy-test")
+
+
+def test_a_backend_declares_its_capabilities_and_inherits_the_defaults():
+    class Bare:  # the protocols' methods, none of the capabilities
+        pass
+    with pytest.raises(ConfigError, match=r"backend 'bare': Bare lacks persistent, filters_in_engine, check, .*Capabilities"):
+        backends.register("bare", Bare, backends.get("embedded").lexical)
+    assert "bare" not in backends.names()
+    emb, mil = backends.get("embedded"), backends.get("milvus")
+    assert not emb.vector.persistent and not emb.lexical.filters_in_engine and mil.vector.persistent and mil.lexical.filters_in_engine
+    assert emb.vector.check(IndexParams()) is None  # the defaults do nothing
+    with pytest.raises(NotImplementedError):
+        NumpyIndex.build(4, np.array([1], np.int64), np.ones((1, 4), np.float32), IndexParams()).set_fields([1], [{}])
 
 
 # --- the embedded backend's particulars ---------------------------------------------------------

@@ -78,8 +78,8 @@ def test_a_milvus_kb_answers_as_the_embedded_one_with_filters_in_the_engine(open
             compared += bool(want)
     assert compared >= 35  # (of 72: some filters leave nothing)
     # The engine evaluates the filters itself: the selection passed down is the filters, not ids.
-    assert mil.indexes.selection({"lang": "zh"}) == {"lang": "zh"}
-    assert isinstance(emb.indexes.selection({"lang": "zh"}), np.ndarray)
+    assert mil.indexes.selection({"lang": "zh"}).where == {"lang": "zh"}
+    assert isinstance(emb.indexes.selection({"lang": "zh"}).ids, np.ndarray)
     # Every mode; and the same lexical scores (Milvus' BM25 over the KB's own terms).
     for mode in ("dense", "lexical"):
         assert [h.passage_id for h in mil.search(QUESTIONS[1], k=5, mode=mode)] == \

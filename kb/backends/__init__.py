@@ -22,12 +22,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import ClassVar, Protocol, Sequence
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..params import IndexParams
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The passages a search may return: those with these ``ids``, or those the filters ``where``
+    matches (for an engine that filters by itself: ``Capabilities.filters_in_engine``). A search
+    given no Selection (None) may return any passage; an empty ``ids`` finds nothing."""
+    ids: np.ndarray | None = None
+    where: dict | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.ids is not None and not len(self.ids)
+
+    def id_array(self, owner: str) -> np.ndarray:
+        """The ids, for an engine that takes only ids (``owner`` names it in the error otherwise)."""
+        if self.ids is None:
+            raise ValueError(f"{owner} filters by passage ids only (its backend does not declare filters_in_engine)")
+        return np.asarray(self.ids, np.int64)
 
 
 class VectorIndex(Protocol):
@@ -45,9 +64,9 @@ class VectorIndex(Protocol):
     def remove(self, ids: Sequence[int]) -> None:
         """Remove these ids; ids the index does not hold are ignored."""
 
-    def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, q: np.ndarray, k: int, allowed: Selection | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, scores) of the ``k`` best rows for one query vector, best first, only among
-        ``allowed`` ids when given (an empty ``allowed`` finds nothing)."""
+        the ``allowed`` passages when given."""
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         """The vectors of these ids as the index holds them (a zero row for an id it lacks)."""
@@ -77,7 +96,7 @@ class VectorIndex(Protocol):
 class LexicalScores(Protocol):
     """One query's BM25 scores over every live passage."""
 
-    def top(self, n: int, allowed: np.ndarray | None = None) -> dict[int, float]:
+    def top(self, n: int, allowed: Selection | None = None) -> dict[int, float]:
         """The ``n`` best passages with a score above zero: {id: score}."""
 
     def get(self, ids: Sequence[int]) -> np.ndarray:
@@ -114,17 +133,48 @@ class LexicalIndex(Protocol):
     def load(cls, folder: Path, entry: dict, params: IndexParams | None = None) -> "LexicalIndex": ...
 
 
-# Optional, for engines that keep their own state (kb.backends.milvus), on both classes:
-#   persistent = True         no files: ``save`` flushes and returns an entry naming what it holds;
-#                             on open the lifecycle reconciles the engine with SQLite by id
-#                             instead of replaying a delta, and never rewrites a base just
-#                             because a delta grew;
-#   filters_in_engine = True  ``search``/``top`` also take the KB's filters as a dict (see
-#                             ``kb.results.Filters.active``), and ``build``/``add`` take
-#                             ``fields=``: one dict per row with lang, source, date, article_id;
-#                             and ``set_fields(ids, fields)`` rewrites rows' fields in place (an
-#                             article's source or date edited; ``kb.indexes.Indexes.apply_field_edits``);
-#   discard(folder, entry, params)  (classmethod) frees what an entry no longer in use holds.
+class Capabilities:
+    """What an engine may do beyond the protocols above, declared with the defaults of one that
+    keeps files (the embedded backend). Both classes of a backend inherit this (or define every
+    name: ``register`` checks); the lifecycle (``kb.indexes``, ``kb.base``) calls these, never
+    probing for them.
+
+    - ``persistent``: the engine keeps its own state (kb.backends.milvus): no files; ``save``
+      flushes and returns an entry naming what it holds; on open the lifecycle reconciles the
+      engine with SQLite by id instead of replaying a delta, and never rewrites a base just
+      because a delta grew.
+    - ``filters_in_engine``: ``search`` / ``top`` take a ``Selection`` of filters (see
+      ``kb.results.Filters.active``), not only of ids; ``build`` / ``add`` take ``fields=`` (one
+      dict per row with lang, source, date, article_id); and ``set_fields`` rewrites rows' fields
+      in place (an article's source or date edited; ``Indexes.apply_field_edits``).
+    """
+    persistent: ClassVar[bool] = False
+    filters_in_engine: ClassVar[bool] = False
+
+    @classmethod
+    def check(cls, params: IndexParams) -> None:
+        """Refuse parameters that cannot work (ConfigError) before a KB is created on, or moved
+        to, this engine."""
+
+    @classmethod
+    def discard(cls, folder: Path, entry: dict, params: IndexParams) -> None:
+        """Free what a manifest entry no longer in use holds beyond its files (which the
+        lifecycle removes itself)."""
+
+    @classmethod
+    def forget(cls, params: IndexParams, entry: dict | None = None) -> None:
+        """After a KB moved to another backend: free what this engine still keeps for it."""
+
+    @classmethod
+    def release(cls, params: IndexParams, entry: dict | None = None) -> None:
+        """Let go of the engine when the KB is closed."""
+
+    def set_fields(self, ids: Sequence[int], fields: Sequence[dict]) -> None:
+        """Rewrite rows' filter fields (``filters_in_engine`` engines only)."""
+        raise NotImplementedError(f"{type(self).__name__} does not keep filter fields")
+
+
+CAPABILITIES = ("persistent", "filters_in_engine", "check", "discard", "forget", "release", "set_fields")
 
 
 @dataclass(frozen=True)
@@ -139,7 +189,12 @@ _REGISTRY: dict[str, Backend] = {}
 
 
 def register(name: str, vector: type, lexical: type, help: str = "") -> Backend:
-    """Make a backend choosable by ``KB_BACKEND`` / ``--backend``."""
+    """Make a backend choosable by ``KB_BACKEND`` / ``--backend``. Both classes declare every
+    capability (``Capabilities``: inherit it for the defaults)."""
+    for cls in (vector, lexical):
+        missing = [c for c in CAPABILITIES if not hasattr(cls, c)]
+        if missing:
+            raise ConfigError(f"backend {name!r}: {cls.__name__} lacks {', '.join(missing)} (inherit kb.backends.Capabilities)")
     _REGISTRY[name] = Backend(name, vector, lexical, help)
     return _REGISTRY[name]
 

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from ..files import fsync_path
+from . import Capabilities, Selection
 
 K1, B = 1.5, 0.75  # bm25s defaults (Lucene variant); the delta is scored with the same formula
 
 
-class Bm25Index:
+class Bm25Index(Capabilities):
     """BM25 over the terms of ``kb.text.tokenize``, keyed by passage id: a bm25s base (memory-
     mapped) plus a delta of passages added since, scored with the same Lucene formula and the
     base's statistics, and tombstones for base passages removed since."""
@@ -220,9 +221,10 @@ class LexicalScores:
                  postings: list[np.ndarray]):
         self.lex, self.base, self.delta, self.postings = lex, base, delta, postings
 
-    def top(self, n: int, allowed: np.ndarray | None = None) -> dict[int, float]:
-        """The ``n`` best-scoring passages (score > 0), optionally only among ``allowed`` ids."""
+    def top(self, n: int, allowed: Selection | None = None) -> dict[int, float]:
+        """The ``n`` best-scoring passages (score > 0), optionally only among the ``allowed`` ids."""
         out: dict[int, float] = {}
+        allowed = None if allowed is None else allowed.id_array("Bm25Index")
         if self.base is not None:
             s = self.base
             if allowed is not None:

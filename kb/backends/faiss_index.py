@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..params import IndexParams
+from . import Capabilities, Selection
 from ..files import fsync_path
 
 
@@ -82,7 +83,7 @@ def _half_precision_coarse(faiss, index) -> None:
     coarse.this.disown()     # ... and Python does not
 
 
-class FaissIndex:
+class FaissIndex(Capabilities):
     """Inner-product search over L2-normalised vectors, keyed by SQLite row id."""
 
     def __init__(self, dim: int, index=None, kind: str = "flat", nprobe: int = 0):
@@ -163,17 +164,18 @@ class FaissIndex:
         if len(ids):
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
 
-    def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` (ids, scores) for one query vector, optionally only among ``allowed`` ids
+    def search(self, q: np.ndarray, k: int, allowed: Selection | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (ids, scores) for one query vector, optionally only among the ``allowed`` ids
         (the caller searches small allowed sets exactly; see ``kb.indexes``)."""
         if len(self) == 0 or k <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         f = self._faiss
         params = None
         if allowed is not None:
-            if not len(allowed):
+            only = allowed.id_array("FaissIndex")
+            if not len(only):
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
-            sel = f.IDSelectorBatch(np.asarray(allowed, np.int64))
+            sel = f.IDSelectorBatch(only)
             # Filtered IVF search probes more lists, since most of each list may be filtered out.
             params = (f.SearchParametersIVF(sel=sel, nprobe=min(self.nlist, 4 * self.nprobe)) if self.kind == "ivf"
                       else f.SearchParameters(sel=sel))

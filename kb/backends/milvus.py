@@ -45,6 +45,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError, KBError
+from . import Capabilities, Selection
 from ..params import IndexParams
 from . import lite
 
@@ -183,14 +184,14 @@ def _id_exprs(allowed: np.ndarray) -> list[str]:
     return [f"id in [{','.join(map(str, ids[i:i + IDS_PER_EXPR].tolist()))}]" for i in range(0, len(ids), IDS_PER_EXPR)]
 
 
-def _filters(allowed) -> list[str] | None:
+def _filters(allowed: Selection | None) -> list[str] | None:
     """Expressions to run one search under each (results merged): [""] for none, [] when
     ``allowed`` selects nothing."""
     if allowed is None:
         return [""]
-    if isinstance(allowed, dict):
-        return [where_expr(allowed)]
-    return _id_exprs(allowed)
+    if allowed.where is not None:
+        return [where_expr(allowed.where)]
+    return _id_exprs(allowed.ids)
 
 
 def _row_fields(fields: Sequence[dict] | None, i: int) -> dict:
@@ -205,7 +206,7 @@ def _add_filter_fields(schema, DataType) -> None:
         schema.add_field(name, DataType.VARCHAR, max_length=size)
 
 
-class _Collection:
+class _Collection(Capabilities):
     """What both index classes share: a client, a collection name, its build id."""
     persistent = True          # the engine keeps its own state: no files, no delta replay
     filters_in_engine = True   # ``search``/``top`` take the KB's filters as a dict
