@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from kb.errors import ReadError
+from kb.writing import ArticleFields
 
 MAX_BYTES = 20 * 1024 * 1024      # an article, or a long book; beyond this is not one article
 MAX_TEXT_CHARS = 2_000_000  # about a 1,000-page book; embedding more as one article takes hours
@@ -33,17 +34,12 @@ PAGE_MARK = "\ue000"  # a line of its own between PDF pages; clean_text turns it
 _CANDIDATE_ENCODINGS = ["utf_8", "gb18030", "big5", "utf_16", "cp1252", "latin_1", "shift_jis", "euc_kr"]
 
 
-@dataclass
-class RawDoc:
+@dataclass(kw_only=True)
+class RawDoc(ArticleFields):
+    """What a reader makes of a file or page: its text as read and the fields it found."""
     text: str
     content_hash: str
-    kind: str                      # 'text', 'markdown', 'html'
-    title: str | None = None
-    author: str | None = None
-    date: str | None = None
-    url: str | None = None
-    source: str | None = None
-    meta: dict = field(default_factory=dict)
+    kind: str                      # 'text', 'markdown', 'html', 'pdf', …
 
 
 def read_bytes(path: Path) -> bytes:

@@ -24,19 +24,27 @@ from .store import Article, Store, now_iso
 from .text import detect_lang, strip_controls, to_simplified, tokenize
 
 
-@dataclass
-class ArticleInput:
-    """What ingest hands to the KB: cleaned text plus metadata."""
+@dataclass(kw_only=True)
+class ArticleFields:
+    """An article's descriptive fields: what a reader finds (``ingest.readers.RawDoc``), what
+    ingest hands to the KB (``ArticleInput``) and what the store keeps — one record from reader
+    to store. ``meta``: the rest (the reader's kind, PDF page offsets, lines dropped as noise…)."""
+    title: str | None = None
+    author: str | None = None
+    date: str | None = None     # YYYY-MM-DD (or YYYY-MM, YYYY) once ingest has read it
+    url: str | None = None
+    source: str | None = None
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class ArticleInput(ArticleFields):
+    """What ingest hands to the KB: cleaned text plus its fields."""
     key: str            # resolved path or URL; identifies "the same article" across runs
     path: str           # as given by the user
     text: str           # cleaned, normalised text
     content_hash: str   # of the raw input
     title: str = ""
-    source: str | None = None
-    url: str | None = None
-    author: str | None = None
-    date: str | None = None
-    meta: dict = field(default_factory=dict)
 
 
 def article_id_for(key: str) -> str:
