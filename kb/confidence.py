@@ -14,6 +14,7 @@ from .highlight import within
 from .text import same_lang
 
 if TYPE_CHECKING:
+    from .indexes import Indexes
     from .params import SearchParams
     from .records import Candidates, Draft, Lead, Query
 
@@ -29,7 +30,7 @@ def no_answer(signals: dict, conf: float, kind: str | None, p: SearchParams) -> 
     return False, None
 
 
-def top_signals(drafts: list[Draft], c: Candidates, lead: Lead, q: Query, lex) -> dict:
+def top_signals(drafts: list[Draft], c: Candidates, lead: Lead, q: Query, ix: Indexes) -> dict:
     """What the confidence is computed from, for the top hit:
 
     - ``dense``, ``lexical``: its dense part (language-centred cosines) and lexical coverage (in
@@ -51,17 +52,17 @@ def top_signals(drafts: list[Draft], c: Candidates, lead: Lead, q: Query, lex) -
     sids = [s.id for s in drafts[0].sents]
     terms, xq = q.terms, q.cross
     cover = rare_lib = rare_top = 0.0
-    if len(lex) and terms:
-        full = math.log(1 + (len(lex) + 0.5) / 0.5)  # the IDF of a term no passage holds
-        present = {t for t in terms if lex.idf(t) < full}
+    if ix.lexical_size and terms:
+        full = ix.unseen_idf()
+        present = {t for t in terms if ix.idf(t) < full}
         if xq is not None:  # a question term counts when a translation of the phrase or word holding it occurs
             # (more than half its translations by weight, each with all its words: "world" alone does not
             # put 世界杯, "world" + "cup", in the library)
             found = [src for src, alts in xq.groups.items()
-                     if sum(w for _, toks, w in alts if toks and all(lex.idf(t) < full for t in toks))
+                     if sum(w for _, toks, w in alts if toks and all(ix.idf(t) < full for t in toks))
                      > 0.5 * sum(w for _, _, w in alts)]
             present |= {t for t in terms for src in found if within(t, src)}
-        weight = {t: lex.idf(t) for t in dict.fromkeys(terms)}
+        weight = {t: ix.idf(t) for t in dict.fromkeys(terms)}
         cover = sum(w for t, w in weight.items() if t in present) / (sum(weight.values()) or 1.0)
         rarest = sorted(weight, key=lambda t: -weight[t])[:2]
         rare_lib = sum(t in present for t in rarest) / len(rarest)

@@ -68,11 +68,11 @@ def _explain(h: Hit, terms: list[str], targets: _Targets | None, qlang: str) -> 
     h.matches = pairs
 
 
-def highlight(lex, store, q: Query, drafts: list[Draft], lead: Lead, mode: str, p: SearchParams) -> None:
+def highlight(ix, store, q: Query, drafts: list[Draft], lead: Lead, mode: str, p: SearchParams) -> None:
     """Stage 5: in each hit, the answering sentence, the question's terms marked, and which
     terms matched (``Hit.matches``)."""
     hl = Highlighting(
-        idf={t: (lex.idf(t) if p.highlight_idf >= 1 else 1.0) for t in set(q.terms)},
+        idf={t: (ix.idf(t) if p.highlight_idf >= 1 else 1.0) for t in set(q.terms)},
         idf_mode=p.highlight_idf, scos=lead.raw_scos, qlang=q.lang, mode=mode,
         wants=q.kind, kinds=tuple(p.highlight_kinds.split(",")),
         lam_same=p.highlight_weight, lam_cross=p.cross_lexical_weight, context=p.highlight_context,
@@ -85,9 +85,9 @@ def highlight(lex, store, q: Query, drafts: list[Draft], lead: Lead, mode: str, 
         for alts in xq.groups.values():
             for target, toks, w in alts:
                 f = _fold(target)
-                hl.translated[f] = max(hl.translated.get(f, 0.0), w * sum(lex.idf(t) for t in toks) / len(toks))
+                hl.translated[f] = max(hl.translated.get(f, 0.0), w * sum(ix.idf(t) for t in toks) / len(toks))
         for t in xq.kept:
-            hl.translated[t] = lex.idf(t)
+            hl.translated[t] = ix.idf(t)
     targets = _Targets.of(xq)
     for d in drafts:
         highlight_hit(d, hl)

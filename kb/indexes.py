@@ -19,6 +19,7 @@ rebuild work per change, and a bounded replay from SQLite when a KB is opened.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -473,7 +474,30 @@ class Indexes:
             self.sentence_base.close()
         self.sentence_base = sb
 
-    # --- reads for a search -------------------------------------------------------------------
+    # --- reads for a search: every read the ranking (kb.search) makes, whatever the backend ----------
+    # (and ``space``, the language means the vectors are centred with: ``kb.langspace``)
+    @property
+    def lexical_size(self) -> int:
+        """How many live passages the lexical index holds (0: BM25 has nothing to score)."""
+        return len(self.lexical) if self.lexical is not None else 0
+
+    def term_scores(self, terms: list[str], weights: dict[str, float] | None = None):
+        """BM25 of every live passage for these terms (``kb.backends.LexicalScores``: ``top``,
+        ``get``), each term's part times its weight where ``weights`` gives one."""
+        return self.lexical.scores(terms, weights)
+
+    def idf(self, term: str) -> float:
+        """The term's IDF over the lexical index (``unseen_idf`` for a term no passage holds)."""
+        return self.lexical.idf(term)
+
+    def unseen_idf(self) -> float:
+        """The IDF of a term no passage holds (Lucene's, over ``lexical_size`` passages)."""
+        return math.log(1 + (self.lexical_size + 0.5) / 0.5)
+
+    def stored_vectors(self, pids) -> np.ndarray:
+        """The passages' vectors as the vector index holds them (centred; a zero row for an id it lacks)."""
+        return self.vector.vectors(pids)
+
     def dense(self, qv: np.ndarray, n: int, allowed: Selection | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, cosines) of the ``n`` passages nearest to ``qv`` (centred as the index's rows),
         only among the ``allowed`` ones when given. A small filter over an approximate index is

@@ -144,7 +144,7 @@ def make_query(ix: Indexes, text: str, vector: np.ndarray | None, mode: str, p: 
         q.vp, q.vs = ix.space.query(vector, q.lang)  # centred on the question's language (kb.langspace)
     if glossed is not None and q.lang in ("zh", "en"):
         q.tp, _ = ix.space.query(glossed, "en" if q.lang == "zh" else "zh")
-    if mode == "hybrid" and p.translated_lexical_weight > 0 and len(ix.lexical):
+    if mode == "hybrid" and p.translated_lexical_weight > 0 and ix.lexical_size:
         q.cross = cross_query(text, q.lang)
     return q
 
@@ -166,10 +166,10 @@ def rank(ix: Indexes, store: Store, q: Query, k: int, allowed: Selection | None,
     if p.reranker and mode == "hybrid":
         order = rerank(store, q, cands, lead, order, scores, shown, k, p)
     drafts = merge(ix, store, cands, lead, order, shown, k, max_chars)
-    highlight(ix.lexical, store, q, drafts, lead, mode, p)
+    highlight(ix, store, q, drafts, lead, mode, p)
     out = Results(d.hit for d in drafts)
     if drafts and mode == "hybrid":
-        out.signals = top_signals(drafts, cands, lead, q, ix.lexical)
+        out.signals = top_signals(drafts, cands, lead, q, ix)
         out.confidence = confidence(out.signals)
         out.no_answer, out.reason = no_answer(out.signals, out.confidence, q.kind, p)
     return out
@@ -188,13 +188,12 @@ def candidates(ix: Indexes, q: Query, n: int, allowed: Selection | None, mode: s
         cand.update(dense_top)
     if q.tp is not None:
         cand.update(ix.dense(q.tp, n, allowed)[0].tolist())
-    lex = ix.lexical
     if q.cross is not None and senses_from > 0 and dense_top:
-        q.cross = senses_in_context(lex, q.cross, sorted(dense_top, key=lambda i: -dense_top[i])[:senses_from])
-    ls = lex.scores(q.terms) if len(lex) and q.terms else None
+        q.cross = senses_in_context(ix, q.cross, sorted(dense_top, key=lambda i: -dense_top[i])[:senses_from])
+    ls = ix.term_scores(q.terms) if ix.lexical_size and q.terms else None
     if ls is not None and mode != "dense":
         cand.update(ls.top(n, allowed))
-    lsx = lex.scores(q.cross.terms, q.cross.weights) if q.cross is not None else None
+    lsx = ix.term_scores(q.cross.terms, q.cross.weights) if q.cross is not None else None
     if lsx is not None:
         cand.update(lsx.top(n, allowed))
     if not cand:
@@ -204,24 +203,24 @@ def candidates(ix: Indexes, q: Query, n: int, allowed: Selection | None, mode: s
     if mode == "lexical":
         lexical = bm / (bm.max() or 1.0)
     else:
-        scale = ideal_score(lex, q.terms) if ls is not None else 0.0
+        scale = ideal_score(ix, q.terms) if ls is not None else 0.0
         lexical = np.minimum(1.0, bm / scale) if scale > 0 else np.zeros(len(pids), np.float32)
     pcos = np.zeros(len(pids), np.float32)
     if q.vp is not None:
         pcos[:] = [dense_top.get(p, 0.0) for p in pids]
         missing = [j for j, p in enumerate(pids) if p not in dense_top]
         if missing:
-            pcos[missing] = ix.vector.vectors([pids[j] for j in missing]) @ q.vp
-    pcos_t = ix.vector.vectors(pids) @ q.tp if q.tp is not None else None
+            pcos[missing] = ix.stored_vectors([pids[j] for j in missing]) @ q.vp
+    pcos_t = ix.stored_vectors(pids) @ q.tp if q.tp is not None else None
     lexical_x = np.zeros(len(pids), np.float32)
     if lsx is not None:
-        scale_x = q.cross.ideal(lex.idf)
+        scale_x = q.cross.ideal(ix.idf)
         if scale_x > 0:
             lexical_x = np.minimum(1.0, lsx.get(pids) / scale_x)
     return Candidates(pids, pcos, lexical, lexical_x, dense_top, pcos_t)
 
 
-def senses_in_context(lex, xq, near: list[int], lift: float = 2.0):
+def senses_in_context(ix: Indexes, xq, near: list[int], lift: float = 2.0):
     """The question's translations chosen by the passages ``near`` it (by vector; the dictionary's
     sense order knows nothing of the question): a translation is confirmed when those passages
     hold all its words at least ``lift`` times as often as the library's passages at large ("point"
@@ -229,29 +228,29 @@ def senses_in_context(lex, xq, near: list[int], lift: float = 2.0):
     weight, a confirmed later sense joins, an unconfirmed one loses half
     (``CrossQuery.in_context``). One BM25 lookup a translated word."""
     held: dict[str, np.ndarray] = {}
-    n = len(lex)
+    n = ix.lexical_size
 
     def support(toks: list[str]) -> float:
         if not toks or not n:
             return 0.0
         for t in toks:
             if t not in held:
-                held[t] = lex.scores([t]).get(near) > 0
+                held[t] = ix.term_scores([t]).get(near) > 0
         share = float(np.logical_and.reduce([held[t] for t in toks]).mean())
-        e = max(np.exp(max(lex.idf(t) for t in toks)) - 1.0, 1e-9)  # Lucene IDF solved for the rarest word's df
+        e = max(np.exp(max(ix.idf(t) for t in toks)) - 1.0, 1e-9)  # Lucene IDF solved for the rarest word's df
         base = max(0.0, (n + 0.5 - 0.5 * e) / (1 + e)) / n
         return share if share > 0 and share >= lift * base else 0.0
     return xq.in_context(support)
 
 
-def ideal_score(lex, terms: list[str]) -> float:
+def ideal_score(ix: Indexes, terms: list[str]) -> float:
     """BM25 of a passage of average length holding each query term once: the scale that makes
     scores comparable across queries. Terms absent from the index count at full IDF, so a query
     only partly matched (say, an English question whose only shared term with a Chinese passage
     is "TikTok") scores low."""
-    if not len(lex) or not terms:
+    if not ix.lexical_size or not terms:
         return 0.0
-    return sum(lex.idf(t) for t in terms)
+    return sum(ix.idf(t) for t in terms)
 
 
 def fuse(c: Candidates, mode: str, p: SearchParams) -> np.ndarray:

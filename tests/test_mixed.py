@@ -90,10 +90,15 @@ def test_the_passages_near_a_question_choose_the_sense_of_its_translated_words()
             "Each player earns one point for a goal.",                            # 2: near
             ] + [f"Cell {i} will divide and separate into one or more parts of the body." for i in range(12)]
     lex = Bm25Index.build(np.arange(len(docs)), [tokenize(d) for d in docs])
+
+    class Reads:  # the reads of kb.indexes.Indexes that senses_in_context makes, over that real index
+        lexical_size = len(lex)
+        term_scores, idf = staticmethod(lex.scores), staticmethod(lex.idf)
+    ix = Reads()
     xq = dictionary.cross_query("这支球队在决赛中丢了多少分？", "zh")
     assert [t for t, _, _ in xq.groups["分"]] == ["divide", "separate"] and "point" not in xq.weights
     assert "point" in {t for t, _, _ in xq.spare["分"]}
-    chosen = senses_in_context(lex, xq, near=[0, 1, 2])
+    chosen = senses_in_context(ix, xq, near=[0, 1, 2])
     senses = {t: w for t, _, w in chosen.groups["分"]}
     # "point" (CC-CEDICT's 12th sense of 分) joins at the weight of the first; "divide", which the
     # near passages lack, keeps half; "one", in most passages of the library, is not confirmed
@@ -101,7 +106,7 @@ def test_the_passages_near_a_question_choose_the_sense_of_its_translated_words()
     assert senses["divide"] == pytest.approx(0.5 * dict((t, w) for t, _, w in xq.groups["分"])["divide"], abs=1e-3)
     assert "one" not in senses
     # passages that confirm nothing leave the translation as it was
-    same = senses_in_context(lex, xq, near=[5, 6])
+    same = senses_in_context(ix, xq, near=[5, 6])
     assert same.groups["丢"] == xq.groups["丢"] and "point" not in same.weights
 
 
