@@ -29,6 +29,10 @@ from typing import Annotated
 from . import config
 from .errors import ConfigError, IndexUnavailable, KBError, KBLocked, NotFound
 from .guard import Gate, is_loopback
+from .results import Filters
+from .cite import FORMATS, MEDIA, Reference, export, passage_json
+from .shapes import article_json, item_json, result_json
+from .view import safe_filename, upload_path
 
 MAX_QUERY_CHARS = 2000
 MAX_BATCH = 100
@@ -41,7 +45,6 @@ class ApiError(Exception):
 
 
 def _filters(lang, source, since, until, article):
-    from .results import Filters
     try:
         return Filters(lang=lang or None, source=source or None, since=since or None, until=until or None,
                        article=article or None).check()
@@ -112,10 +115,7 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
 
     from fastapi.responses import Response
 
-    from .cite import FORMATS, MEDIA, Reference, export
     from . import collection
-    from .cite import passage_json
-    from .shapes import article_json, item_json, result_json
     from .search import clean_query
 
     def _check_format(fmt: str | None) -> None:
@@ -351,7 +351,6 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
         from ingest.fetch import is_url
         from ingest.pipeline import ingest
 
-        from .view import safe_filename, upload_path
         links = [u.strip() for field in (urls or []) for u in field.splitlines() if u.strip()]
         bad = [u for u in links if not is_url(u)]
         if bad:

@@ -34,6 +34,8 @@ from .store import Article, Store
 from .text import init_jieba, to_simplified, use_userdict
 from .writelock import WriteLock
 from .writing import ArticleInput, ArticleWriter, article_id_for
+from .view import drop_upload
+from .results import is_iso_date
 
 DB_NAME = "kb.sqlite"
 # Removing by an id prefix shorter than this needs the caller's confirmation (``confirmed``): a
@@ -314,14 +316,12 @@ class KnowledgeBase:
                           f"to remove {art.id} “{art.title}”, give at least {SAFE_PREFIX} characters of its id "
                           "(or confirm with --yes)")
         self.writing.remove(art)
-        from .view import drop_upload
         drop_upload(self.path / "uploads", art.path)  # (after the commit: a failure leaves a file, never a dangling article)
         return art
 
     def edit(self, article_id: str, **fields) -> Article:
         """Correct an article's title, author, date (YYYY-MM-DD, YYYY-MM or YYYY), source or URL
         (an empty value clears it; the title cannot be cleared). Returns the article as stored."""
-        from .results import is_iso_date
         art = self.resolve(article_id)
         out = {}
         for k, v in fields.items():
@@ -381,7 +381,6 @@ class KnowledgeBase:
         bilingual dictionary — so that the first question does not wait for them (the app runs
         this in the background while it draws its first page; ``kb serve`` before it listens)."""
         from . import dictionary
-        from .text import init_jieba
         init_jieba()
         self.ensure_indexes()
         if self.store.counts()["passages"]:

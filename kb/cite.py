@@ -16,6 +16,10 @@ import json
 import re
 from dataclasses import dataclass
 
+from .errors import KBError, PassageNotFound
+from .results import paragraph_at, span_fingerprint, span_link
+from .text import strip_controls
+
 FORMATS = ("bibtex", "ris", "csl-json", "md")
 MEDIA = {"bibtex": "application/x-bibtex", "ris": "application/x-research-info-systems",
          "csl-json": "application/vnd.citationstyles.csl+json", "md": "text/markdown"}
@@ -78,7 +82,6 @@ def quoted(text: str) -> str:
 def export(refs: list[Reference], fmt: str) -> str:
     """``refs`` in format ``fmt`` (one of FORMATS)."""
     if fmt not in FORMATS:
-        from .errors import KBError
         raise KBError(f"format '{fmt}' is not one of {', '.join(FORMATS)}")
     return {"bibtex": to_bibtex, "ris": to_ris, "csl-json": to_csl_json, "md": to_markdown}[fmt](refs)
 
@@ -90,8 +93,6 @@ def passage_json(kb, permalink: str) -> dict:
     and the span is the stored passage nearest to the old one."""
     import bisect
 
-    from .results import span_fingerprint, span_link
-    from .errors import KBError, PassageNotFound
     m = re.match(r"^([0-9a-f]{4,40}):(\d+)-(\d+)(?:~([0-9a-f]{8}))?$", permalink.strip())
     if not m:
         raise KBError(f"'{permalink}' is not a permalink; they read ARTICLE_ID:START-END~FINGERPRINT "
@@ -112,7 +113,6 @@ def passage_json(kb, permalink: str) -> dict:
     pages = art.meta.get("pages") if isinstance(art.meta, dict) else None
     para = overlap[0]["paragraph"] if overlap else None
     if overlap and overlap[0]["start"] < start:  # the span starts inside that passage
-        from .results import paragraph_at
         para = paragraph_at(overlap[0]["text"], overlap[0]["paragraph"], start - overlap[0]["start"])
     return {"permalink": span_link(art.id, start, end, art.text[start:end]), "changed": changed,
             "article": art.summary() | {"author": art.author}, "start": start, "end": end, "text": art.text[start:end],
@@ -128,7 +128,6 @@ _UNTEX_RE = re.compile(r"\\textbackslash\{\}|\\[{}%&#$_]")
 
 def tex_escape(s: str) -> str:
     """Text as a BibTeX field value that reads back (and typesets) as itself."""
-    from .text import strip_controls
     return _TEX_RE.sub(lambda m: _TEX[m.group()], strip_controls(s))
 
 

@@ -10,10 +10,11 @@ from . import config
 from .base import KnowledgeBase
 from .errors import KBError, StorageError
 from .params import Settings
-from .cite import passage_json
+from .cite import Reference, export, passage_json
 from .results import Filters
 from .shapes import article_json, item_json, result_json
 from .text import escape_controls
+from .evaluate import evaluate, format_table, load_questions
 
 
 def _print_hits(query: str, hits, out=None) -> None:
@@ -80,7 +81,6 @@ def cmd_search(kb: KnowledgeBase, a) -> int:
     q = " ".join(a.query)
     hits = kb.search(q, k=a.k, filters=f, mode=a.mode)
     if a.format:
-        from .cite import Reference, export
         sys.stdout.write(export([Reference.from_hit(h) for h in hits], a.format))
         return 0
     if a.json:
@@ -134,7 +134,6 @@ def cmd_passage(kb, a) -> int:
 
 
 def cmd_cite(kb, a) -> int:
-    from .cite import Reference, export
     refs = []
     for link in a.permalinks:
         d = passage_json(kb, link)
@@ -162,7 +161,6 @@ def cmd_collection(kb, a) -> int:
               f"kept in '{a.name}' as item {it['id']}: “{it['quote'][:80]}” ({it['title']})")
     elif a.action == "show":
         if a.format:
-            from .cite import export
             sys.stdout.write(export(col.references(kb, a.name), a.format))
             return 0
         its = col.items(kb, a.name)
@@ -237,7 +235,6 @@ def cmd_rebuild(kb, a) -> int:
 
 
 def cmd_eval(kb, a) -> int:
-    from .evaluate import evaluate, format_table, load_questions
     qs = load_questions(a.questions)
     res = evaluate(kb, qs, k=a.k, mode=a.mode)
     if a.json:

@@ -12,6 +12,7 @@ import re
 
 from .cite import Reference, passage_json
 from .errors import CollectionNotFound, ItemNotFound, KBError
+from .results import paragraph_at
 
 _NAME = re.compile(r"^[^\x00-\x1f\x7f/\\]{1,80}$")
 MAX_NOTE = 4000
@@ -91,7 +92,6 @@ def references(kb, name: str, its: list[dict] | None = None) -> list[Reference]:
 
 
 def _paragraph(d: dict, offset: int) -> int | None:
-    from .results import paragraph_at
     if d.get("paragraph") is None or offset < 0:
         return d.get("paragraph")
     return paragraph_at(d["text"], d["paragraph"], offset)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -99,7 +101,6 @@ def get(name: str):
     try:
         value = s.kind(raw.strip()) if s.kind is not str else raw
     except ValueError:
-        from .errors import ConfigError
         raise ConfigError(f"Setting {name}={raw!r} is not {_kind(s)}{_range(s)}; default is {s.default}.") from None
     return check(name, value)
 
@@ -115,14 +116,12 @@ def check(name: str, value):
     """``value`` if it lies in setting ``name``'s valid range, else ConfigError naming the range."""
     s = SETTING[name]
     if s.choices and value not in s.choices:
-        from .errors import ConfigError
         raise ConfigError(f"Setting {name}={value!r}: use {' or '.join(repr(c) for c in s.choices)}; default is {s.default}.")
     if s.lo is None and s.hi is None:
         return value
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
         (s.lo is None or value >= s.lo) and (s.hi is None or value <= s.hi)  # (NaN fails both)
     if not ok:
-        from .errors import ConfigError
         raise ConfigError(f"Setting {name}={value!r} is out of range: it must be {_kind(s)}{_range(s)}; default is {s.default}.")
     return value
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .text import tokenize
+
 NUM_PERM = 128
 THRESHOLD = 0.5
 SHINGLE = 3
@@ -18,7 +20,6 @@ def signature(text: str) -> np.ndarray:
     """MinHash hash values (uint64, NUM_PERM) of the article's 3-word shingles."""
     from datasketch import MinHash
 
-    from .text import tokenize
     toks = tokenize(text)
     shingles = {" ".join(toks[i:i + SHINGLE]) for i in range(max(1, len(toks) - SHINGLE + 1))}
     m = MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME)

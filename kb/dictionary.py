@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .text import _STOP_EN, _STOP_ZH, has_han, to_simplified, tokenize
+from .text import _STOP_EN, _STOP_ZH, has_han, init_jieba, to_simplified, tokenize
+from .errors import ConfigError
 
 GLOSSARY = Path(__file__).resolve().parent.parent / "data" / "glossary.tsv"
 MAX_ZH = 8          # longest Chinese headword tried
@@ -157,7 +158,6 @@ class Dictionary:
         lacks is glossed by the parts of it jieba's search mode finds that the dictionary has."""
         import jieba
 
-        from .text import init_jieba
         init_jieba()
         out = []
         for w in jieba.cut(text):
@@ -335,7 +335,6 @@ def _commonness(f: int) -> float:
 def _jieba_freq() -> dict[str, int]:
     import jieba
 
-    from .text import init_jieba
     init_jieba()
     return jieba.dt.FREQ
 
@@ -343,7 +342,6 @@ def _jieba_freq() -> dict[str, int]:
 def _jieba(text: str) -> list[str]:
     import jieba
 
-    from .text import init_jieba
     init_jieba()
     return [t for t in jieba.cut(text) if t.strip()]
 
@@ -357,7 +355,6 @@ def _read_glossary(path: Path) -> dict[str, list[str]]:
             continue
         zh, sep, en = line.partition("\t")
         if not sep or not zh.strip() or not en.strip():
-            from .errors import ConfigError
             raise ConfigError(f"{path}:{n}: a glossary line is 'Chinese<TAB>English; English'")
         out[to_simplified(zh.strip())] = [e.strip() for e in en.split(";") if e.strip()]
     return out

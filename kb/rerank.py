@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import threading
 
+from .errors import ConfigError
+
 _cache: dict[str, object] = {}
 _lock = threading.Lock()
 
@@ -19,7 +21,6 @@ def get_reranker(name: str):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import CrossEncoder
 
-            from .errors import ConfigError
             try:
                 _cache[name] = CrossEncoder(name, num_labels=1, device="cpu")
             except Exception as e:  # noqa: BLE001

@@ -9,6 +9,8 @@ import datetime as dt
 import re
 from dataclasses import asdict, dataclass, field, fields
 
+from .errors import KBError
+
 
 @dataclass
 class Hit:
@@ -94,7 +96,6 @@ class Filters:
     def check(self) -> "Filters":
         """Itself, or a KBError naming the field that holds no valid value (the CLI, the API and
         the app all validate through here)."""
-        from .errors import KBError
         if self.lang and self.lang not in FILTER_LANGS:
             raise KBError(f"lang: '{self.lang}' is not one of {', '.join(FILTER_LANGS)}")
         if self.article and not re.fullmatch(r"[0-9a-f]{1,40}", self.article):

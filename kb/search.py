@@ -58,7 +58,7 @@ import numpy as np
 
 from . import answers
 from .confidence import confidence, no_answer, top_signals
-from .dictionary import cross_query
+from .dictionary import cross_query, gloss_question
 from .highlight import highlight
 from .params import SearchParams
 from .records import Candidates, Draft, Lead, PassageRow, Query, SentenceRef
@@ -112,7 +112,6 @@ def search_batch(ix: Indexes, store: Store, queries: list[str], k: int = 5, filt
     if mode != "lexical":
         glosses = {}
         if p.translated_dense and mode == "hybrid":
-            from .dictionary import gloss_question
             glosses = {i: g for i in todo if (g := gloss_question(texts[i], detect_lang(texts[i])))}
         if query_vectors is not None:
             vectors = {i: query_vectors[i] for i in todo}

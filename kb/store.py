@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import KBError, StorageError
 from .records import PassageRow, SentenceRef
 from .segment import Passage, Sentence
+from .text import strip_controls
 
 SCHEMA_VERSION = "1"
 # meta key: articles whose source/date an engine's own copy has yet to follow (``Store.field_edits``)
@@ -186,7 +188,6 @@ class Store:
         except ValueError:
             newer = True
         if newer:
-            from .errors import KBError
             raise KBError(f"{self.path} was written by a newer version of this program (schema version {row[0]!r}; this "
                           f"one reads {SCHEMA_VERSION}); upgrade it to use this knowledge base")
 
@@ -201,7 +202,6 @@ class Store:
             yield self.db
             return
         if self.readonly:
-            from .errors import StorageError
             raise StorageError.read_only(self.path.parent)
         self.db.execute("BEGIN IMMEDIATE")
         try:
@@ -518,7 +518,6 @@ class Store:
             raise ValueError(f"not editable: {', '.join(sorted(bad))}")
         if not fields:
             return
-        from .text import strip_controls
         fields = {k: strip_controls(v) if isinstance(v, str) else v for k, v in fields.items()}
         with self.transaction() as db:
             db.execute(f"UPDATE articles SET {', '.join(f'{k}=?' for k in fields)} WHERE id=?", [*fields.values(), article_id])

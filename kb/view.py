@@ -10,6 +10,8 @@ import re
 import unicodedata
 from pathlib import Path
 
+from .text import _STOP_EN, _STOP_ZH, init_jieba
+
 
 def paragraphs(text: str) -> list[tuple[int, int]]:
     """(start, end) of each non-empty line of the cleaned text; index i is paragraph i + 1."""
@@ -86,9 +88,7 @@ def keywords(text: str, k: int = 12) -> list[str]:
     """Top keywords of an article (jieba TF-IDF), for the reading view."""
     import jieba.analyse
 
-    from .text import init_jieba
     init_jieba()
-    from .text import _STOP_EN, _STOP_ZH
     return [w for w in jieba.analyse.extract_tags(text[:50000], topK=k * 3)
             if not re.fullmatch(r"[\d.]+", w) and w.lower() not in _STOP_EN and w not in _STOP_ZH
             and not re.fullmatch(r"[A-Za-z]{1,2}", w)][:k]

@@ -21,7 +21,7 @@ from .indexes import Indexes, notice
 from .params import BuildParams
 from .segment import count_tokens, make_passages, split_sentences
 from .store import Article, Store, now_iso
-from .text import detect_lang, strip_controls, to_simplified, tokenize
+from .text import _query_tokens_cached, detect_lang, lexicon_id, strip_controls, to_simplified, tokenize
 
 
 @dataclass(kw_only=True)
@@ -216,7 +216,6 @@ class ArticleWriter:
 
     def retokenize_if_needed(self, force: bool = False) -> None:
         """Re-cut every passage's lexical terms when the user dictionary changed (no re-embedding)."""
-        from .text import _query_tokens_cached, lexicon_id
         current = lexicon_id()
         stored = self.store.get_meta("lexicon")
         if not force and stored == current:
