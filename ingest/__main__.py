@@ -7,7 +7,7 @@ import sys
 
 from kb import config
 from kb.base import KnowledgeBase
-from kb.cli import OneLineParser
+from kb.args import OneLineParser
 from kb.errors import KBError
 
 from .pipeline import _safe, ingest

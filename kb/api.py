@@ -348,8 +348,7 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
     @app.post("/articles", summary="Add articles: uploaded files and/or web links")
     def add(files: Annotated[list[UploadFile] | None, File(description="article files")] = None,
             urls: Annotated[list[str] | None, Form(description="web links (one per field, or one per line)")] = None) -> dict:
-        from ingest.fetch import is_url
-        from ingest.pipeline import ingest
+        from ingest import ingest, is_url  # (the pipeline's one entry; it imports nothing of the API)
 
         links = [u.strip() for field in (urls or []) for u in field.splitlines() if u.strip()]
         bad = [u for u in links if not is_url(u)]

@@ -7,6 +7,7 @@ import sqlite3
 import sys
 
 from . import config
+from .args import OneLineParser
 from .base import KnowledgeBase
 from .errors import KBError, StorageError
 from .params import Settings
@@ -340,14 +341,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid")
     p.set_defaults(fn=cmd_eval)
     return ap
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse with its usage errors on one line (not the usage block first): the value and what
-    to do, like every other error of the command line."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 # Arguments that name files: bytes that are not text in the locale's encoding are a valid name
