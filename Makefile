@@ -46,9 +46,9 @@ search: kb
 test: setup browser-deps
 	$(BIN)/python -m pytest -q
 
-# The unit and contract tests (fake embedder, no browser, no killed processes): about two minutes on 2 CPUs.
+# The unit and contract tests (fake embedder, no browser, no killed processes, no engine servers): under a minute on 2 CPUs.
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not browser and not model and not process"
+	$(BIN)/python -m pytest -q -m "not browser and not model and not process and not slow"
 
 bench: setup
 	$(BIN)/python benchmarks/retrieval.py

@@ -195,6 +195,7 @@ def _trickle(sock):
         time.sleep(1)
 
 
+@pytest.mark.slow
 def test_web_pages_that_lie_trickle_or_break_are_one_line_each_and_the_batch_goes_on(tmp_path, monkeypatch):
     from ingest import fetch as fetch_mod
     from ingest import ingest
@@ -688,6 +689,7 @@ def test_fetch_follows_only_http_and_no_private_address_unless_allowed(monkeypat
         assert refused_address(ip) == kind, ip
 
 
+@pytest.mark.slow
 def test_the_watchdog_cuts_a_connect_that_hangs(monkeypatch):
     """The socket is watched from before its connect: a TLS handshake that never ends (a server
     that accepts and says nothing) is cut at the deadline, not left to the per-read timeout."""

@@ -38,6 +38,7 @@ def test_dictionary_translates_both_ways_longest_match_first():
     assert all(len(t.target) > 1 for t in translations)  # no one-character guesses (法 for France)
 
 
+@pytest.mark.slow
 def test_the_dictionary_cache_answers_as_the_tables_built_in_memory_and_a_damaged_one_is_rebuilt(tmp_path, monkeypatch):
     built = dictionary.Dictionary()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))

@@ -23,6 +23,8 @@ from .conftest import ROOT, SAMPLE, run_cli, open_kb
 from .fakes import HASH
 from .test_api import _free_port
 
+pytestmark = pytest.mark.slow  # Milvus Lite servers and Ray instances of their own
+
 ENV = {"KB_MODEL": HASH}
 # The test's own cluster on localhost, without Ray's token authentication (a real cluster keeps
 # it; the ingest process then needs RAY_AUTH_TOKEN, docs/scale-out.md).
