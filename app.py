@@ -6,6 +6,7 @@ A thin layer over the `kb` library: retrieval, citations and rendering helpers l
 """
 from __future__ import annotations
 
+import hashlib
 import html
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from kb import Filters, KnowledgeBase, config
 from kb.errors import KBError
 from kb.params import Settings
 from kb.results import is_iso_date
-from kb.view import context_span, explain, keywords, md_escape, render, safe_filename, upload_path
+from kb.view import context_span, explain, export_name, keywords, md_escape, render, safe_filename, upload_path
 
 PAGES = ["Ask", "Read", "Collections", "Add articles", "Library"]
 LANGS = {"any": None, "Chinese (zh)": "zh", "English (en)": "en", "mixed": "mixed"}
@@ -24,7 +25,7 @@ CSS = """<style>
 mark.kb-answer {background: #ffe58f; color: #1f1f1f; padding: 0;}
 .kb-passage {background: rgba(64, 150, 255, 0.18);}
 .kb-text {line-height: 1.7; font-size: 1rem;}
-.kb-text b {color: #c41d7f;}
+.kb-text b {color: color-mix(in srgb, #c41d7f 60%, currentColor);}  /* magenta, toward the theme's text colour */
 .kb-why {font-size: 0.85rem; opacity: 0.8; margin: 0.2rem 0 0.4rem 0;}
 .kb-gloss {border-bottom: 1px dotted rgba(128, 128, 128, 0.8); cursor: help;}
 </style>"""
@@ -180,7 +181,10 @@ def page_ask(kb: KnowledgeBase) -> None:
         return
     top = hits[0]
     conf = getattr(hits, "confidence", None)
-    if getattr(hits, "no_answer", False):
+    related = bool(getattr(hits, "no_answer", False))
+    # this question's widgets (selection, open boxes) start afresh when the question or filters change
+    qkey = hashlib.sha1(repr((query.strip(), filters)).encode()).hexdigest()[:10]
+    if related:
         why = getattr(hits, "reason", None)
         st.warning("No passage in your library seems to answer this — closest passages:\n\n"
                    + md_escape(f"Confidence {conf:.2f}" + (f": {why}." if why and why != "low confidence" else ".")))
@@ -189,24 +193,34 @@ def page_ask(kb: KnowledgeBase) -> None:
                     unsafe_allow_html=True)
         st.markdown(f'<div class="kb-why">from “{_h(top.title)}”, paragraph {top.highlight_paragraph or top.paragraph}'
                     + (f" · confidence {conf:.2f}" if conf is not None else "") + "</div>", unsafe_allow_html=True)
-    export_results(hits, query)
+    export_results(hits, query, qkey, related)
     st.divider()
     for h in hits:
-        show_hit(kb, h, related=bool(getattr(hits, "no_answer", False)))
+        show_hit(kb, h, qkey, related=related)
 
 
 CITE_FORMATS = {"BibTeX": ("bibtex", "bib"), "RIS": ("ris", "ris"), "CSL-JSON": ("csl-json", "json"),
                 "Markdown": ("md", "md")}
 
 
-def export_results(hits, query: str) -> None:
-    """Every result's citation (its answering sentence quoted) in a reference manager's format."""
+def _selected_key(qkey: str, h) -> str:
+    return f"sel-{qkey}-{h.rank}-{h.passage_id}"
+
+
+def export_results(hits, query: str, qkey: str, related: bool) -> None:
+    """The results' citations (each answering sentence quoted) in a reference manager's format:
+    all of them, or those ticked "Select for export" (every hit when the library answers, none
+    when nothing seems to answer: the cards are then only possibly related)."""
     from kb.cite import MEDIA, Reference, export
-    c = st.columns([1, 1, 3])
+    picked = [h for h in hits if st.session_state.get(_selected_key(qkey, h), not related)]
+    c = st.columns([1, 1, 1, 2])
     label = c[0].selectbox("Citation format", list(CITE_FORMATS), key="cite_fmt", label_visibility="collapsed")
     fmt, ext = CITE_FORMATS[label]
-    c[1].download_button(f"Export {_count(len(hits), 'citation')}", export([Reference.from_hit(h) for h in hits], fmt),
-                         file_name=f"{safe_filename(query[:40], 'citations')}.{ext}", mime=MEDIA[fmt], key="cite_all")
+    name = f"{export_name(query, time.strftime('%Y-%m-%d'))}.{ext}"
+    c[1].download_button(f"Export {_count(len(picked), 'selected citation')}", export([Reference.from_hit(h) for h in picked], fmt),
+                         file_name=name, mime=MEDIA[fmt], key="cite_selected", disabled=not picked, type="primary")
+    c[2].download_button(f"Export all {_count(len(hits), 'citation')}", export([Reference.from_hit(h) for h in hits], fmt),
+                         file_name=name, mime=MEDIA[fmt], key="cite_all")
 
 
 def _count(n: int, word: str) -> str:
@@ -219,8 +233,9 @@ def _recall(question: str) -> None:
 
 
 
-def show_hit(kb: KnowledgeBase, h, related: bool = False) -> None:
-    """One result card; ``related``: the search found no answer, so the card is a possibly related passage."""
+def show_hit(kb: KnowledgeBase, h, qkey: str, related: bool = False) -> None:
+    """One result card; ``related``: the search found no answer, so the card is a possibly related
+    passage. ``qkey`` names this question's widgets (a new question opens with its boxes closed)."""
     with st.container(border=True):
         st.markdown(f"**[{h.rank}] {md_escape(h.title)}**" + (" · *possibly related*" if related else ""))
         page, para = h.highlight_page or h.page, h.highlight_paragraph or h.paragraph  # where the answer is
@@ -230,21 +245,23 @@ def show_hit(kb: KnowledgeBase, h, related: bool = False) -> None:
         st.markdown(f'<div class="kb-why">Why here: {_h(explain(h))}</div>', unsafe_allow_html=True)
         st.markdown(f'<div class="kb-text">{render(h.text, h.start, (h.highlight_start, h.highlight_end), h.marks, glosses=_glosses(h.text))}</div>',
                     unsafe_allow_html=True)
-        cols = st.columns([1, 1, 3])
+        cols = iter(st.columns([1, 1, 1, 2], vertical_alignment="center"))
         if h.url and h.url.lower().startswith(("http://", "https://")):  # (never javascript: or data:)
-            cols[0].link_button("Original", h.url)
-        if cols[1].button("Open article", key=f"open-{h.rank}-{h.passage_id}"):
+            next(cols).link_button("Original", h.url)
+        opened = next(cols).button("Open article", key=f"open-{h.rank}-{h.passage_id}")
+        next(cols).checkbox("Select for export", value=not related, key=_selected_key(qkey, h))
+        if opened:
             # (the question stays in the URL, for coming back after a reload)
             set_qp(_clear=True, page="Read", article=h.article_id, passage=h.passage_id, span=f"{h.start}-{h.end}",
                    hl=f"{h.highlight_start}-{h.highlight_end}", q=st.session_state.get("last_ask", {}).get("q"))
             st.session_state["goto_page"] = "Read"  # the page switcher is already drawn: moved on the next run
             st.rerun()
-        with st.expander("Context: surrounding paragraphs"):
+        with st.expander("Context: surrounding paragraphs", key=f"ctx-{qkey}-{h.rank}"):
             art = kb.store.article(h.article_id)
             s, e = context_span(art.text, h.start, h.end)
             st.markdown(f'<div class="kb-text">{render(art.text[s:e], s, (h.highlight_start, h.highlight_end), passage=(h.start, h.end))}</div>',
                         unsafe_allow_html=True)
-        with st.expander("Copy citation"):
+        with st.expander("Copy citation", key=f"copy-{qkey}-{h.rank}"):
             from kb.cite import MEDIA, Reference, export
             st.code(h.citation(), language=None, wrap_lines=True)
             st.caption(f"Permalink: `{h.permalink}` (python -m kb passage …, or the API's /passages/…)")
@@ -252,7 +269,7 @@ def show_hit(kb: KnowledgeBase, h, related: bool = False) -> None:
             fmt, ext = CITE_FORMATS[label]
             st.download_button(f"Download this citation ({label})", export([Reference.from_hit(h)], fmt),
                                file_name=f"{h.article_id}-{h.start}.{ext}", mime=MEDIA[fmt], key=f"cite-{h.rank}-{h.passage_id}")
-        with st.expander("Keep in a collection"):
+        with st.expander("Keep in a collection", key=f"keep-{qkey}-{h.rank}"):
             save_form(kb, h)
 
 
@@ -331,8 +348,10 @@ def page_read(kb: KnowledgeBase) -> None:
     ids = [a.id for a in arts]
     titles = {a.id: f"{a.title} ({a.id[:6]})" for a in arts}
     want = qp("article")
-    _follow_url("read_article", want if want in ids else ids[0])
+    last = st.session_state.get("last_read")
+    _follow_url("read_article", want if want in ids else last if last in ids else ids[0])
     aid = st.selectbox("Article", ids, format_func=lambda i: titles[i], key="read_article")
+    st.session_state["last_read"] = aid  # (the page switcher brings this one back)
     if aid != want:
         set_qp(article=aid, passage=None, span=None, hl=None)
     _wrote_url("read_article")
@@ -412,10 +431,13 @@ def page_collections(kb: KnowledgeBase) -> None:
 
 # --- Add ------------------------------------------------------------------------------------
 def page_add(kb: KnowledgeBase) -> None:
-    from ingest import ingest
-    from ingest.fetch import is_url
+    from ingest import ingest, is_url
     from ingest.pipeline import time_left
     from ingest.readers import SUPPORTED
+
+    def shown(p: str) -> str:
+        """What the user gave: a link as its URL, an upload by its file name."""
+        return p if is_url(p) else Path(p).name
     st.header("Add articles")
     st.caption("Text and Markdown (UTF-8, GBK/GB18030 or Big5), HTML pages, PDF (with a text layer), DOCX and EPUB. "
                "Files are stored in the KB folder.")
@@ -458,19 +480,19 @@ def page_add(kb: KnowledgeBase) -> None:
         st.error(md_escape(StorageError.of(e, kb.path, doing="storing the uploads")))
         return
     bar.progress(1.0, text="Done")
-    st.success(f"{len(s.added)} added, {len(s.updated)} updated, {len(s.unchanged)} unchanged, "
-               f"{len(s.duplicate)} duplicate, {len(s.near_duplicate)} near-duplicate, {len(s.failed)} failed")
-    rows = [(Path(p).name, "added", "") for p in s.added] + [(Path(p).name, "updated", "") for p in s.updated]
-    rows += [(Path(p).name, "unchanged", "") for p in s.unchanged]
-    rows += [(Path(p).name, "duplicate", f"same content as {o}") for p, o in s.duplicate]
-    rows += [(Path(p).name, "near-duplicate", f"stored, linked to {o}") for p, o in s.near_duplicate]
-    rows += [(Path(p).name, "failed", why) for p, why in s.failed]
-    st.dataframe({"file": [r[0] for r in rows], "result": [r[1] for r in rows], "reason": [r[2] for r in rows]},
+    failed = [(shown(p), why) for p, why in s.failed] + [(name, f"could not be stored ({why})") for name, why in unstored]
+    summary = (f"{len(s.added)} added, {len(s.updated)} updated, {len(s.unchanged)} unchanged, "
+               f"{len(s.duplicate)} duplicate, {len(s.near_duplicate)} near-duplicate, {len(failed)} failed")
+    (st.warning if failed else st.success)(summary)  # (a batch with failures is not a plain success)
+    rows = [(shown(p), "added", "") for p in s.added] + [(shown(p), "updated", "") for p in s.updated]
+    rows += [(shown(p), "unchanged", "") for p in s.unchanged]
+    rows += [(shown(p), "duplicate", f"same content as {o}") for p, o in s.duplicate]
+    rows += [(shown(p), "near-duplicate", f"stored, linked to {o}") for p, o in s.near_duplicate]
+    rows += [(name, "failed", why) for name, why in failed]
+    st.dataframe({"file or link": [r[0] for r in rows], "result": [r[1] for r in rows], "reason": [r[2] for r in rows]},
                  hide_index=True, width="stretch")
-    for p, why in s.failed:
-        st.error(md_escape(f"{Path(p).name}: {why}"))
-    for name, why in unstored:
-        st.error(md_escape(f"{name}: could not be stored ({why})"))
+    for name, why in failed:
+        st.error(md_escape(f"{name}: {why}"))
 
 
 # --- Library --------------------------------------------------------------------------------

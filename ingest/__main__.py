@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             s = ingest(kb, args.paths, progress=show, echo=not args.quiet)
         path = kb.path
     except KBError as e:
-        print(f"ingest: {e}", file=sys.stderr)
+        print(f"ingest: {e.for_cli()}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ingest: interrupted; articles stored so far are kept, rerun to finish", file=sys.stderr)

@@ -209,6 +209,8 @@ def _why(e: BaseException, timeout: float) -> str:
         return "the page was cut short (connection closed early); nothing stored, try again"
     if isinstance(reason, http.client.HTTPException):
         return f"the server's answer is malformed ({type(reason).__name__}: {str(reason)[:100]})"
+    if isinstance(reason, socket.gaierror):  # ("Name or service not known", "Temporary failure in name resolution")
+        return "could not fetch: the web address's host was not found (check the link, or this machine's network)"
     if isinstance(reason, OSError) and reason.strerror:
         return f"could not fetch ({reason.strerror})"
     return f"could not fetch ({type(reason).__name__}: {str(reason)[:100]})"

@@ -310,6 +310,31 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
             collection.remove(kb, name, item_id)
         return _json({"removed": item_id, "collection": name})
 
+    class CollectionEdit(BaseModel):
+        name: str
+
+    class ItemEdit(BaseModel):
+        note: str | None = None
+        collection: str | None = None   # move the item there (made when new)
+
+    @app.patch("/collections/{name}", summary="Rename a collection")
+    def collection_rename(name: str, body: CollectionEdit):
+        _check_text("name", body.name, 200)
+        with kb.indexes.lock:
+            collection.rename(kb, name, body.name)
+        return _json({"renamed": name, "name": body.name.strip()})
+
+    @app.patch("/collections/{name}/{item_id}", summary="Change an item's note, or move it to another collection")
+    def collection_item_edit(name: str, item_id: int, body: ItemEdit):
+        for field in ("note", "collection"):
+            _check_text(field, getattr(body, field), 200 if field == "collection" else None)
+        if body.note is None and body.collection is None:
+            raise ApiError(422, "nothing to change: send note and/or collection")
+        with kb.indexes.lock:
+            it = collection.update(kb, name, item_id, note=body.note, to=body.collection)
+            it = next(i for i in collection.items(kb, it["collection"]) if i["id"] == it["id"])  # (with its status)
+        return _json(item_json(it))
+
     @app.delete("/collections/{name}", summary="Delete a collection and its items")
     def collection_delete(name: str):
         with kb.indexes.lock:

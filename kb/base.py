@@ -313,8 +313,8 @@ class KnowledgeBase:
         given = article_id.strip()
         if given != art.id and len(given) < SAFE_PREFIX and not confirmed:
             raise KBError(f"'{given}' is only {len(given)} character{'s' if len(given) > 1 else ''} of an article id; "
-                          f"to remove {art.id} “{art.title}”, give at least {SAFE_PREFIX} characters of its id "
-                          "(or confirm with --yes)")
+                          f"to remove {art.id} “{art.title}”, give at least {SAFE_PREFIX} characters of its id",
+                          cli_hint="or confirm with --yes")
         self.writing.remove(art)
         drop_upload(self.path / "uploads", art.path)  # (after the commit: a failure leaves a file, never a dangling article)
         return art
@@ -351,7 +351,7 @@ class KnowledgeBase:
         KBError when the prefix is ambiguous)."""
         ids = self.store.find_article(article_id.strip()) if re.fullmatch(r"[0-9a-f]{1,40}", article_id.strip()) else []
         if not ids:
-            raise ArticleNotFound(f"No article with id '{article_id}' in {self.path}; `python -m kb list` shows the ids")
+            raise ArticleNotFound(f"No article with id '{article_id}' in {self.path}", cli_hint="`python -m kb list` shows the ids")
         if len(ids) > 1:
             raise KBError(f"Article id prefix '{article_id}' is ambiguous ({', '.join(ids[:5])}…); give more characters")
         return self.store.article(ids[0])

@@ -174,6 +174,15 @@ def cmd_collection(kb, a) -> int:
     elif a.action == "remove":
         col.remove(kb, a.name, a.item)
         print(f"removed item {a.item} from '{a.name}'")
+    elif a.action == "rename":
+        col.rename(kb, a.name, a.new)
+        print(f"renamed collection '{a.name}' to '{a.new.strip()}'")
+    elif a.action == "note":
+        it = col.update(kb, a.name, a.item, note=a.note)
+        print(f"item {it['id']} of '{a.name}': note " + (f"“{it['note']}”" if it["note"] else "cleared"))
+    elif a.action == "move":
+        it = col.update(kb, a.name, a.item, to=a.to)
+        print(f"moved item {it['id']} from '{a.name}' to '{it['collection']}'")
     elif a.action == "delete":
         col.delete(kb, a.name)
         print(f"deleted collection '{a.name}'")
@@ -285,7 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("permalinks", nargs="+", metavar="PERMALINK")
     p.add_argument("--format", choices=("bibtex", "ris", "csl-json", "md"), default="md")
     p.set_defaults(fn=cmd_cite)
-    p = sub.add_parser("collection", help="keep cited passages with notes: list, add, show (or export), remove, delete")
+    p = sub.add_parser("collection", help="keep cited passages with notes: list, add, show (or export), remove, delete, "
+                                          "rename, note, move")
     cs = p.add_subparsers(dest="action", required=True)
     c = cs.add_parser("list", help="every collection")
     c.add_argument("--json", action="store_true")
@@ -304,6 +314,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("item", type=int)
     c = cs.add_parser("delete", help="delete a collection and its items")
     c.add_argument("name")
+    c = cs.add_parser("rename", help="rename a collection")
+    c.add_argument("name")
+    c.add_argument("new")
+    c = cs.add_parser("note", help="change (or clear, with '') an item's note")
+    c.add_argument("name")
+    c.add_argument("item", type=int)
+    c.add_argument("note")
+    c = cs.add_parser("move", help="move an item to another collection (made when new)")
+    c.add_argument("name")
+    c.add_argument("item", type=int)
+    c.add_argument("to")
     p.set_defaults(fn=cmd_collection)
     p = sub.add_parser("gloss", help="pinyin and English glosses of Chinese words (CC-CEDICT and the glossary)")
     p.add_argument("text", nargs="*")
@@ -397,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             kb.close()
     except KBError as e:
-        print(f"kb: {e}", file=sys.stderr)
+        print(f"kb: {e.for_cli()}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

@@ -57,7 +57,7 @@ def items(kb, name: str) -> list[dict]:
     text there is not what was saved: ``current`` is the nearest passage now) or missing (the
     article was removed) — and the article's current metadata when it exists."""
     if not kb.store.has_collection(name):
-        raise CollectionNotFound(f"No collection named '{name}'; `python -m kb collection list` shows them")
+        raise CollectionNotFound(f"No collection named '{name}'", cli_hint="`python -m kb collection list` shows them")
     out = []
     for it in kb.store.collection_items(name):
         try:
@@ -95,6 +95,38 @@ def _paragraph(d: dict, offset: int) -> int | None:
     if d.get("paragraph") is None or offset < 0:
         return d.get("paragraph")
     return paragraph_at(d["text"], d["paragraph"], offset)
+
+
+def rename(kb, name: str, new: str) -> None:
+    """Rename a collection; ``new`` must not name another one (KBError: items would mix)."""
+    name, new = check_name(name), check_name(new)
+    if not kb.store.has_collection(name):
+        raise CollectionNotFound(f"No collection named '{name}'", cli_hint="`python -m kb collection list` shows them")
+    if new == name:
+        return
+    if kb.store.has_collection(new):
+        raise KBError(f"new name: a collection named '{new}' exists already; choose another name (or move the items one by one)")
+    kb.store.rename_collection(name, new)
+
+
+def update(kb, name: str, item_id: int, note: str | None = None, to: str | None = None) -> dict:
+    """Change a kept item's note and/or move it to collection ``to`` (made when new); returns
+    the item as stored. Moving onto a collection that keeps the same span already is refused."""
+    name = check_name(name)
+    it = kb.store.saved_item(name, int(item_id))
+    if it is None:
+        raise ItemNotFound(f"No item {item_id} in collection '{name}'")
+    if note is not None:
+        note = note.strip()
+        if len(note) > MAX_NOTE:
+            raise KBError(f"note: {len(note)} characters, over the {MAX_NOTE} a note may have")
+    if to is not None:
+        to = check_name(to)
+        if to != name and any((o["article_id"], o["start"], o["end"]) == (it["article_id"], it["start"], it["end"])
+                              for o in kb.store.collection_items(to)):
+            raise KBError(f"collection: '{to}' keeps this passage already (item of “{it['title']}”); remove one of the two")
+    kb.store.update_saved(name, int(item_id), note, to)
+    return kb.store.saved_item(to or name, int(item_id))
 
 
 def remove(kb, name: str, item_id: int) -> None:

@@ -2,7 +2,16 @@
 
 
 class KBError(Exception):
-    """Base class: the CLI prints the message on one line and exits non-zero."""
+    """Base class: the CLI prints the message on one line and exits non-zero. ``cli_hint`` is what
+    to type at the command line about it: the CLI adds it (``for_cli``); the API and the app,
+    whose users type no commands, show the message alone."""
+
+    def __init__(self, message: str = "", cli_hint: str | None = None):
+        super().__init__(message)
+        self.cli_hint = cli_hint
+
+    def for_cli(self) -> str:
+        return f"{self}; {self.cli_hint}" if self.cli_hint else str(self)
 
 
 class ConfigError(KBError):

@@ -571,6 +571,26 @@ class Store:
         with self.transaction() as db:
             return db.execute("DELETE FROM saved WHERE collection=? AND id=?", (name, item_id)).rowcount > 0
 
+    def rename_collection(self, name: str, new: str) -> None:
+        """Give collection ``name`` (which exists) the unused name ``new``, its items with it."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO collections(name, created_at) SELECT ?, created_at FROM collections WHERE name=?", (new, name))
+            db.execute("UPDATE saved SET collection=? WHERE collection=?", (new, name))
+            db.execute("DELETE FROM collections WHERE name=?", (name,))
+
+    def saved_item(self, name: str, item_id: int) -> dict | None:
+        row = self.db.execute("SELECT * FROM saved WHERE collection=? AND id=?", (name, item_id)).fetchone()
+        return dict(row) if row is not None else None
+
+    def update_saved(self, name: str, item_id: int, note: str | None = None, to: str | None = None) -> None:
+        """Change an item's note and/or move it to collection ``to`` (made when new)."""
+        with self.transaction() as db:
+            if note is not None:
+                db.execute("UPDATE saved SET note=? WHERE collection=? AND id=?", (note, name, item_id))
+            if to is not None and to != name:
+                db.execute("INSERT OR IGNORE INTO collections(name, created_at) VALUES(?, ?)", (to, now_iso()))
+                db.execute("UPDATE saved SET collection=? WHERE collection=? AND id=?", (to, name, item_id))
+
     def delete_collection(self, name: str) -> bool:
         with self.transaction() as db:
             db.execute("DELETE FROM saved WHERE collection=?", (name,))

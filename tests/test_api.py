@@ -131,6 +131,17 @@ def test_collections_keep_export_and_remove(api, kb_path):
     bib = bibtexparser.parse_string(api.get("/collections/第三章", params={"format": "bibtex"}).text)
     assert not bib.failed_blocks and bib.entries[0].fields_dict["title"].value == hit["title"]
     assert api.post("/collections/第三章", json={"permalink": "garbage"}).status_code == 400
+    # managed: a note changed, the collection renamed, the item moved and back
+    r = api.patch(f"/collections/第三章/{item}", json={"note": "风险（改）"})
+    assert r.status_code == 200 and r.json()["note"] == "风险（改）" and r.json()["status"] == "ok"
+    assert api.patch("/collections/第三章", json={"name": "第三章 定稿"}).json() == {"renamed": "第三章", "name": "第三章 定稿"}
+    assert api.get("/collections/第三章").status_code == 404
+    r = api.patch(f"/collections/第三章 定稿/{item}", json={"collection": "附录"})
+    assert r.status_code == 200 and r.json()["collection"] == "附录"
+    assert api.patch(f"/collections/附录/{item}", json={}).status_code == 422
+    assert api.patch("/collections/附录/99999", json={"note": "x"}).status_code == 404
+    assert api.patch(f"/collections/附录/{item}", json={"collection": "第三章"}).json()["collection"] == "第三章"
+    assert api.delete("/collections/第三章 定稿").status_code == 200  # (left empty by the move)
     assert api.delete(f"/collections/第三章/{item}").status_code == 200
     assert api.delete("/collections/第三章/99999").status_code == 404
     assert api.delete("/collections/第三章").status_code == 200
@@ -323,3 +334,14 @@ def test_a_key_guards_writes_and_any_other_bind_needs_one(kb_path):
     finally:
         everywhere.stop()
 
+
+
+def test_errors_name_commands_only_on_the_command_line(api, kb_path):
+    """An API user types no commands: the 404 says what is missing; the CLI adds what to type."""
+    r = api.get("/articles/abcdef123456")
+    assert r.status_code == 404 and "No article with id 'abcdef123456'" in r.json()["error"]
+    assert "python -m" not in r.json()["error"]
+    r = api.get("/collections/没有这个集合")
+    assert r.status_code == 404 and "No collection named" in r.json()["error"] and "python -m" not in r.json()["error"]
+    cli = run_cli("-m", "kb", "--kb", str(kb_path), "show", "abcdef123456", env_extra=HASH_ENV)
+    assert cli.returncode == 2 and "No article with id 'abcdef123456'" in cli.stderr and "`python -m kb list` shows the ids" in cli.stderr

@@ -95,3 +95,41 @@ def test_cli_and_reopen(kb, kb_dir):
     bad = run_cli("-m", "kb", "--kb", str(kb_dir), "collection", "show", "nope", env_extra=env)
     assert bad.returncode == 2 and "No collection named 'nope'" in bad.stderr
     assert run_cli("-m", "kb", "--kb", str(kb_dir), "collection", "delete", "chapter 3", env_extra=env).returncode == 0
+
+
+def test_a_collection_is_renamed_its_items_get_notes_and_move(kb_dir, hash_model):
+    from kb.errors import CollectionNotFound, ItemNotFound
+    kb = open_kb(kb_dir, create=True)
+    try:
+        with kb.writer():
+            kb.add(ArticleInput(key="/a.txt", path="/a.txt", text=TEXT, content_hash="a", title="电商"))
+        hits = kb.search("全托管模式", k=2)
+        a = col.save(kb, "第三章", hits[0].permalink, "初稿", quote=hits[0].highlight)
+        col.rename(kb, "第三章", " 第三章 定稿 ")
+        assert [r["name"] for r in col.listing(kb)] == ["第三章 定稿"]
+        assert [i["note"] for i in col.items(kb, "第三章 定稿")] == ["初稿"]
+        with pytest.raises(CollectionNotFound):
+            col.items(kb, "第三章")
+        col.save(kb, "第四章", hits[0].permalink, "")
+        with pytest.raises(KBError, match="exists already"):
+            col.rename(kb, "第三章 定稿", "第四章")
+        with pytest.raises(KBError, match="keeps this passage already"):
+            col.update(kb, "第三章 定稿", a["id"], to="第四章")
+        assert col.update(kb, "第三章 定稿", a["id"], note="  改过的注释 ")["note"] == "改过的注释"
+        moved = col.update(kb, "第三章 定稿", a["id"], to="附录")  # a new collection, made by the move
+        assert moved["collection"] == "附录" and col.items(kb, "第三章 定稿") == []
+        assert [(i["note"], i["status"]) for i in col.items(kb, "附录")] == [("改过的注释", "ok")]
+        with pytest.raises(ItemNotFound):
+            col.update(kb, "附录", 999, note="x")
+        with pytest.raises(KBError, match="note: 4001 characters"):
+            col.update(kb, "附录", a["id"], note="长" * 4001)
+    finally:
+        kb.close()
+    # the same on the command line
+    for args, out in ((("rename", "附录", "Appendix"), "renamed collection '附录' to 'Appendix'"),
+                      (("note", "Appendix", str(a["id"]), ""), "note cleared"),
+                      (("move", "Appendix", str(a["id"]), "第三章 定稿"), "to '第三章 定稿'")):
+        r = run_cli("-m", "kb", "--kb", str(kb_dir), "collection", *args, env_extra={"KB_MODEL": HASH})
+        assert r.returncode == 0 and out in r.stdout, r.stderr
+    r = run_cli("-m", "kb", "--kb", str(kb_dir), "collection", "move", "第三章 定稿", "999", "x", env_extra={"KB_MODEL": HASH})
+    assert r.returncode == 2 and "No item 999 in collection '第三章 定稿'" in r.stderr

@@ -115,3 +115,17 @@ def test_mixed_folder_and_two_links_all_searchable_with_citations(tmp_path, site
         assert hit["source"] == source and hit["date"] == date, (q, hit["source"], hit["date"])
         if title == "Annual review":
             assert hit["page"] == 2
+
+
+def test_a_host_that_is_not_found_is_said_in_plain_words(monkeypatch):
+    import socket
+
+    from ingest import fetch as fetch_mod
+    from kb.errors import ReadError
+
+    def no_such_host(*a, **k):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    monkeypatch.setattr(fetch_mod.socket, "getaddrinfo", no_such_host)  # (these machines resolve no public names)
+    with pytest.raises(ReadError) as e:
+        fetch_mod.fetch("https://no-such-host.example/some-article")
+    assert "host was not found" in str(e.value) and "Name or service" not in str(e.value)
