@@ -17,7 +17,7 @@ from kb import Filters, KnowledgeBase, config
 from kb.errors import KBError
 from kb.params import Settings
 from kb.results import is_iso_date
-from kb.view import context_span, explain, export_name, keywords, md_escape, render, safe_filename, upload_path
+from kb.view import context_span, explain, export_name, keywords, md_escape, render, upload_path
 
 PAGES = ["Ask", "Read", "Collections", "Add articles", "Library"]
 LANGS = {"any": None, "Chinese (zh)": "zh", "English (en)": "en", "mixed": "mixed"}
@@ -217,10 +217,11 @@ def export_results(hits, query: str, qkey: str, related: bool) -> None:
     label = c[0].selectbox("Citation format", list(CITE_FORMATS), key="cite_fmt", label_visibility="collapsed")
     fmt, ext = CITE_FORMATS[label]
     name = f"{export_name(query, time.strftime('%Y-%m-%d'))}.{ext}"
-    c[1].download_button(f"Export {_count(len(picked), 'selected citation')}", export([Reference.from_hit(h) for h in picked], fmt),
-                         file_name=name, mime=MEDIA[fmt], key="cite_selected", disabled=not picked, type="primary")
-    c[2].download_button(f"Export all {_count(len(hits), 'citation')}", export([Reference.from_hit(h) for h in hits], fmt),
-                         file_name=name, mime=MEDIA[fmt], key="cite_all")
+    c[1].download_button(f"Export {len(picked)} selected", export([Reference.from_hit(h) for h in picked], fmt),
+                         file_name=name, mime=MEDIA[fmt], key="cite_selected", disabled=not picked, type="primary",
+                         help="the citations of the results ticked “Select for export”", width="stretch")
+    c[2].download_button(f"Export all {len(hits)}", export([Reference.from_hit(h) for h in hits], fmt),
+                         file_name=name, mime=MEDIA[fmt], key="cite_all", help="the citations of every result", width="stretch")
 
 
 def _count(n: int, word: str) -> str:
@@ -390,6 +391,8 @@ def page_collections(kb: KnowledgeBase) -> None:
     from kb import collection as col
     from kb.cite import MEDIA, export
     st.header("Collections")
+    if st.session_state.get("col_done"):
+        st.success(md_escape(st.session_state.pop("col_done")))
     rows = col.listing(kb)
     if not rows:
         st.info("No collections yet. On the Ask page, open **Keep in a collection** under a result to save it with a note.")
@@ -399,12 +402,20 @@ def page_collections(kb: KnowledgeBase) -> None:
     name = st.selectbox("Collection", names, index=names.index(want) if want in names else 0,
                         format_func=lambda n: f"{n} ({_count(next(r['items'] for r in rows if r['name'] == n), 'item')})")
     set_qp(c=name)
+    st.session_state["last_collection"] = name
     items = col.items(kb, name)
-    c = st.columns([1, 1, 3])
+    c = st.columns([1, 1, 1, 2])
     label = c[0].selectbox("Format", list(CITE_FORMATS), key="col_fmt", label_visibility="collapsed")
     fmt, ext = CITE_FORMATS[label]
-    c[1].download_button(f"Export {_count(len(items), 'citation')}", export(col.references(kb, name, items), fmt),
-                         file_name=f"{safe_filename(name, 'collection')}.{ext}", mime=MEDIA[fmt], key="col_export")
+    picked = [it for it in items if st.session_state.get(f"col-sel-{it['id']}", True)]
+    file_name = f"{export_name(name, time.strftime('%Y-%m-%d'))}.{ext}"
+    c[1].download_button(f"Export {len(picked)} selected", export(col.references(kb, name, picked), fmt),
+                         file_name=file_name, mime=MEDIA[fmt], key="col_export_selected", disabled=not picked, type="primary",
+                         help="the citations of the items ticked “Select for export”", width="stretch")
+    c[2].download_button(f"Export all {len(items)}", export(col.references(kb, name, items), fmt),
+                         file_name=file_name, mime=MEDIA[fmt], key="col_export", help="the citations of every item",
+                         width="stretch")
+    manage_collection(kb, name, names)
     for it in items:
         with st.container(border=True):
             st.markdown(f"**{md_escape(it['title'])}**")
@@ -414,9 +425,9 @@ def page_collections(kb: KnowledgeBase) -> None:
             st.markdown(f'<div class="kb-text">“{render(it["quote"])}”</div>', unsafe_allow_html=True)
             if it["note"]:
                 st.markdown(f'<div class="kb-why">Note: {_h(it["note"])}</div>', unsafe_allow_html=True)
-            b = st.columns([1, 1, 3])
+            b = iter(st.columns([1, 1, 1, 2], vertical_alignment="center"))
             cur = it["current"]
-            if cur and b[0].button("Open article", key=f"col-open-{it['id']}"):
+            if cur and next(b).button("Open article", key=f"col-open-{it['id']}"):
                 start = cur["start"] + max(0, cur["text"].find(it["quote"]))
                 pid = next((p["id"] for p in cur["passages"] if p["start"] <= start and start + len(it["quote"]) <= p["end"]),
                            cur["passages"][0]["id"] if cur["passages"] else None)
@@ -424,8 +435,71 @@ def page_collections(kb: KnowledgeBase) -> None:
                        hl=f"{start}-{start + len(it['quote'])}" if it["status"] == "ok" else None)
                 st.session_state["goto_page"] = "Read"
                 st.rerun()
-            if b[1].button("Remove", key=f"col-rm-{it['id']}"):
-                col.remove(kb, name, it["id"])
+            if next(b).button("Remove…", key=f"col-rm-{it['id']}"):
+                st.session_state["col_rm_confirm"] = it["id"]
+            next(b).checkbox("Select for export", value=True, key=f"col-sel-{it['id']}")
+            if st.session_state.get("col_rm_confirm") == it["id"]:
+                st.warning(md_escape(f"Remove this item (“{it['title']}”) from “{name}”?"))
+                y, n = st.columns([1, 4])
+                if y.button("Yes, remove", type="primary", key=f"col-rm-yes-{it['id']}"):
+                    col.remove(kb, name, it["id"])
+                    st.session_state.pop("col_rm_confirm", None)
+                    st.session_state["col_done"] = f"Removed the item “{it['title']}” from “{name}”."
+                    st.rerun()
+                if n.button("Cancel", key=f"col-rm-no-{it['id']}"):
+                    st.session_state.pop("col_rm_confirm", None)
+                    st.rerun()
+            with st.expander("Edit note or move", key=f"col-edit-{it['id']}"):
+                with st.form(f"col-edit-form-{it['id']}", border=False):
+                    note = st.text_area("Note", value=it["note"], key=f"col-note-{it['id']}", height=68)
+                    to = st.selectbox("Move to collection", names + ["New collection…"], index=names.index(name),
+                                      key=f"col-to-{it['id']}")
+                    new = st.text_input("New collection's name", key=f"col-new-{it['id']}",
+                                        help="used when the collection above is “New collection…”")
+                    if st.form_submit_button("Save item"):
+                        target = (new if to == "New collection…" else to).strip()
+                        try:
+                            col.update(kb, name, it["id"], note=note, to=target or None)
+                        except KBError as e:
+                            st.error(md_escape(e))
+                        else:
+                            moved = target and target != name
+                            st.session_state["col_done"] = (f"Moved “{it['title']}” to “{target}”." if moved
+                                                            else f"Saved the note of “{it['title']}”.")
+                            st.rerun()
+
+
+def manage_collection(kb: KnowledgeBase, name: str, names: list[str]) -> None:
+    """Rename or delete the collection shown (a delete asks first)."""
+    from kb import collection as col
+    with st.expander("Rename or delete this collection", key=f"col-manage-{name}"):
+        with st.form(f"col-rename-{name}", border=False):
+            new = st.text_input("New name", value=name, key=f"col-rename-name-{name}")
+            if st.form_submit_button("Rename"):
+                try:
+                    col.rename(kb, name, new)
+                except KBError as e:
+                    st.error(md_escape(e))
+                else:
+                    set_qp(c=new.strip())
+                    st.session_state["last_collection"] = new.strip()
+                    st.session_state["col_done"] = f"Renamed “{name}” to “{new.strip()}”."
+                    st.rerun()
+        if st.button("Delete collection…", key=f"col-del-{name}"):
+            st.session_state["col_del_confirm"] = name
+        if st.session_state.get("col_del_confirm") == name:
+            n = len(col.items(kb, name))
+            st.warning(md_escape(f"Delete “{name}” and its {_count(n, 'item')}? The articles stay in the library."))
+            y, no = st.columns([1, 4])
+            if y.button("Yes, delete", type="primary", key=f"col-del-yes-{name}"):
+                col.delete(kb, name)
+                st.session_state.pop("col_del_confirm", None)
+                st.session_state.pop("last_collection", None)
+                set_qp(c=None)
+                st.session_state["col_done"] = f"Deleted the collection “{name}”."
+                st.rerun()
+            if no.button("Cancel", key=f"col-del-no-{name}"):
+                st.session_state.pop("col_del_confirm", None)
                 st.rerun()
 
 

@@ -209,11 +209,38 @@ def test_keep_a_result_in_a_collection_then_open_and_remove_it(monkeypatch, tmp_
     assert '<mark class="kb-answer">' in _html(at)  # the kept sentence is marked in the article
 
     at.sidebar.radio(key="page_radio").set_value("Collections").run()
-    at.button(key=next(b.key for b in at.button if b.key.startswith("col-rm-"))).click().run()
+    item = next(b.key for b in at.button if b.key.startswith("col-open-")).removeprefix("col-open-")
+    # the note changed, then the item moved to a new collection, then the collection renamed
+    at.text_area(key=f"col-note-{item}").set_value("广州仓的作用（改）")
+    next(b for b in at.button if b.label == "Save item").click().run()
+    assert not at.exception and any("Saved the note" in s.value for s in at.success)
+    assert "Note: 广州仓的作用（改）" in _html(at)
+    at.selectbox(key=f"col-to-{item}").set_value("New collection…")
+    at.text_input(key=f"col-new-{item}").set_value("附录")
+    next(b for b in at.button if b.label == "Save item").click().run()
+    assert not at.exception and any("Moved" in s.value and "附录" in s.value for s in at.success), \
+        ([e.value for e in at.error], [s.value for s in at.success])
+    at.selectbox[0].set_value("附录").run()
+    at.text_input(key="col-rename-name-附录").set_value("附录 A")
+    next(b for b in at.button if b.label == "Rename").click().run()
+    assert not at.exception and at.query_params["c"] == "附录 A"
+    assert {r for r in at.selectbox[0].options} >= {"附录 A (1 item)"}
+    # Remove asks first; Cancel keeps the item, Yes removes it
+    at.button(key=f"col-rm-{item}").click().run()
+    assert any("Remove this item" in w.value for w in at.warning)
+    at.button(key=f"col-rm-no-{item}").click().run()
+    at.button(key=f"col-rm-{item}").click().run()
+    at.button(key=f"col-rm-yes-{item}").click().run()
     assert not at.exception
     kb = open_kb(kb_path)
-    assert kb.store.collection_items("第三章") == []
+    assert kb.store.collection_items("附录 A") == []
     kb.close()
+    # Delete a collection asks first too
+    at.button(key="col-del-附录 A").click().run()
+    assert any("Delete “附录 A” and its 0 items" in w.value for w in at.warning)
+    at.button(key="col-del-yes-附录 A").click().run()
+    assert not at.exception and any("Deleted the collection “附录 A”" in s.value for s in at.success)
+    assert [o.split(" (")[0] for o in at.selectbox[0].options] == ["第三章"]
 
 
 def test_pinyin_and_glosses_on_hover_when_switched_on(monkeypatch, tmp_path):
@@ -292,3 +319,29 @@ def test_every_change_of_a_filter_sticks_and_the_url_follows(monkeypatch, tmp_pa
     for since in ("2023-09-13", "2023-09-01", "", "2024"):
         at.text_input(key="f_since").set_value(since).run()
         assert at.text_input(key="f_since").value == since
+
+
+def test_export_takes_the_selected_results_and_names_the_file_by_the_question(monkeypatch, tmp_path):
+    """Every hit starts selected when the library answers, none when nothing seems to (then the
+    hits are only possibly related); a tick changes what "Export selected" takes. (The file's
+    name, and the answered case with the real model: tests/test_browser.py.)"""
+    kb_path = _hash_kb(monkeypatch, tmp_path)
+    at = _app(monkeypatch, kb_path, model=HASH).run()
+    at.text_input(key="query").set_value("全托管模式 广州仓").run()
+    assert not at.exception
+    related = any("No passage in your library seems to answer" in w.value for w in at.warning)
+    boxes = [c for c in at.checkbox if c.key and c.key.startswith("sel-")]
+    n = len(boxes)
+    assert n >= 2 and all(c.value == (not related) for c in boxes)
+
+    def buttons():
+        return {b.proto.label: b.proto for b in at.get("download_button")}
+    start = 0 if related else n
+    assert f"Export all {n}" in buttons() and f"Export {start} selected" in buttons()
+    boxes[0].set_value(not boxes[0].value).run()
+    now = start + (1 if related else -1)
+    assert f"Export {now} selected" in buttons()
+    # a new question starts with a selection of its own
+    at.text_input(key="query").set_value("卖家 物流 广州仓").run()
+    related = any("No passage in your library seems to answer" in w.value for w in at.warning)
+    assert all(c.value == (not related) for c in at.checkbox if c.key and c.key.startswith("sel-"))

@@ -102,6 +102,19 @@ def _luma(css: str) -> float:
     return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
 
 
+def _contrast(fg: str, bg: str) -> float:
+    """WCAG contrast ratio of two CSS colours (rgb()/rgba() or color(srgb …), alpha ignored)."""
+    import re
+
+    def lum(css):
+        scale = 1.0 if css.startswith("color(srgb") else 255.0  # (what color-mix() computes to)
+        c = [float(x) / scale for x in re.findall(r"[\d.]+", css)[:3]]
+        c = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in c]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+    a, b = sorted((lum(fg), lum(bg)), reverse=True)
+    return (a + 0.05) / (b + 0.05)
+
+
 def _choose(page, label: str, option: str) -> None:
     """Pick ``option`` in the selectbox labelled ``label``, as a user clicks it."""
     page.get_by_role("combobox", name=label, exact=True).first.click()
@@ -131,12 +144,25 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
     import re
 
     import bibtexparser
+    export_all = page.get_by_role("button", name=re.compile(r"^Export all \d+$"))
+    n = int(re.search(r"\d+", export_all.inner_text()).group())
     with page.expect_download() as dl:
-        page.get_by_role("button", name=re.compile(r"^Export \d+ citations$")).click()
+        export_all.click()
     bib = bibtexparser.parse_string(Path(dl.value.path()).read_text(encoding="utf-8"))
-    assert not bib.failed_blocks and len(bib.entries) >= 1
+    assert not bib.failed_blocks and len(bib.entries) == n >= 2
     assert bib.entries[0].fields_dict["title"].value == "20万卖家已入驻!TikTok在美正式推出电商服务"
-    assert "20万商家入驻" in bib.entries[0].fields_dict["note"].value and dl.value.suggested_filename.endswith(".bib")
+    assert "20万商家入驻" in bib.entries[0].fields_dict["note"].value
+    import time
+    # the file is named by the question's first words, cut where a word ends, and the day
+    assert dl.value.suggested_filename == f"How many merchants joined TikTok Shop in {time.strftime('%Y-%m-%d')}.bib"
+    # Only what is selected: every hit starts selected (the library answers); untick the second
+    page.get_by_text("Select for export").nth(1).click()
+    picked = page.get_by_role("button", name=f"Export {n - 1} selected")
+    with page.expect_download() as dl:
+        picked.click()
+    chosen = bibtexparser.parse_string(Path(dl.value.path()).read_text(encoding="utf-8"))
+    assert len(chosen.entries) == n - 1 and [e.fields_dict["title"].value for e in chosen.entries] == \
+        [e.fields_dict["title"].value for i, e in enumerate(bib.entries) if i != 1]
 
     page.get_by_text("Copy citation").first.click()
     with page.expect_download() as one:
@@ -188,10 +214,29 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
     expect(page.get_by_text("Note: 美国站入驻数据")).to_be_visible()
     expect(page.locator("div.kb-text").filter(has_text="20万商家入驻").first).to_be_visible()
     with page.expect_download() as dl:
-        page.get_by_role("button", name="Export 1 citation").click()
+        page.get_by_role("button", name="Export all 1").click()
     bib = bibtexparser.parse_string(Path(dl.value.path()).read_text(encoding="utf-8"))
     assert "20万商家入驻" in bib.entries[0].fields_dict["note"].value  # the kept sentence, quoted
     assert bib.entries[0].fields_dict["annote"].value == "美国站入驻数据"  # and the researcher's note
+    # managed as a researcher does: the note edited, the collection renamed (a screenshot in each theme)
+    page.get_by_text("Edit note or move").first.click()
+    page.get_by_role("textbox", name="Note", exact=True).first.fill("美国站入驻数据（二十万）")
+    page.get_by_role("button", name="Save item").first.click()
+    expect(page.get_by_text("Note: 美国站入驻数据（二十万）")).to_be_visible()
+    page.get_by_text("Rename or delete this collection").click()
+    page.get_by_role("textbox", name="New name", exact=True).fill("第三章 定稿")
+    page.get_by_role("button", name="Rename", exact=True).click()
+    expect(page.get_by_text("Renamed “第三章 草稿” to “第三章 定稿”.")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "collection-light.png"))
+    page.emulate_media(color_scheme="dark")
+    page.reload()
+    expect(page.get_by_text("Note: 美国站入驻数据（二十万）")).to_be_visible()
+    note = page.locator("div.kb-why").filter(has_text="Note:").first
+    assert _luma(note.evaluate(EFFECTIVE_BACKGROUND)) < 0.3 < _luma(note.evaluate("e => getComputedStyle(e).color"))
+    page.screenshot(path=str(ARTIFACTS / "collection-dark.png"))
+    page.emulate_media(color_scheme="light")
+    page.reload()
+    expect(page.get_by_text("Note: 美国站入驻数据（二十万）")).to_be_visible()
     page.get_by_role("button", name="Open article").first.click()
     expect(page.get_by_role("heading", name="Read")).to_be_visible()
     expect(page.locator("mark.kb-answer").first).to_contain_text("20万商家入驻")
@@ -218,6 +263,31 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
     expect(page.get_by_text("[1] 三峡大坝的船闸")).to_be_visible()
     expect(page.locator("mark.kb-answer").first).to_contain_text("三个半小时")
 
+    # The kept item removed and the collection deleted, each after asking first.
+    page.get_by_text("Collections", exact=True).click()
+    expect(page.get_by_text("Note: 美国站入驻数据（二十万）")).to_be_visible()
+    page.get_by_role("button", name="Remove…").first.click()
+    expect(page.get_by_text("Remove this item")).to_be_visible()
+    page.get_by_role("button", name="Yes, remove").click()
+    expect(page.get_by_text("Removed the item")).to_be_visible()
+    page.get_by_text("Rename or delete this collection").click()
+    page.get_by_role("button", name="Delete collection…").click()
+    page.get_by_role("button", name="Yes, delete").click()
+    expect(page.get_by_text("Deleted the collection “第三章 定稿”.")).to_be_visible()
+    expect(page.get_by_text("No collections yet.")).to_be_visible()
+    page.get_by_text("Library", exact=True).click()
+    expect(page.get_by_role("heading", name="Library")).to_be_visible()  # (and the URL says so: a reload stays there)
+    for theme in ("light", "dark"):
+        page.emulate_media(color_scheme=theme)
+        page.reload()
+        expect(page.get_by_role("heading", name="Library")).to_be_visible()
+        expect(page.get_by_text(re.compile(r"^\d+ of \d+ articles$"))).to_be_visible()
+        expect(page.get_by_role("button", name="Remove…")).to_be_visible()
+        expect(page.locator("[data-testid=stDataFrame]").first).to_be_visible()
+        page.wait_for_timeout(500)  # (the table's canvas draws after it is shown)
+        page.screenshot(path=str(ARTIFACTS / f"library-{theme}.png"))
+    page.emulate_media(color_scheme="light")
+
 
 def test_mixed_library_answers_across_languages_explains_and_says_when_nothing_answers(server, page):
     from playwright.sync_api import expect
@@ -238,6 +308,8 @@ def test_mixed_library_answers_across_languages_explains_and_says_when_nothing_a
     bg = page.evaluate("getComputedStyle(document.querySelector('.stApp')).backgroundColor")
     fg = page.locator("div.kb-why").first.evaluate("e => getComputedStyle(e).color")
     assert _luma(bg) < 0.3 < _luma(fg), (bg, fg)  # dark page, light text
+    term = page.locator("div.kb-text b").first  # a matched term, marked in colour
+    assert _contrast(term.evaluate("e => getComputedStyle(e).color"), term.evaluate(EFFECTIVE_BACKGROUND)) >= 4.5
     page.screenshot(path=str(ARTIFACTS / "cross-language-dark.png"))
     page.emulate_media(color_scheme="light")
     page.reload()
