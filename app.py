@@ -575,12 +575,12 @@ def page_library(kb: KnowledgeBase) -> None:
     if st.session_state.get("rm_done"):
         st.success(md_escape(f"Removed {st.session_state.pop('rm_done')}"))
     s = kb.stats()
-    c = st.columns(5)
+    c = st.columns(4)
     c[0].metric("Articles", s["articles"])
     c[1].metric("Passages", s["passages"])
     c[2].metric("Languages", md_escape(", ".join(f"{k} {v}" for k, v in s["languages"].items())) or "–")
-    c[3].metric("Index size", f"{s['bytes_on_disk'] / 2**20:.1f} MB")
-    c[4].metric("Embedder", md_escape(s["embedder"].split("/")[-1]))
+    c[3].metric("On disk", f"{s['bytes_on_disk'] / 2**20:.1f} MB")
+    st.caption(md_escape(f"Embedder: {s['embedder']}"))
     if empty_state(kb):
         return
     arts = kb.articles()
@@ -600,10 +600,7 @@ def page_library(kb: KnowledgeBase) -> None:
                                "articles without a date are left out by date filters."))
             return
     st.caption(f"{len(shown)} of {len(arts)} articles")
-    st.dataframe({"title": [a.title for a in shown], "author": [a.author or "" for a in shown], "source": [a.source or "" for a in shown],
-                  "date": [a.date or "" for a in shown], "language": [a.lang for a in shown], "passages": [a.passages for a in shown],
-                  "ingested at": [a.ingested_at for a in shown], "id": [a.id for a in shown]},
-                 hide_index=True, width="stretch")
+    library_list(shown)
     edit_form(kb, arts)
     st.subheader("Remove an article")
     titles = {a.id: f"{a.title} ({a.id[:6]})" for a in arts}
@@ -626,6 +623,36 @@ def page_library(kb: KnowledgeBase) -> None:
         if b.button("Cancel", key="rm_no"):
             st.session_state.pop("rm_confirm", None)
             st.rerun()
+
+
+LIBRARY_PAGE = 25  # articles a page of the Library lists
+
+
+def library_list(arts) -> None:
+    """The articles as a list a person reads: the full title (click: open it on Read), then
+    author, source, date, language, passages and when it was added, in local time; paged."""
+    pages = max(1, -(-len(arts) // LIBRARY_PAGE))
+    at = 1
+    if pages > 1:
+        at = st.number_input(f"Page (of {pages})", 1, pages, 1, key="lib_page")
+    for a in arts[(at - 1) * LIBRARY_PAGE:at * LIBRARY_PAGE]:
+        with st.container(border=True):
+            if st.button(md_escape(a.title), key=f"lib-open-{a.id}", type="tertiary", help="open it on the Read page"):
+                set_qp(_clear=True, page="Read", article=a.id)
+                st.session_state["goto_page"] = "Read"
+                st.rerun()
+            facts = [a.author, a.source, a.date, {"zh": "Chinese", "en": "English"}.get(a.lang, a.lang),
+                     _count(a.passages, "passage"), f"added {_local_time(a.ingested_at)}", a.id[:6]]
+            st.caption(md_escape(" · ".join(x for x in facts if x)))
+
+
+def _local_time(iso: str | None) -> str:
+    """An ISO timestamp as this machine's local date and time (e.g. 2026-12-03 14:05)."""
+    import datetime as dt
+    try:
+        return dt.datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError):
+        return iso or ""
 
 
 def edit_form(kb: KnowledgeBase, arts) -> None:

@@ -300,6 +300,32 @@ def test_library_filters_and_metadata_editing(monkeypatch, tmp_path):
     kb.close()
     at.text_input(key="lib_filter").set_value("张三").run()
     assert any(c.value == f"1 of {n} articles" for c in at.caption)
+    # the list reads as a list: the full title, its facts in words, local time; a click opens it on Read
+    assert any("张三" in c.value and "2023\\-09\\-12" in c.value and "added 20" in c.value for c in at.caption)
+    at.button(key=f"lib-open-{aid}").click().run()
+    assert not at.exception and at.query_params["page"] == "Read" and at.query_params["article"] == aid
+    assert at.selectbox(key="read_article").value == aid
+
+
+def test_the_library_is_paged(monkeypatch, tmp_path):
+    from ingest import ingest
+    src = tmp_path / "many"
+    src.mkdir()
+    for i in range(30):
+        (src / f"n{i:02d}.txt").write_text(f"第{i}篇文章\n\n这是第{i}篇关于电网和停电的短文，编号{i}。\n", encoding="utf-8")
+    monkeypatch.setenv("KB_MODEL", HASH)
+    kb_path = tmp_path / "kb"
+    kb = open_kb(kb_path, create=True)
+    ingest(kb, [str(src)], progress=False, echo=False)
+    kb.close()
+    at = _app(monkeypatch, kb_path, model=HASH)
+    at.query_params.update({"page": "Library"})
+    at.run()
+    first = [b.key for b in at.button if b.key and b.key.startswith("lib-open-")]
+    assert len(first) == 25 and at.number_input(key="lib_page").value == 1
+    at.number_input(key="lib_page").set_value(2).run()
+    second = [b.key for b in at.button if b.key and b.key.startswith("lib-open-")]
+    assert len(second) == 5 and not set(first) & set(second)
 
 
 def test_every_change_of_a_filter_sticks_and_the_url_follows(monkeypatch, tmp_path):

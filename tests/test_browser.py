@@ -283,8 +283,7 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
         expect(page.get_by_role("heading", name="Library")).to_be_visible()
         expect(page.get_by_text(re.compile(r"^\d+ of \d+ articles$"))).to_be_visible()
         expect(page.get_by_role("button", name="Remove…")).to_be_visible()
-        expect(page.locator("[data-testid=stDataFrame]").first).to_be_visible()
-        page.wait_for_timeout(500)  # (the table's canvas draws after it is shown)
+        expect(page.get_by_role("button", name="Enceladus", exact=True)).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / f"library-{theme}.png"))
     page.emulate_media(color_scheme="light")
 

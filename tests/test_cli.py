@@ -122,3 +122,35 @@ def test_time_left_is_paced_by_the_items_done():
     assert time_left(0, 10, 0.0) == "" and time_left(10, 10, 50.0) == ""
     assert time_left(2, 10, 10.0) == "about 40 s left"
     assert time_left(1, 100, 30.0) == "about 50 min left"
+
+
+def test_make_api_and_run_leave_a_library_the_user_changed_as_it_is(tmp_path):
+    """`make run` and `make api` build the sample only when no library exists: an article the user
+    removed stays removed when either starts again. Both start with `make kb`, run here for real;
+    `make -n` shows that they do, without starting a server."""
+    import os
+    import shutil
+    import subprocess
+
+    from .conftest import ROOT
+    kb = tmp_path / "kb"
+    env = {"KB_MODEL": HASH}
+    small = tmp_path / "articles"
+    shutil.copytree(ROOT / "data" / "articles" / "en", small)
+    assert run_cli("-m", "ingest", "--kb", str(kb), str(small), env_extra=env).returncode == 0
+    arts = json.loads(run_cli("-m", "kb", "--kb", str(kb), "list", "--json", env_extra=env).stdout)
+    gone = arts[0]
+    assert run_cli("-m", "kb", "--kb", str(kb), "remove", gone["id"], env_extra=env).returncode == 0
+
+    def make(*args):
+        r = subprocess.run(["make", "-s", *args, f"KB_DIR={kb}"], cwd=ROOT, capture_output=True, text=True,
+                           env=dict(os.environ, KB_MODEL=HASH), timeout=300)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+    for _ in range(2):
+        assert f"Using the library in {kb}" in make("kb")
+    for target in ("api", "run"):
+        planned = make("-n", target)
+        assert f"if [ -e {kb}/kb.sqlite ]" in planned  # through the same guard first
+    left = {a["id"] for a in json.loads(run_cli("-m", "kb", "--kb", str(kb), "list", "--json", env_extra=env).stdout)}
+    assert gone["id"] not in left and len(left) == len(arts) - 1

@@ -593,7 +593,7 @@ def test_article_metadata_is_text_everywhere_in_the_app(tmp_path, monkeypatch):
     pages["Library, removing"] = _markdown_bodies(at)
     for page, bodies in pages.items():
         assert _links_and_images(bodies) == [], page
-        if page != "Library":  # (there the titles are in a dataframe, which renders no Markdown)
+        if page != "Library":  # (there the titles are button labels, checked in the browser test below)
             assert any("click" in b for b, _ in bodies), page  # the title is there, as text
     assert any("127.0.0.1:9/p.png" in b.replace("\\", "") for b, _ in pages["Read"])
 
