@@ -572,8 +572,14 @@ def page_add(kb: KnowledgeBase) -> None:
 # --- Library --------------------------------------------------------------------------------
 def page_library(kb: KnowledgeBase) -> None:
     st.header("Library")
-    if st.session_state.get("rm_done"):
-        st.success(md_escape(f"Removed {st.session_state.pop('rm_done')}"))
+    done = st.session_state.get("rm_done")  # (kept for the session: Undo stays at hand)
+    if done and any(t["id"] == done[1] for t in kb.trashed()):
+        title, aid = done
+        st.success(md_escape(f"Removed {title}. It waits in the trash (below) until the trash is emptied."))
+        if st.button("Undo", key=f"rm-undo-{aid}"):
+            restore_article(kb, aid, title)
+    if st.session_state.get("restored"):
+        st.success(md_escape(f"Restored {st.session_state.pop('restored')}"))
     s = kb.stats()
     c = st.columns(4)
     c[0].metric("Articles", s["articles"])
@@ -582,6 +588,7 @@ def page_library(kb: KnowledgeBase) -> None:
     c[3].metric("On disk", f"{s['bytes_on_disk'] / 2**20:.1f} MB")
     st.caption(md_escape(f"Embedder: {s['embedder']}"))
     if empty_state(kb):
+        trash_section(kb)
         return
     arts = kb.articles()
     f = st.columns([3, 1, 2, 1, 1])
@@ -618,11 +625,51 @@ def page_library(kb: KnowledgeBase) -> None:
                 st.error(md_escape(e))
                 return
             st.session_state.pop("rm_confirm", None)
-            st.session_state["rm_done"] = titles[aid]
+            st.session_state["rm_done"] = (titles[aid], aid)
             st.rerun()
         if b.button("Cancel", key="rm_no"):
             st.session_state.pop("rm_confirm", None)
             st.rerun()
+    trash_section(kb)
+
+
+def restore_article(kb: KnowledgeBase, aid: str, title: str) -> None:
+    try:
+        with kb.writer():
+            kb.restore(aid)
+    except KBError as e:
+        st.error(md_escape(e))
+        return
+    st.session_state["restored"] = title
+    st.session_state.pop("rm_done", None)
+    st.rerun()
+
+
+def trash_section(kb: KnowledgeBase) -> None:
+    """The removed articles: each can be restored until the trash is emptied (which asks first)."""
+    gone = kb.trashed()
+    with st.expander(f"Removed articles ({len(gone)})", key="trash"):
+        if not gone:
+            st.caption("Nothing removed. A removed article waits here, restorable, until the trash is emptied.")
+            return
+        for t in gone:
+            c = st.columns([4, 1], vertical_alignment="center")
+            c[0].markdown(md_escape(f"{t['title']} · {_count(t['passages'], 'passage')} · removed {_local_time(t['removed_at'])}"))
+            if c[1].button("Restore", key=f"trash-restore-{t['id']}"):
+                restore_article(kb, t["id"], t["title"])
+        if st.button("Empty the trash…", key="trash_empty"):
+            st.session_state["trash_confirm"] = True
+        if st.session_state.get("trash_confirm"):
+            st.warning(md_escape(f"Drop {_count(len(gone), 'removed article')} for good? This cannot be undone."))
+            y, n = st.columns([1, 4])
+            if y.button("Yes, empty it", type="primary", key="trash_yes"):
+                with kb.writer():
+                    kb.empty_trash()
+                st.session_state.pop("trash_confirm", None)
+                st.rerun()
+            if n.button("Cancel", key="trash_no"):
+                st.session_state.pop("trash_confirm", None)
+                st.rerun()
 
 
 LIBRARY_PAGE = 25  # articles a page of the Library lists
@@ -637,7 +684,7 @@ def library_list(arts) -> None:
         at = st.number_input(f"Page (of {pages})", 1, pages, 1, key="lib_page")
     for a in arts[(at - 1) * LIBRARY_PAGE:at * LIBRARY_PAGE]:
         with st.container(border=True):
-            if st.button(md_escape(a.title), key=f"lib-open-{a.id}", type="tertiary", help="open it on the Read page"):
+            if st.button(f"**{md_escape(a.title)}**", key=f"lib-open-{a.id}", type="tertiary", help="open it on the Read page"):
                 set_qp(_clear=True, page="Read", article=a.id)
                 st.session_state["goto_page"] = "Read"
                 st.rerun()

@@ -370,6 +370,25 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
             art = kb.remove(article_id)  # (its uploaded bytes with it)
         return {"removed": art.id, "title": art.title, "path": art.path}
 
+    @app.get("/trash", summary="Removed articles, restorable until the trash is emptied")
+    def trash_list():
+        with kb.indexes.lock:
+            return _json(kb.trashed())
+
+    @app.post("/trash/{article_id}/restore", summary="Bring a removed article back")
+    def trash_restore(article_id: str) -> dict:
+        with kb.writer(wait_message=False, timeout=0):
+            art = kb.restore(article_id)
+        return {"restored": art.id, "title": art.title, "path": art.path}
+
+    @app.delete("/trash", summary="Empty the trash (or ?article_id= one of it): removed articles dropped for good")
+    def trash_empty(article_id: str | None = None) -> dict:
+        with kb.writer(wait_message=False, timeout=0):
+            gone = kb.empty_trash(article_id)
+        if article_id and not gone:
+            raise ApiError(404, f"No removed article with id '{article_id}' in the trash")
+        return {"dropped": [g["id"] for g in gone]}
+
     @app.post("/articles", summary="Add articles: uploaded files and/or web links")
     def add(files: Annotated[list[UploadFile] | None, File(description="article files")] = None,
             urls: Annotated[list[str] | None, Form(description="web links (one per field, or one per line)")] = None) -> dict:

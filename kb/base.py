@@ -305,9 +305,10 @@ class KnowledgeBase:
         return self.writing.add(doc)
 
     def remove(self, article_id: str, confirmed: bool = False) -> Article:
-        """Remove one article (id or unique id prefix) and everything derived from it, with its
-        uploaded bytes when it came in as an upload (``KB/uploads/``: the app's and the API's). A
-        prefix shorter than SAFE_PREFIX characters is refused unless ``confirmed``."""
+        """Remove one article (id or unique id prefix) from the library and its indexes, into the
+        trash: ``restore`` brings it back, ``empty_trash`` drops it for good (with its uploaded
+        bytes when it came in as an upload). A prefix shorter than SAFE_PREFIX characters is
+        refused unless ``confirmed``."""
         self._require_writer()
         art = self.resolve(article_id)
         given = article_id.strip()
@@ -315,9 +316,30 @@ class KnowledgeBase:
             raise KBError(f"'{given}' is only {len(given)} character{'s' if len(given) > 1 else ''} of an article id; "
                           f"to remove {art.id} “{art.title}”, give at least {SAFE_PREFIX} characters of its id",
                           cli_hint="or confirm with --yes")
-        self.writing.remove(art)
-        drop_upload(self.path / "uploads", art.path)  # (after the commit: a failure leaves a file, never a dangling article)
+        self.writing.remove(art)  # (into the trash: ``restore`` undoes it until ``empty_trash``)
         return art
+
+    def restore(self, article_id: str) -> Article:
+        """Undo a removal: the article back from the trash, searchable again (ArticleNotFound when
+        the trash does not hold it; KBError when the same file has been added again since)."""
+        self._require_writer()
+        self.writing.restore(article_id.strip())
+        return self.store.article(article_id.strip())
+
+    def trashed(self) -> list[dict]:
+        """The removed articles that ``restore`` can bring back, last removed first."""
+        return self.store.trashed()
+
+    def empty_trash(self, article_id: str | None = None) -> list[dict]:
+        """Drop removed articles for good (all, or one), with the bytes of those that came in as
+        uploads (``KB/uploads/``); returns what was dropped."""
+        self._require_writer()
+        gone = self.store.empty_trash(article_id.strip() if article_id else None)
+        live = {a.path for a in self.store.articles()}
+        for g in gone:
+            if g["path"] not in live:  # (after the commit: a failure leaves a file, never a dangling article)
+                drop_upload(self.path / "uploads", g["path"])
+        return gone
 
     def edit(self, article_id: str, **fields) -> Article:
         """Correct an article's title, author, date (YYYY-MM-DD, YYYY-MM or YYYY), source or URL

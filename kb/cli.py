@@ -223,7 +223,30 @@ def cmd_edit(kb, a) -> int:
 def cmd_remove(kb, a) -> int:
     with kb.writer():
         art = kb.remove(a.id, confirmed=a.yes)
-    print(f"removed {art.id} {art.title} ({art.path})")
+    print(f"removed {art.id} {art.title} ({art.path}); `python -m kb restore {art.id}` brings it back")
+    return 0
+
+
+def cmd_restore(kb, a) -> int:
+    with kb.writer():
+        art = kb.restore(a.id)
+    print(f"restored {art.id} {art.title} ({art.path})")
+    return 0
+
+
+def cmd_trash(kb, a) -> int:
+    if a.empty is not None:
+        with kb.writer():
+            gone = kb.empty_trash(a.empty or None)
+        print(f"emptied the trash: {len(gone)} removed article{'s' * (len(gone) != 1)} dropped for good")
+        return 0
+    rows = kb.trashed()
+    if a.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+    elif not rows:
+        print("The trash is empty.")
+    for r in [] if a.json else rows:
+        print(f"{r['id']}  {r['title']}  (removed {r['removed_at'][:16].replace('T', ' ')}, {r['passages']} passages)")
     return 0
 
 
@@ -346,6 +369,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", help="its id, or at least 6 characters of it")
     p.add_argument("--yes", action="store_true", help="remove by a shorter id prefix (when unique)")
     p.set_defaults(fn=cmd_remove)
+    p = sub.add_parser("restore", help="bring a removed article back from the trash")
+    p.add_argument("id", help="its id (`trash` lists them)")
+    p.set_defaults(fn=cmd_restore)
+    p = sub.add_parser("trash", help="the removed articles (restorable); --empty drops them for good")
+    p.add_argument("--empty", nargs="?", const="", default=None, metavar="ID",
+                   help="drop every removed article for good (or only ID)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_trash)
     p = sub.add_parser("stats", help="counts, embedder, size on disk")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_stats)

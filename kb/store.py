@@ -75,6 +75,23 @@ CREATE TABLE IF NOT EXISTS lang_stats (
     kind TEXT NOT NULL, lang TEXT NOT NULL, n INTEGER NOT NULL, sum BLOB NOT NULL,
     PRIMARY KEY (kind, lang)
 );
+-- Removed articles, kept whole (their vectors too) until the trash is emptied, so a removal can be
+-- undone without reading or embedding anything again (KnowledgeBase.remove / restore / empty_trash).
+CREATE TABLE IF NOT EXISTS trash_articles (
+    id TEXT PRIMARY KEY, key TEXT NOT NULL, path TEXT NOT NULL, title TEXT, source TEXT, url TEXT, author TEXT,
+    date TEXT, lang TEXT, content_hash TEXT NOT NULL, text TEXT NOT NULL, meta TEXT NOT NULL, ingested_at TEXT NOT NULL,
+    dup_of TEXT, minhash BLOB, removed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trash_sentences (
+    article_id TEXT NOT NULL REFERENCES trash_articles(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, paragraph INTEGER NOT NULL, vec BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trash_passages (
+    article_id TEXT NOT NULL REFERENCES trash_articles(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL, paragraph INTEGER NOT NULL, paragraph_end INTEGER NOT NULL, start INTEGER NOT NULL,
+    end INTEGER NOT NULL, sent_lo INTEGER NOT NULL, sent_hi INTEGER NOT NULL, text TEXT NOT NULL, lang TEXT NOT NULL,
+    terms TEXT NOT NULL, vec BLOB NOT NULL
+);
 """
 
 
@@ -235,6 +252,7 @@ class Store:
         (removed passage ids, removed sentence ids) of a replaced older version."""
         with self.transaction() as db:
             old_p, old_s = self._delete_rows(art.id)
+            db.execute("DELETE FROM trash_articles WHERE id=? OR key=?", (art.id, art.key))  # (added again: the removed copy goes)
             db.execute("INSERT INTO articles(id, key, path, title, source, url, author, date, lang, content_hash, text,"
                        " meta, ingested_at, dup_of, minhash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                        (art.id, art.key, art.path, art.title, art.source, art.url, art.author, art.date, art.lang,
@@ -264,10 +282,72 @@ class Store:
         return old_p, old_s
 
     def delete_article(self, article_id: str) -> tuple[list[int], list[int]]:
+        """Remove an article for good (its passage and sentence ids are returned)."""
         with self.transaction():
             out = self._delete_rows(article_id)
             self._bump()
         return out
+
+    # --- the trash: removed articles, restorable until emptied ---------------------------------
+    _ART = "id, key, path, title, source, url, author, date, lang, content_hash, text, meta, ingested_at, dup_of, minhash"
+    _SENT = "article_id, seq, start, end, paragraph, vec"
+    _PASS = "article_id, seq, paragraph, paragraph_end, start, end, sent_lo, sent_hi, text, lang, terms, vec"
+
+    def trash_article(self, article_id: str) -> tuple[list[int], list[int]]:
+        """Move an article, with its sentences, passages and vectors, to the trash, in one
+        transaction; returns its (passage ids, sentence ids) as ``delete_article`` does."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM trash_articles WHERE id=?", (article_id,))  # (an older removal of the same file)
+            db.execute(f"INSERT INTO trash_articles({self._ART}, removed_at) SELECT {self._ART}, ? FROM articles WHERE id=?",
+                       (now_iso(), article_id))
+            db.execute(f"INSERT INTO trash_sentences({self._SENT}) SELECT {self._SENT} FROM sentences WHERE article_id=?"
+                       " ORDER BY seq", (article_id,))
+            db.execute(f"INSERT INTO trash_passages({self._PASS}) SELECT {self._PASS} FROM passages WHERE article_id=?"
+                       " ORDER BY seq", (article_id,))
+            out = self._delete_rows(article_id)
+            self._bump()
+        return out
+
+    def trashed(self) -> list[dict]:
+        """The removed articles in the trash, last removed first: id, title, path, removed_at, passages."""
+        return [dict(r) for r in self.db.execute(
+            "SELECT t.id, t.title, t.path, t.removed_at, (SELECT COUNT(*) FROM trash_passages p WHERE p.article_id=t.id)"
+            " AS passages FROM trash_articles t ORDER BY t.removed_at DESC, t.id")]
+
+    def restore_article(self, article_id: str) -> list[int]:
+        """Put a removed article back from the trash (its vectors as they were); returns its new
+        passage ids. KBError when it is not in the trash or an article of that file is stored now."""
+        from .errors import ArticleNotFound, KBError
+        row = self.db.execute("SELECT key, title FROM trash_articles WHERE id=?", (article_id,)).fetchone()
+        if row is None:
+            raise ArticleNotFound(f"No removed article with id '{article_id}' in the trash", cli_hint="`python -m kb trash` lists them")
+        if self.db.execute("SELECT 1 FROM articles WHERE id=? OR key=?", (article_id, row["key"])).fetchone():
+            raise KBError(f"“{row['title']}” has been added again since it was removed; the stored copy stays "
+                          "(empty the trash to drop the removed one)")
+        with self.transaction() as db:
+            db.execute(f"INSERT INTO articles({self._ART}) SELECT {self._ART} FROM trash_articles WHERE id=?", (article_id,))
+            db.execute(f"INSERT INTO sentences({self._SENT}) SELECT {self._SENT} FROM trash_sentences WHERE article_id=?"
+                       " ORDER BY seq", (article_id,))
+            db.execute(f"INSERT INTO passages({self._PASS}) SELECT {self._PASS} FROM trash_passages WHERE article_id=?"
+                       " ORDER BY seq", (article_id,))
+            db.execute("DELETE FROM trash_articles WHERE id=?", (article_id,))  # (its rows with it: ON DELETE CASCADE)
+            prow = db.execute("SELECT lang, vec FROM passages WHERE article_id=? ORDER BY id", (article_id,)).fetchall()
+            if prow:
+                self._add_lang_sums("p", [r[0] for r in prow], vecs_from_blobs([r[1] for r in prow], len(prow[0][1]) // 4), +1)
+            srow = db.execute("SELECT vec FROM sentences WHERE article_id=?", (article_id,)).fetchall()
+            lang = db.execute("SELECT lang FROM articles WHERE id=?", (article_id,)).fetchone()[0]
+            if srow and lang:
+                self._add_lang_sums("s", [lang] * len(srow), vecs_from_blobs([r[0] for r in srow], len(srow[0][0]) // 4), +1)
+            self._bump()
+        return self.passage_ids(article_id)
+
+    def empty_trash(self, article_id: str | None = None) -> list[dict]:
+        """Drop removed articles for good (all, or one); returns what was dropped (id, path)."""
+        where, args = ("WHERE id=?", (article_id,)) if article_id else ("", ())
+        with self.transaction() as db:
+            gone = [dict(r) for r in db.execute(f"SELECT id, path FROM trash_articles {where}", args)]
+            db.execute(f"DELETE FROM trash_articles {where}", args)
+        return gone
 
     # --- language sums (kb.langspace) ------------------------------------------------------
     def _add_lang_sums(self, kind: str, langs: list[str], vecs: np.ndarray, sign: int) -> None:

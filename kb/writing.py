@@ -199,11 +199,19 @@ class ArticleWriter:
         return status, art_id
 
     def remove(self, art: Article) -> None:
-        """Remove one article and everything derived from it."""
+        """Remove one article from the library and its indexes, into the trash (restorable)."""
         with self.indexes.lock:
-            old_p, _ = self.store.delete_article(art.id)
+            old_p, _ = self.store.trash_article(art.id)
             self.indexes.applied(old_p, [])
             self.duplicates.remove(art.id)
+
+    def restore(self, article_id: str) -> None:
+        """Put a removed article back from the trash: its rows and vectors as stored, its passages
+        into the indexes again (nothing read or embedded anew)."""
+        with self.indexes.lock:
+            new_p = self.store.restore_article(article_id)
+            self.indexes.applied([], new_p)
+            self._dups = None  # (rebuilt from the stored signatures when next needed)
 
     @property
     def duplicates(self):

@@ -240,6 +240,15 @@ def test_upload_gbk_text_and_pdf_then_find_and_remove_them(api, kb_path):
     assert gone.status_code == 200 and gone.json()["removed"] == hit["article_id"]
     assert api.get(f"/articles/{hit['article_id']}").status_code == 404
     assert len(api.get("/articles").json()) == before + 1
+    # in the trash until emptied: restored, removed again, dropped
+    assert [t["id"] for t in api.get("/trash").json()] == [hit["article_id"]]
+    back = api.post(f"/trash/{hit['article_id']}/restore")
+    assert back.status_code == 200 and back.json()["restored"] == hit["article_id"]
+    assert api.get(f"/articles/{hit['article_id']}").json()["author"] == "水利部"  # as it was, edits included
+    assert api.post(f"/trash/{hit['article_id']}/restore").status_code == 404
+    assert api.delete(f"/articles/{hit['article_id']}").status_code == 200
+    assert api.delete("/trash", params={"article_id": "abcdef123456"}).status_code == 404
+    assert api.delete("/trash").json() == {"dropped": [hit["article_id"]]} and api.get("/trash").json() == []
 
 
 def test_an_upload_name_in_gbk_or_with_a_path_is_kept_inside_the_uploads_folder(api, kb_path):

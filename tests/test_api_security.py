@@ -340,9 +340,11 @@ def test_a_long_name_is_shortened_and_never_loses_the_batch(server, kb_path):  #
     assert safe_filename("名" * 99 + "甲.txt") != safe_filename("名" * 99 + "乙.txt")  # the hash keeps them apart
     stored = list((kb_path / "uploads").glob(f"*/{short}"))
     assert len(stored) == 1
-    # Removing the article deletes its uploaded bytes too.
+    # Removing the article keeps its uploaded bytes while it can be restored; emptying the trash deletes them.
     aid = next(a["id"] for a in httpx.get(server.url + "/articles").json() if a["title"] == "长名字")
     assert httpx.delete(server.url + f"/articles/{aid}").status_code == 200
+    assert stored[0].exists()
+    assert httpx.delete(server.url + "/trash", params={"article_id": aid}).json() == {"dropped": [aid]}
     assert not stored[0].exists() and not stored[0].parent.exists()
 
 

@@ -108,7 +108,17 @@ def test_upload_good_and_bad_file_then_remove(monkeypatch, tmp_path):
     at.button(key="rm_yes").click().run()
     assert at.metric[0].value == "0"
     assert any("Removed" in s.value for s in at.success)
-    assert not good.exists() and not good.parent.exists()  # its uploaded bytes went with it
+    assert good.exists()  # in the trash: restorable, its uploaded bytes kept
+    at.button(key=next(b.key for b in at.button if b.key and b.key.startswith("rm-undo-"))).click().run()
+    assert not at.exception and at.metric[0].value == "1" and any("Restored" in s.value for s in at.success)
+    at.button(key="rm_ask").click().run()
+    at.button(key="rm_yes").click().run()
+    assert at.metric[0].value == "0" and any(e.label.startswith("Removed articles (1)") for e in at.expander)
+    at.button(key="trash_empty").click().run()
+    assert any("for good" in w.value for w in at.warning)
+    at.button(key="trash_yes").click().run()
+    assert not at.exception and any(e.label.startswith("Removed articles (0)") for e in at.expander)
+    assert not good.exists() and not good.parent.exists()  # emptied: its uploaded bytes went with it
 
 
 def test_read_page_shows_article_keywords_and_passages(monkeypatch, tmp_path):

@@ -286,6 +286,17 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
         expect(page.get_by_role("button", name="Enceladus", exact=True)).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / f"library-{theme}.png"))
     page.emulate_media(color_scheme="light")
+    # Remove an article, then undo: it is back, and a title in the list opens it on Read
+    page.get_by_role("button", name="Remove…").click()
+    page.get_by_role("button", name="Yes, remove").click()
+    expect(page.get_by_text("It waits in the trash")).to_be_visible()
+    expect(page.get_by_role("button", name="Enceladus", exact=True)).to_have_count(0)
+    page.get_by_role("button", name="Undo").click()
+    expect(page.get_by_text("Restored Enceladus")).to_be_visible()
+    page.get_by_role("button", name="Enceladus", exact=True).click()
+    expect(page.get_by_role("heading", name="Read")).to_be_visible()
+    expect(page.get_by_role("heading", name="Enceladus")).to_be_visible()
+    page.emulate_media(color_scheme="light")
 
 
 def test_mixed_library_answers_across_languages_explains_and_says_when_nothing_answers(server, page):

@@ -758,8 +758,9 @@ def test_arguments_that_are_not_text_in_the_locale_are_one_line_naming_them(tmp_
     assert shown["title"] == "标题" and not shown["author"]  # nothing was written
 
 
-def test_cli_remove_deletes_an_uploaded_articles_bytes_and_leaves_other_files(tmp_path):
-    """The API deleted them with the article; `kb remove` (and the app) left them in uploads/."""
+def test_emptying_the_trash_deletes_an_uploaded_articles_bytes_and_leaves_other_files(tmp_path):
+    """A removed article's uploaded bytes stay while it can be restored; emptying the trash
+    deletes them (the API's, the app's and the CLI's uploads alike), never a file of the user's."""
     from kb.view import upload_path
     kb = tmp_path / "kb"
     data = ("上传的文章\n\n" + ZH).encode()
@@ -774,5 +775,8 @@ def test_cli_remove_deletes_an_uploaded_articles_bytes_and_leaves_other_files(tm
     for title in ("上传的文章", "自己的文章"):
         r = run_cli("-m", "kb", "--kb", str(kb), "remove", arts[title], env_extra=ENV)
         assert r.returncode == 0, r.stderr
+    assert up.exists()  # restorable: kept
+    r = run_cli("-m", "kb", "--kb", str(kb), "trash", "--empty", env_extra=ENV)
+    assert r.returncode == 0 and "2 removed articles dropped for good" in r.stdout, r.stderr
     assert not up.exists() and not up.parent.exists() and (kb / "uploads").is_dir()
     assert mine.exists()  # a file ingested from elsewhere is the user's

@@ -384,3 +384,46 @@ def test_one_writer_at_a_time_among_the_threads_sharing_a_kb(kb_dir, hash_model)
         leave.set()
         t.join(10)
         kb.close()
+
+
+def test_a_removed_article_waits_in_the_trash_until_emptied_and_comes_back_whole(kb_dir, hash_model):
+    from kb.errors import ArticleNotFound, KBError
+    kb = open_kb(kb_dir, create=True)
+    try:
+        with kb.writer():
+            for i, t in enumerate(["全托管模式由平台负责运营和售后。卖家只需供货。", "木星是太阳系最大的行星。它有很多卫星。"]):
+                kb.add(ArticleInput(key=f"/d{i}.txt", path=f"/d{i}.txt", text=t, content_hash=f"h{i}", title=f"d{i}"))
+        before = kb.store.counts()
+        aid = next(a.id for a in kb.articles() if a.title == "d1")
+        hits_before = [(h.title, h.start, h.end) for h in kb.search("木星的卫星", k=2, mode="lexical")]
+        with kb.writer():
+            kb.remove(aid)
+        assert [t["id"] for t in kb.trashed()] == [aid] and kb.trashed()[0]["passages"] >= 1
+        assert all(h.title != "d1" for h in kb.search("木星的卫星", k=2, mode="lexical"))
+        with kb.writer():
+            assert kb.restore(aid).title == "d1"
+        assert kb.trashed() == [] and kb.store.counts() == before
+        assert [(h.title, h.start, h.end) for h in kb.search("木星的卫星", k=2, mode="lexical")] == hits_before
+        assert kb.search("木星的卫星", k=1)[0].title == "d1"  # its vectors are back in the index too
+        with pytest.raises(ArticleNotFound, match="No removed article"):
+            with kb.writer():
+                kb.restore(aid)
+        # removed, then the same file added again: the stored copy stays, the removed one cannot come back
+        with kb.writer():
+            kb.remove(aid)
+            kb.add(ArticleInput(key="/d1.txt", path="/d1.txt", text="木星有79颗卫星。", content_hash="h9", title="d1 new"))
+        assert kb.trashed() == []  # (the new copy replaced the removed one)
+        with kb.writer():
+            kb.remove(kb.articles()[-1].id)
+            assert [g["id"] for g in kb.empty_trash()] == [aid]
+        assert kb.trashed() == [] and len(kb.articles()) == 1
+        with pytest.raises(KBError):
+            with kb.writer():
+                kb.restore(aid)
+    finally:
+        kb.close()
+    kb = open_kb(kb_dir)  # what is saved agrees
+    try:
+        assert [a.title for a in kb.articles()] == ["d0"] and kb.store.counts()["passages"] == len(kb.store.passage_ids(kb.articles()[0].id))
+    finally:
+        kb.close()
