@@ -191,7 +191,7 @@ def page_ask(kb: KnowledgeBase) -> None:
     else:
         st.markdown(f'<div class="kb-text"><strong>Answer</strong> [{top.rank}]: {render(top.highlight)}</div>',
                     unsafe_allow_html=True)
-        st.markdown(f'<div class="kb-why">from “{_h(top.title)}”, paragraph {top.highlight_paragraph or top.paragraph}'
+        st.markdown(f'<div class="kb-why">from “{_h(top.title)}”, paragraph {top.answer_paragraph}'
                     + (f" · confidence {conf:.2f}" if conf is not None else "") + "</div>", unsafe_allow_html=True)
     export_results(hits, query, qkey, related)
     st.divider()
@@ -239,7 +239,7 @@ def show_hit(kb: KnowledgeBase, h, qkey: str, related: bool = False) -> None:
     passage. ``qkey`` names this question's widgets (a new question opens with its boxes closed)."""
     with st.container(border=True):
         st.markdown(f"**[{h.rank}] {md_escape(h.title)}**" + (" · *possibly related*" if related else ""))
-        page, para = h.highlight_page or h.page, h.highlight_paragraph or h.paragraph  # where the answer is
+        page, para = h.answer_page, h.answer_paragraph
         meta = " · ".join(x for x in (h.source, h.date, f"page {page}" if page else "", f"paragraph {para}",
                                       h.lang, f"score {h.score:.3f}") if x)
         st.caption(md_escape(meta))

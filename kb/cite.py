@@ -46,7 +46,7 @@ class Reference:
     def from_hit(cls, h) -> "Reference":
         """A search hit: its quote is the highlighted sentence, cited where that sentence is."""
         return cls(h.article_id, h.title, h.author, h.source, h.date, h.url, h.lang, h.path, h.highlight or h.text,
-                   h.highlight_paragraph or h.paragraph, h.highlight_page or h.page, h.permalink)
+                   h.answer_paragraph, h.answer_page, h.permalink)
 
     @classmethod
     def from_passage(cls, d: dict) -> "Reference":

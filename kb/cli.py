@@ -29,7 +29,7 @@ def _print_hits(query: str, hits, out=None) -> None:
     elif getattr(hits, "confidence", None) is not None:
         print(escape_controls(f"Answer [1] (confidence {hits.confidence:.2f}): {hits[0].highlight or hits[0].text}") + "\n", file=out)
     for h in hits:
-        page, para = h.highlight_page or h.page, h.highlight_paragraph or h.paragraph  # where the answer is
+        page, para = h.answer_page, h.answer_paragraph
         meta = " · ".join(x for x in (h.source, h.date, f"p. {page}" if page else "", f"para. {para}", h.lang,
                                       f"score {h.score:.3f}") if x)
         # (escape_controls: nothing an article holds can drive the terminal; --json is data)

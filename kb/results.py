@@ -55,6 +55,16 @@ class Hit:
     def to_dict(self) -> dict:
         return asdict(self) | {"permalink": self.permalink, "quote_permalink": self.quote_permalink}
 
+    @property
+    def answer_page(self) -> int | None:
+        """The page (PDFs) of the answering sentence, else of the passage: what a citation names."""
+        return self.highlight_page or self.page
+
+    @property
+    def answer_paragraph(self) -> int:
+        """The paragraph of the answering sentence, else of the passage."""
+        return self.highlight_paragraph or self.paragraph
+
     def citation(self, full: bool = False) -> str:
         """A one-paragraph citation to paste into notes: the answering sentence, cited where it
         is (its paragraph, its page in a PDF); ``full`` quotes the whole passage instead."""
@@ -62,8 +72,8 @@ class Hit:
         for v in (self.author, self.source, self.date):
             if v:
                 parts.append(v)
-        page = self.page if full else (self.highlight_page or self.page)
-        parts.append(f"p. {page}" if page else f"para. {self.paragraph if full else self.highlight_paragraph or self.paragraph}")
+        page = self.page if full else self.answer_page
+        parts.append(f"p. {page}" if page else f"para. {self.paragraph if full else self.answer_paragraph}")
         if self.url:
             parts.append(self.url)
         return ", ".join(parts) + f". “{self.text if full else self.highlight or self.text}”"
