@@ -219,9 +219,11 @@ def export_results(hits, query: str, qkey: str, related: bool) -> None:
     name = f"{export_name(query, time.strftime('%Y-%m-%d'))}.{ext}"
     c[1].download_button(f"Export {len(picked)} selected", export([Reference.from_hit(h) for h in picked], fmt),
                          file_name=name, mime=MEDIA[fmt], key="cite_selected", disabled=not picked, type="primary",
-                         help="the citations of the results ticked “Select for export”", width="stretch")
+                         help="the citations of the results ticked “Select for export”", width="stretch",
+                         on_click="ignore")
     c[2].download_button(f"Export all {len(hits)}", export([Reference.from_hit(h) for h in hits], fmt),
-                         file_name=name, mime=MEDIA[fmt], key="cite_all", help="the citations of every result", width="stretch")
+                         file_name=name, mime=MEDIA[fmt], key="cite_all", help="the citations of every result", width="stretch",
+                         on_click="ignore")
 
 
 def _count(n: int, word: str) -> str:
@@ -257,19 +259,20 @@ def show_hit(kb: KnowledgeBase, h, qkey: str, related: bool = False) -> None:
                    hl=f"{h.highlight_start}-{h.highlight_end}", q=st.session_state.get("last_ask", {}).get("q"))
             st.session_state["goto_page"] = "Read"  # the page switcher is already drawn: moved on the next run
             st.rerun()
-        with st.expander("Context: surrounding paragraphs", key=f"ctx-{qkey}-{h.rank}"):
+        with st.expander("Context: surrounding paragraphs"):
             art = kb.store.article(h.article_id)
             s, e = context_span(art.text, h.start, h.end)
             st.markdown(f'<div class="kb-text">{render(art.text[s:e], s, (h.highlight_start, h.highlight_end), passage=(h.start, h.end))}</div>',
                         unsafe_allow_html=True)
-        with st.expander("Copy citation", key=f"copy-{qkey}-{h.rank}"):
+        with st.expander("Copy citation"):
             from kb.cite import MEDIA, Reference, export
             st.code(h.citation(), language=None, wrap_lines=True)
             st.caption(f"Permalink: `{h.permalink}` (python -m kb passage …, or the API's /passages/…)")
             label = st.session_state.get("cite_fmt", "BibTeX")
             fmt, ext = CITE_FORMATS[label]
             st.download_button(f"Download this citation ({label})", export([Reference.from_hit(h)], fmt),
-                               file_name=f"{h.article_id}-{h.start}.{ext}", mime=MEDIA[fmt], key=f"cite-{h.rank}-{h.passage_id}")
+                               file_name=f"{h.article_id}-{h.start}.{ext}", mime=MEDIA[fmt], key=f"cite-{h.rank}-{h.passage_id}",
+                               on_click="ignore")
         with st.expander("Keep in a collection", key=f"keep-{qkey}-{h.rank}"):
             save_form(kb, h)
 
@@ -411,10 +414,10 @@ def page_collections(kb: KnowledgeBase) -> None:
     file_name = f"{export_name(name, time.strftime('%Y-%m-%d'))}.{ext}"
     c[1].download_button(f"Export {len(picked)} selected", export(col.references(kb, name, picked), fmt),
                          file_name=file_name, mime=MEDIA[fmt], key="col_export_selected", disabled=not picked, type="primary",
-                         help="the citations of the items ticked “Select for export”", width="stretch")
+                         help="the citations of the items ticked “Select for export”", width="stretch", on_click="ignore")
     c[2].download_button(f"Export all {len(items)}", export(col.references(kb, name, items), fmt),
                          file_name=file_name, mime=MEDIA[fmt], key="col_export", help="the citations of every item",
-                         width="stretch")
+                         width="stretch", on_click="ignore")
     manage_collection(kb, name, names)
     for it in items:
         with st.container(border=True):
@@ -505,6 +508,16 @@ def manage_collection(kb: KnowledgeBase, name: str, names: list[str]) -> None:
 
 # --- Add ------------------------------------------------------------------------------------
 def page_add(kb: KnowledgeBase) -> None:
+    st.header("Add articles")
+    st.caption("Text and Markdown (UTF-8, GBK/GB18030 or Big5), HTML pages, PDF (with a text layer), DOCX and EPUB. "
+               "Uploaded files are stored in the KB folder.")
+    add_uploads(kb)
+    st.divider()
+    add_folder(kb)
+
+
+def add_uploads(kb: KnowledgeBase) -> None:
+    """Files uploaded through the browser and web links."""
     from ingest import ingest, is_url
     from ingest.pipeline import time_left
     from ingest.readers import SUPPORTED
@@ -512,9 +525,6 @@ def page_add(kb: KnowledgeBase) -> None:
     def shown(p: str) -> str:
         """What the user gave: a link as its URL, an upload by its file name."""
         return p if is_url(p) else Path(p).name
-    st.header("Add articles")
-    st.caption("Text and Markdown (UTF-8, GBK/GB18030 or Big5), HTML pages, PDF (with a text layer), DOCX and EPUB. "
-               "Files are stored in the KB folder.")
     files = st.file_uploader("Article files", accept_multiple_files=True, type=sorted(e.lstrip(".") for e in SUPPORTED))
     links = st.text_area("Or web links, one per line", key="links", placeholder="https://…")
     urls = [u.strip() for u in links.splitlines() if u.strip()]
@@ -554,7 +564,14 @@ def page_add(kb: KnowledgeBase) -> None:
         st.error(md_escape(StorageError.of(e, kb.path, doing="storing the uploads")))
         return
     bar.progress(1.0, text="Done")
-    failed = [(shown(p), why) for p, why in s.failed] + [(name, f"could not be stored ({why})") for name, why in unstored]
+    show_outcome(s, shown, [(name, f"could not be stored ({why})") for name, why in unstored])
+
+
+def show_outcome(s, shown, more_failed=()) -> None:
+    """An ingest's outcome: the counts (in a warning box when anything failed), a row per file or
+    link, and each failure with its reason. ``shown(path)``: how the user knows that item;
+    ``more_failed``: (name, reason) of items that failed before the ingest."""
+    failed = [(shown(p), why) for p, why in s.failed] + list(more_failed)
     summary = (f"{len(s.added)} added, {len(s.updated)} updated, {len(s.unchanged)} unchanged, "
                f"{len(s.duplicate)} duplicate, {len(s.near_duplicate)} near-duplicate, {len(failed)} failed")
     (st.warning if failed else st.success)(summary)  # (a batch with failures is not a plain success)
@@ -567,6 +584,63 @@ def page_add(kb: KnowledgeBase) -> None:
                  hide_index=True, width="stretch")
     for name, why in failed:
         st.error(md_escape(f"{name}: {why}"))
+
+
+CHARS_PER_S = 1000  # what ingest reads a second on 2 cores with the bundled model (README, benchmarks/README.md "Speed")
+
+
+def add_folder(kb: KnowledgeBase) -> None:
+    """A folder on this machine (where the app runs), read recursively: what it holds and a
+    rough time first, then each file's outcome."""
+    from ingest.pipeline import collect, time_left
+    from ingest.readers import SUPPORTED
+    st.subheader("Add a folder on this machine")
+    raw = st.text_input("Folder", key="add_folder", placeholder="/home/me/articles",
+                        help="a path on the machine the app runs on; its subfolders are read too")
+    if not raw.strip():
+        return
+    root = Path(raw.strip()).expanduser()
+    if not root.is_dir():
+        st.error(md_escape(f"{raw.strip()}: not a folder on this machine"))
+        return
+    items, unreadable = collect([str(root)])
+    try:
+        size = sum(p.stat().st_size for p, _ in items if p is not None)
+    except OSError:
+        size = 0
+    others = sum(1 for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
+                 and p.suffix.lower() not in SUPPORTED) if len(items) < 20_000 else 0
+    secs = size / 2 / CHARS_PER_S  # (about two bytes a character in a mix of Chinese and English files)
+    eta = "under a minute" if secs < 60 else f"about {secs / 60:.0f} minutes"
+    st.caption(md_escape(f"{_count(len(items), 'file')} it can read ({size / 2**20:.1f} MB; {eta} at this machine's pace)"
+                         + (f"; {_count(others, 'other file')} of kinds it does not read, skipped" if others else "")
+                         + (f"; {len(unreadable)} not listed" if unreadable else "")))
+    if not items or not st.button(f"Add {_count(len(items), 'file')}", type="primary", key="add_folder_go"):
+        return
+    bar = st.progress(0.0, text="Reading, segmenting and embedding…")
+    started = time.time()
+
+    def done_one(n: int, total: int, path: str) -> None:
+        left = time_left(n, total, time.time() - started)
+        bar.progress(n / total, text=md_escape(f"{n} of {total} done (last: {Path(path).name})" + (f" — {left}" if left else "")))
+    try:
+        s = ingest_paths(kb, [str(root)], done_one)
+    except KBError as e:
+        st.error(md_escape(e))
+        return
+    bar.progress(1.0, text="Done")
+
+    def shown(p: str) -> str:
+        try:
+            return str(Path(p).relative_to(root))
+        except ValueError:
+            return p
+    show_outcome(s, shown, unreadable)
+
+
+def ingest_paths(kb: KnowledgeBase, paths: list[str], on_file):
+    from ingest import ingest
+    return ingest(kb, paths, progress=False, echo=False, on_file=on_file)
 
 
 # --- Library --------------------------------------------------------------------------------

@@ -381,3 +381,27 @@ def test_export_takes_the_selected_results_and_names_the_file_by_the_question(mo
     at.text_input(key="query").set_value("卖家 物流 广州仓").run()
     related = any("No passage in your library seems to answer" in w.value for w in at.warning)
     assert all(c.value == (not related) for c in at.checkbox if c.key and c.key.startswith("sel-"))
+
+
+def test_a_folder_on_this_machine_is_counted_timed_and_added_file_by_file(monkeypatch, tmp_path):
+    kb_path = _hash_kb(monkeypatch, tmp_path)
+    src = tmp_path / "articles"
+    (src / "二级").mkdir(parents=True)
+    (src / "电网.txt").write_text("电网的故事\n\n2012年印度发生了大停电，超过六亿人受到影响。", encoding="utf-8")
+    (src / "二级" / "planets.md").write_text("# Planets\n\nJupiter is the largest planet of the solar system.", encoding="utf-8")
+    (src / "二级" / "坏.txt").write_bytes(b"\x00\x01\x02binary\xff\xfe" * 50)
+    (src / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    at = _app(monkeypatch, kb_path, model=HASH)
+    at.query_params.update({"page": "Add articles"})
+    at.run()
+    at.text_input(key="add_folder").set_value(str(tmp_path / "nowhere")).run()
+    assert any("not a folder on this machine" in e.value for e in at.error)
+    at.text_input(key="add_folder").set_value(str(src)).run()
+    assert any("3 files it can read" in c.value and "under a minute" in c.value and "1 other file" in c.value
+               for c in at.caption), [c.value for c in at.caption]
+    next(b for b in at.button if b.label == "Add 3 files").click().run()
+    assert not at.exception
+    assert any(w.value.startswith("2 added") and "1 failed" in w.value for w in at.warning)  # a failure: a warning, not a success
+    table = at.dataframe[-1].value
+    assert sorted(table["file or link"]) == sorted(["电网.txt", "二级/planets.md", "二级/坏.txt"])
+    assert any("二级/坏.txt" in e.value.replace("\\", "") for e in at.error)

@@ -115,6 +115,13 @@ def _contrast(fg: str, bg: str) -> float:
     return (a + 0.05) / (b + 0.05)
 
 
+def _idle(page) -> None:
+    """Wait until the app has finished its run (Streamlit's "Running…" widget gone): a click on a
+    download button during a rerun can meet the previous run's file, replaced meanwhile."""
+    page.wait_for_timeout(300)  # (a run a click starts shows its widget within this)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90_000)
+
+
 def _choose(page, label: str, option: str) -> None:
     """Pick ``option`` in the selectbox labelled ``label``, as a user clicks it."""
     page.get_by_role("combobox", name=label, exact=True).first.click()
@@ -146,6 +153,7 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
     import bibtexparser
     export_all = page.get_by_role("button", name=re.compile(r"^Export all \d+$"))
     n = int(re.search(r"\d+", export_all.inner_text()).group())
+    _idle(page)
     with page.expect_download() as dl:
         export_all.click()
     bib = bibtexparser.parse_string(Path(dl.value.path()).read_text(encoding="utf-8"))
@@ -158,6 +166,7 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
     # Only what is selected: every hit starts selected (the library answers); untick the second
     page.get_by_text("Select for export").nth(1).click()
     picked = page.get_by_role("button", name=f"Export {n - 1} selected")
+    _idle(page)
     with page.expect_download() as dl:
         picked.click()
     chosen = bibtexparser.parse_string(Path(dl.value.path()).read_text(encoding="utf-8"))
@@ -165,6 +174,7 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
         [e.fields_dict["title"].value for i, e in enumerate(bib.entries) if i != 1]
 
     page.get_by_text("Copy citation").first.click()
+    _idle(page)
     with page.expect_download() as one:
         page.get_by_role("button", name="Download this citation (BibTeX)").first.click()
     single = bibtexparser.parse_string(Path(one.value.path()).read_text(encoding="utf-8"))
@@ -213,6 +223,7 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
     page.get_by_text("Collections", exact=True).click()
     expect(page.get_by_text("Note: 美国站入驻数据")).to_be_visible()
     expect(page.locator("div.kb-text").filter(has_text="20万商家入驻").first).to_be_visible()
+    _idle(page)
     with page.expect_download() as dl:
         page.get_by_role("button", name="Export all 1").click()
     bib = bibtexparser.parse_string(Path(dl.value.path()).read_text(encoding="utf-8"))
@@ -253,6 +264,16 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
     expect(page.get_by_text("hoover-dam.html").first).to_be_visible()
     page.get_by_role("button", name="Add to knowledge base").click()
     expect(page.get_by_text("2 added, 0 updated")).to_be_visible()
+    # and a folder on this machine: counted first, then added
+    folder = tmp_path / "folder"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "锦屏二级.txt").write_text("锦屏二级水电站\n\n锦屏二级水电站的引水隧洞长约16.67公里。", encoding="utf-8")
+    page.get_by_role("textbox", name="Folder", exact=True).fill(str(folder))
+    page.get_by_role("textbox", name="Folder", exact=True).press("Enter")
+    expect(page.get_by_text("1 file it can read")).to_be_visible()
+    page.get_by_role("button", name="Add 1 file").click()
+    expect(page.get_by_text("1 added, 0 updated")).to_be_visible()
+    expect(page.locator("td", has_text="sub/锦屏二级.txt")).to_be_attached()  # (the table draws on a canvas)
 
     page.get_by_text("Ask", exact=True).click()
     _ask(page, "What is the installed capacity of the Hoover Dam power plant?")
