@@ -441,17 +441,12 @@ def page_collections(kb: KnowledgeBase) -> None:
             if next(b).button("Remove…", key=f"col-rm-{it['id']}"):
                 st.session_state["col_rm_confirm"] = it["id"]
             next(b).checkbox("Select for export", value=True, key=f"col-sel-{it['id']}")
-            if st.session_state.get("col_rm_confirm") == it["id"]:
-                st.warning(md_escape(f"Remove this item (“{it['title']}”) from “{name}”?"))
-                y, n = st.columns([1, 4])
-                if y.button("Yes, remove", type="primary", key=f"col-rm-yes-{it['id']}"):
-                    col.remove(kb, name, it["id"])
-                    st.session_state.pop("col_rm_confirm", None)
-                    st.session_state["col_done"] = f"Removed the item “{it['title']}” from “{name}”."
-                    st.rerun()
-                if n.button("Cancel", key=f"col-rm-no-{it['id']}"):
-                    st.session_state.pop("col_rm_confirm", None)
-                    st.rerun()
+            if st.session_state.get("col_rm_confirm") == it["id"] and confirmed(
+                    "col_rm_confirm", f"Remove this item (“{it['title']}”) from “{name}”?", "Yes, remove",
+                    f"col-rm-yes-{it['id']}", f"col-rm-no-{it['id']}"):
+                col.remove(kb, name, it["id"])
+                st.session_state["col_done"] = f"Removed the item “{it['title']}” from “{name}”."
+                st.rerun()
             with st.expander("Edit note or move", key=f"col-edit-{it['id']}"):
                 with st.form(f"col-edit-form-{it['id']}", border=False):
                     note = st.text_area("Note", value=it["note"], key=f"col-note-{it['id']}", height=68)
@@ -490,20 +485,28 @@ def manage_collection(kb: KnowledgeBase, name: str, names: list[str]) -> None:
                     st.rerun()
         if st.button("Delete collection…", key=f"col-del-{name}"):
             st.session_state["col_del_confirm"] = name
-        if st.session_state.get("col_del_confirm") == name:
-            n = len(col.items(kb, name))
-            st.warning(md_escape(f"Delete “{name}” and its {_count(n, 'item')}? The articles stay in the library."))
-            y, no = st.columns([1, 4])
-            if y.button("Yes, delete", type="primary", key=f"col-del-yes-{name}"):
-                col.delete(kb, name)
-                st.session_state.pop("col_del_confirm", None)
-                st.session_state.pop("last_collection", None)
-                set_qp(c=None)
-                st.session_state["col_done"] = f"Deleted the collection “{name}”."
-                st.rerun()
-            if no.button("Cancel", key=f"col-del-no-{name}"):
-                st.session_state.pop("col_del_confirm", None)
-                st.rerun()
+        if st.session_state.get("col_del_confirm") == name and confirmed(
+                "col_del_confirm", f"Delete “{name}” and its {_count(len(col.items(kb, name)), 'item')}? The articles stay "
+                "in the library.", "Yes, delete", f"col-del-yes-{name}", f"col-del-no-{name}"):
+            col.delete(kb, name)
+            st.session_state.pop("last_collection", None)
+            set_qp(c=None)
+            st.session_state["col_done"] = f"Deleted the collection “{name}”."
+            st.rerun()
+
+
+def confirmed(key: str, message: str, yes: str, yes_key: str, no_key: str) -> bool:
+    """The second step of an action that asks first (its first button set ``st.session_state[key]``):
+    ``message`` with ``yes`` and Cancel. True once confirmed; Cancel forgets the request."""
+    st.warning(md_escape(message))
+    y, n = st.columns([1, 4])
+    if y.button(yes, type="primary", key=yes_key):
+        st.session_state.pop(key, None)
+        return True
+    if n.button("Cancel", key=no_key):
+        st.session_state.pop(key, None)
+        st.rerun()
+    return False
 
 
 # --- Add ------------------------------------------------------------------------------------
@@ -688,22 +691,17 @@ def page_library(kb: KnowledgeBase) -> None:
     aid = st.selectbox("Article to remove", [a.id for a in arts], format_func=lambda i: titles[i], key="rm_pick")
     if st.button("Remove…", key="rm_ask"):
         st.session_state["rm_confirm"] = aid
-    if st.session_state.get("rm_confirm") == aid:
-        st.warning(md_escape(f"Remove “{titles[aid]}” and all its passages from the knowledge base?"))
-        a, b = st.columns(2)
-        if a.button("Yes, remove", type="primary", key="rm_yes"):
-            try:
-                with kb.writer():
-                    kb.remove(aid)
-            except KBError as e:
-                st.error(md_escape(e))
-                return
-            st.session_state.pop("rm_confirm", None)
-            st.session_state["rm_done"] = (titles[aid], aid)
-            st.rerun()
-        if b.button("Cancel", key="rm_no"):
-            st.session_state.pop("rm_confirm", None)
-            st.rerun()
+    if st.session_state.get("rm_confirm") == aid and confirmed(
+            "rm_confirm", f"Remove “{titles[aid]}” from the library? It waits in the trash until the trash is emptied.",
+            "Yes, remove", "rm_yes", "rm_no"):
+        try:
+            with kb.writer():
+                kb.remove(aid)
+        except KBError as e:
+            st.error(md_escape(e))
+            return
+        st.session_state["rm_done"] = (titles[aid], aid)
+        st.rerun()
     trash_section(kb)
 
 
@@ -733,17 +731,12 @@ def trash_section(kb: KnowledgeBase) -> None:
                 restore_article(kb, t["id"], t["title"])
         if st.button("Empty the trash…", key="trash_empty"):
             st.session_state["trash_confirm"] = True
-        if st.session_state.get("trash_confirm"):
-            st.warning(md_escape(f"Drop {_count(len(gone), 'removed article')} for good? This cannot be undone."))
-            y, n = st.columns([1, 4])
-            if y.button("Yes, empty it", type="primary", key="trash_yes"):
-                with kb.writer():
-                    kb.empty_trash()
-                st.session_state.pop("trash_confirm", None)
-                st.rerun()
-            if n.button("Cancel", key="trash_no"):
-                st.session_state.pop("trash_confirm", None)
-                st.rerun()
+        if st.session_state.get("trash_confirm") and confirmed(
+                "trash_confirm", f"Drop {_count(len(gone), 'removed article')} for good? This cannot be undone.",
+                "Yes, empty it", "trash_yes", "trash_no"):
+            with kb.writer():
+                kb.empty_trash()
+            st.rerun()
 
 
 LIBRARY_PAGE = 25  # articles a page of the Library lists

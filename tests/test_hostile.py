@@ -634,9 +634,9 @@ def test_article_metadata_loads_nothing_and_links_nowhere_in_a_real_browser(tmp_
                                  ("?page=Library", "Remove an article")):
                 pg.goto(url + "/" + query)
                 pg.get_by_text(shows).first.wait_for()
-                if "Library" in query:  # (its table is drawn on a canvas) the removal question names the title
+                if "Library" in query:  # the list names the title (a button) and so does the removal question
                     pg.get_by_role("button", name="Remove…").click()
-                    pg.get_by_text("and all its passages").first.wait_for()
+                    pg.get_by_text("waits in the trash until").first.wait_for()
                 else:
                     pg.get_by_text("click").first.wait_for()  # the title, as text
                 time.sleep(1)
