@@ -43,7 +43,8 @@ def _rss_mb(s: Server) -> float:
 def test_a_forged_host_is_refused_and_listed_names_are_served(server, kb_path):  # noqa: F811
     port = server.port
     for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1.evil.example:{port}", f"localhost.:{port}"):
-        for method, path in (("GET", "/articles"), ("GET", "/search?q=x"), ("DELETE", "/articles/zzzzzz")):
+        for method, path in (("GET", "/articles"), ("GET", "/search?q=x"), ("DELETE", "/articles/zzzzzz"), ("DELETE", "/trash"),
+                             ("PATCH", "/collections/x")):
             r = httpx.request(method, server.url + path, headers={"Host": host}, timeout=30)
             assert r.status_code == 400 and "KB_API_HOSTS" in r.json()["error"], (host, path, r.text)
     assert httpx.get(server.url + "/articles", headers={"Host": f"127.0.0.1:{port + 1}"}).status_code == 400
@@ -68,6 +69,12 @@ def test_a_foreign_origin_can_neither_write_nor_read(server):
         assert r.status_code == 403 and ("may not write" in r.text or "another site" in r.text), (headers, r.text)
         assert httpx.delete(own + "/articles/zzzzzz", headers=headers).status_code == 403
         assert httpx.post(own + "/collections/x", json={"permalink": "p"}, headers=headers).status_code == 403
+        # the writes added with collections management and the trash are guarded alike
+        assert httpx.patch(own + "/collections/x", json={"name": "y"}, headers=headers).status_code == 403
+        assert httpx.patch(own + "/collections/x/1", json={"note": "y"}, headers=headers).status_code == 403
+        assert httpx.post(own + "/trash/zzzzzz/restore", headers=headers).status_code == 403
+        assert httpx.delete(own + "/trash", headers=headers).status_code == 403
+        assert httpx.get(own + "/trash", headers=headers).status_code == 403  # (a read, refused to a foreign page too)
         read = httpx.get(own + "/articles", headers=headers)
         assert read.status_code == 403 and "access-control-allow-origin" not in read.headers, headers
     assert "KB_API_ORIGINS" in httpx.get(own + "/search", params={"q": "x"},
