@@ -649,8 +649,9 @@ def ingest_paths(kb: KnowledgeBase, paths: list[str], on_file):
 # --- Library --------------------------------------------------------------------------------
 def page_library(kb: KnowledgeBase) -> None:
     st.header("Library")
+    gone = kb.trashed()  # (read once a run: the Undo below and the Removed articles section)
     done = st.session_state.get("rm_done")  # (kept for the session: Undo stays at hand)
-    if done and any(t["id"] == done[1] for t in kb.trashed()):
+    if done and any(t["id"] == done[1] for t in gone):
         title, aid = done
         st.success(md_escape(f"Removed {title}. It waits in the trash (below) until the trash is emptied."))
         if st.button("Undo", key=f"rm-undo-{aid}"):
@@ -665,7 +666,7 @@ def page_library(kb: KnowledgeBase) -> None:
     c[3].metric("On disk", f"{s['bytes_on_disk'] / 2**20:.1f} MB")
     st.caption(md_escape(f"Embedder: {s['embedder']}"))
     if empty_state(kb):
-        trash_section(kb)
+        trash_section(kb, gone)
         return
     arts = kb.articles()
     f = st.columns([3, 1, 2, 1, 1])
@@ -702,7 +703,7 @@ def page_library(kb: KnowledgeBase) -> None:
             return
         st.session_state["rm_done"] = (titles[aid], aid)
         st.rerun()
-    trash_section(kb)
+    trash_section(kb, gone)
 
 
 def restore_article(kb: KnowledgeBase, aid: str, title: str) -> None:
@@ -717,9 +718,9 @@ def restore_article(kb: KnowledgeBase, aid: str, title: str) -> None:
     st.rerun()
 
 
-def trash_section(kb: KnowledgeBase) -> None:
-    """The removed articles: each can be restored until the trash is emptied (which asks first)."""
-    gone = kb.trashed()
+def trash_section(kb: KnowledgeBase, gone: list[dict]) -> None:
+    """The removed articles (``kb.trashed()``): each can be restored until the trash is emptied
+    (which asks first)."""
     with st.expander(f"Removed articles ({len(gone)})", key="trash"):
         if not gone:
             st.caption("Nothing removed. A removed article waits here, restorable, until the trash is emptied.")
