@@ -27,7 +27,16 @@ mark.kb-answer {background: #ffe58f; color: #1f1f1f; padding: 0;}
 .kb-text {line-height: 1.7; font-size: 1rem;}
 .kb-text b {color: color-mix(in srgb, #c41d7f 60%, currentColor);}  /* magenta, toward the theme's text colour */
 .kb-why {font-size: 0.85rem; opacity: 0.8; margin: 0.2rem 0 0.4rem 0;}
-.kb-gloss {border-bottom: 1px dotted rgba(128, 128, 128, 0.8); cursor: help;}
+.kb-gloss {position: relative; cursor: pointer; outline: none; border-radius: 2px;
+  text-decoration: underline dotted color-mix(in srgb, currentColor 28%, transparent); text-underline-offset: 0.25em;}
+.kb-gloss:hover, .kb-gloss:focus {background: color-mix(in srgb, currentColor 10%, transparent);}
+/* The gloss as a popover on hover, click or touch (the span takes focus): drawn from its data
+   attribute, so it is never selected or copied with the article's text. */
+.kb-gloss:hover::after, .kb-gloss:focus::after {content: attr(data-gloss); position: absolute; left: 0; top: 1.7em;
+  z-index: 20; width: max-content; max-width: min(24em, 80vw); white-space: pre-line; pointer-events: none;
+  padding: 0.35em 0.6em; border-radius: 0.4em; font-size: 0.85rem; line-height: 1.4; font-weight: normal;
+  color: #1f1f1f; background: #fffbe6; border: 1px solid #d9c27a; box-shadow: 0 2px 8px rgba(0, 0, 0, 0.25);}
+@media (prefers-color-scheme: dark) {.kb-gloss:hover::after, .kb-gloss:focus::after {color: #f0f0f0; background: #262730; border-color: #5a5c70;}}
 </style>"""
 DICT_CREDIT = ("Dictionary translations: CC-CEDICT (MDBG, https://cc-cedict.org/wiki/, CC BY-SA 4.0) "
                "and this project's glossary (data/glossary.tsv).")
@@ -297,8 +306,9 @@ def save_form(kb: KnowledgeBase, h) -> None:
 
 
 def _glosses(text: str) -> list[tuple[int, int, str]] | None:
-    """Pinyin and English of each Chinese word (CC-CEDICT and the glossary), as hover text,
-    when the sidebar's switch is on."""
+    """Pinyin and English of each Chinese word (CC-CEDICT and the glossary), the reading and
+    senses its sentence suggests first and up to two other readings after, as popover text, when
+    the sidebar's switch is on."""
     from kb.text import has_han
     if not st.session_state.get("glosses") or not has_han(text):
         return None
@@ -309,7 +319,12 @@ def _glosses(text: str) -> list[tuple[int, int, str]] | None:
 def _glosses_of(text: str) -> list[tuple[int, int, str]]:
     """(Cached: every rerun redraws the same article and hits; cutting a long article takes a while.)"""
     from kb import dictionary
-    return [(s, e, f"{py} — {meaning}" if py else meaning) for s, e, py, meaning in dictionary.get().glosses(text)]
+    out = []
+    for s, e, g in dictionary.get().gloss_entries(text):
+        lines = [f"{g.pinyin} — {'; '.join(g.senses[:3])}" if g.pinyin else "; ".join(g.senses[:3])]
+        lines += [f"also {py}: {'; '.join(senses[:3])}" for py, senses in g.others[:2]]
+        out.append((s, e, "\n".join(lines)))
+    return out
 
 
 def _span(raw: str, within: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -396,6 +411,19 @@ def page_collections(kb: KnowledgeBase) -> None:
     st.header("Collections")
     if st.session_state.get("col_done"):
         st.success(md_escape(st.session_state.pop("col_done")))
+    undo = st.session_state.get("col_undo")  # the last removal or deletion, undoable this session
+    if undo and st.button(f"Undo: {undo['label']}", key="col-undo"):
+        try:
+            back = [col.restore(kb, tid) for tid in undo["ids"]]
+        except KBError as e:
+            st.error(md_escape(e))
+        else:
+            st.session_state.pop("col_undo")
+            if back:
+                set_qp(c=back[0]["collection"])
+                st.session_state["last_collection"] = back[0]["collection"]
+            st.session_state["col_done"] = f"Undone: {undo['label']} ({_count(len(back), 'item')} back)."
+            st.rerun()
     rows = col.listing(kb)
     if not rows:
         st.info("No collections yet. On the Ask page, open **Keep in a collection** under a result to save it with a note.")
@@ -444,8 +472,9 @@ def page_collections(kb: KnowledgeBase) -> None:
             if st.session_state.get("col_rm_confirm") == it["id"] and confirmed(
                     "col_rm_confirm", f"Remove this item (“{it['title']}”) from “{name}”?", "Yes, remove",
                     f"col-rm-yes-{it['id']}", f"col-rm-no-{it['id']}"):
-                col.remove(kb, name, it["id"])
+                tid = col.remove(kb, name, it["id"])
                 st.session_state["col_done"] = f"Removed the item “{it['title']}” from “{name}”."
+                st.session_state["col_undo"] = {"ids": [tid], "label": f"remove “{it['title']}” from “{name}”"}
                 st.rerun()
             with st.expander("Edit note or move", key=f"col-edit-{it['id']}"):
                 with st.form(f"col-edit-form-{it['id']}", border=False):
@@ -487,11 +516,13 @@ def manage_collection(kb: KnowledgeBase, name: str, names: list[str]) -> None:
             st.session_state["col_del_confirm"] = name
         if st.session_state.get("col_del_confirm") == name and confirmed(
                 "col_del_confirm", f"Delete “{name}” and its {_count(len(col.items(kb, name)), 'item')}? The articles stay "
-                "in the library.", "Yes, delete", f"col-del-yes-{name}", f"col-del-no-{name}"):
-            col.delete(kb, name)
+                "in the library, and Undo brings the items back.", "Yes, delete", f"col-del-yes-{name}", f"col-del-no-{name}"):
+            ids = col.delete(kb, name)
             st.session_state.pop("last_collection", None)
             set_qp(c=None)
             st.session_state["col_done"] = f"Deleted the collection “{name}”."
+            if ids:  # (an empty collection has nothing to bring back)
+                st.session_state["col_undo"] = {"ids": ids, "label": f"delete the collection “{name}”"}
             st.rerun()
 
 
@@ -811,7 +842,7 @@ def main() -> None:
         back = st.session_state.get("last_ask") or ({"q": qp("q")} if qp("q") else {})
         set_qp(_clear=True, page=page, **(back if page == "Ask" else {}))
     st.session_state["url_page"] = page
-    st.sidebar.toggle("Pinyin and English glosses (hover a Chinese word)", key="glosses")
+    st.sidebar.toggle("Pinyin and English glosses (hover or tap a Chinese word)", key="glosses")
     st.sidebar.caption(f"Knowledge base: `{kb.path}`")
     st.sidebar.caption(DICT_CREDIT)
     {"Ask": page_ask, "Read": page_read, "Collections": page_collections, "Add articles": page_add,

@@ -304,11 +304,11 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
         with kb.indexes.lock:
             return _json(item_json(collection.save(kb, name, body.permalink, body.note, body.quote)))
 
-    @app.delete("/collections/{name}/{item_id}", summary="Remove one item")
+    @app.delete("/collections/{name}/{item_id}", summary="Remove one item (into the trash: /trash/items)")
     def collection_remove(name: str, item_id: int):
         with kb.indexes.lock:
-            collection.remove(kb, name, item_id)
-        return _json({"removed": item_id, "collection": name})
+            tid = collection.remove(kb, name, item_id)
+        return _json({"removed": item_id, "collection": name, "trash_id": tid})
 
     class CollectionEdit(BaseModel):
         name: str
@@ -335,11 +335,22 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
             it = next(i for i in collection.items(kb, it["collection"]) if i["id"] == it["id"])  # (with its status)
         return _json(item_json(it))
 
-    @app.delete("/collections/{name}", summary="Delete a collection and its items")
+    @app.delete("/collections/{name}", summary="Delete a collection (its items into the trash: /trash/items)")
     def collection_delete(name: str):
         with kb.indexes.lock:
-            collection.delete(kb, name)
-        return _json({"deleted": name})
+            ids = collection.delete(kb, name)
+        return _json({"deleted": name, "trash_ids": ids})
+
+    @app.get("/trash/items", summary="Removed collection items, restorable until the trash is emptied")
+    def trash_items():
+        with kb.indexes.lock:
+            return _json(collection.removed(kb))
+
+    @app.post("/trash/items/{trash_id}/restore", summary="Put a removed collection item back")
+    def trash_item_restore(trash_id: int):
+        with kb.indexes.lock:
+            it = collection.restore(kb, trash_id)
+        return _json({"restored": trash_id, "collection": it["collection"], "item": it["id"]})
 
     @app.get("/stats", summary="Counts, embedder, indexes, size on disk")
     def stats():
@@ -381,7 +392,7 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
             art = kb.restore(article_id)
         return {"restored": art.id, "title": art.title, "path": art.path}
 
-    @app.delete("/trash", summary="Empty the trash (or ?article_id= one of it): removed articles dropped for good")
+    @app.delete("/trash", summary="Empty the trash (or ?article_id= one article of it): dropped for good")
     def trash_empty(article_id: str | None = None) -> dict:
         with kb.writer(wait_message=False, timeout=0):
             gone = kb.empty_trash(article_id)

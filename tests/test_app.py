@@ -245,12 +245,19 @@ def test_keep_a_result_in_a_collection_then_open_and_remove_it(monkeypatch, tmp_
     kb = open_kb(kb_path)
     assert kb.store.collection_items("附录 A") == []
     kb.close()
-    # Delete a collection asks first too
+    # ... and Undo puts it back, note and all
+    at.button(key="col-undo").click().run()
+    assert not at.exception and any("Undone" in s.value and "1 item back" in s.value for s in at.success)
+    assert "Note: 广州仓的作用（改）" in _html(at)
+    # Delete a collection asks first too; Undo brings it back with its item
     at.button(key="col-del-附录 A").click().run()
-    assert any("Delete “附录 A” and its 0 items" in w.value for w in at.warning)
+    assert any("Delete “附录 A” and its 1 item" in w.value for w in at.warning)
     at.button(key="col-del-yes-附录 A").click().run()
     assert not at.exception and any("Deleted the collection “附录 A”" in s.value for s in at.success)
-    assert [o.split(" (")[0] for o in at.selectbox[0].options] == ["第三章"]
+    assert "附录 A (1 item)" not in at.selectbox[0].options
+    at.button(key="col-undo").click().run()
+    assert not at.exception and "附录 A (1 item)" in at.selectbox[0].options and at.query_params["c"] == "附录 A"
+    assert [o.split(" (")[0] for o in at.selectbox[0].options] == ["第三章", "附录 A"]
 
 
 def test_pinyin_and_glosses_on_hover_when_switched_on(monkeypatch, tmp_path):
@@ -265,7 +272,7 @@ def test_pinyin_and_glosses_on_hover_when_switched_on(monkeypatch, tmp_path):
     at.sidebar.toggle(key="glosses").set_value(True).run()
     page = _html(at)
     assert not at.exception
-    assert '<span class="kb-gloss" title="diàn shāng — e-commerce; online retail">电商</span>' in page
+    assert '<span class="kb-gloss" tabindex="0" data-gloss="diàn shāng — e-commerce; online retail">电商</span>' in page
     assert "CC-CEDICT" in "".join(c.value for c in at.sidebar.caption)  # the dictionary's licence, named
 
 

@@ -197,7 +197,27 @@ def test_ask_read_citation_context_upload_and_find(server, page, tmp_path):
     expect(page.get_by_text("the answering sentence (paragraph")).to_be_visible()
     assert "page=Read" in page.url and "hl=" in page.url
     page.screenshot(path=str(ARTIFACTS / "read-light.png"))
+    # Glosses: switched on, a click (or tap) on a Chinese word opens its popover, in both themes;
+    # the popover is drawn by CSS, so the article's text (what a reader copies) holds none of it.
+    page.get_by_text("Pinyin and English glosses").click()
+    word = page.locator('.kb-text .kb-gloss[data-gloss^="diàn shāng"]').first
+    expect(word).to_be_attached()
+    word.scroll_into_view_if_needed()
+    page.mouse.move(0, 0)
+    word.click()
+    popover = "e => getComputedStyle(e, '::after').content"
+    assert "e-commerce" in word.evaluate(popover)
+    assert "e-commerce" not in page.locator(".kb-text").first.inner_text()
+    word.screenshot(path=str(ARTIFACTS / "gloss-light.png"))  # the popover is drawn outside the word's box
+    page.screenshot(path=str(ARTIFACTS / "gloss-light-page.png"))
     page.emulate_media(color_scheme="dark")
+    word.click()
+    pop_fg = word.evaluate("e => getComputedStyle(e, '::after').color")
+    pop_bg = word.evaluate("e => getComputedStyle(e, '::after').backgroundColor")
+    assert "e-commerce" in word.evaluate(popover) and abs(_luma(pop_fg) - _luma(pop_bg)) > 0.5, (pop_fg, pop_bg)
+    page.screenshot(path=str(ARTIFACTS / "gloss-dark-page.png"))
+    page.get_by_text("Pinyin and English glosses").click()
+    expect(page.locator(".kb-gloss")).to_have_count(0)
     page.reload()
     answer = page.locator("mark.kb-answer").first
     expect(answer).to_be_in_viewport()

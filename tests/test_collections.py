@@ -133,3 +133,46 @@ def test_a_collection_is_renamed_its_items_get_notes_and_move(kb_dir, hash_model
         assert r.returncode == 0 and out in r.stdout, r.stderr
     r = run_cli("-m", "kb", "--kb", str(kb_dir), "collection", "move", "第三章 定稿", "999", "x", env_extra={"KB_MODEL": HASH})
     assert r.returncode == 2 and "No item 999 in collection '第三章 定稿'" in r.stderr
+
+
+def test_removed_items_and_deleted_collections_wait_in_the_trash_until_emptied(kb, kb_dir):
+    from kb.errors import ItemNotFound
+    h = kb.search("两万名卖家", k=1)[0]
+    p = kb.search("Jupiter moons", k=1)[0]
+    a = col.save(kb, "第三章", h.permalink, note="核对", quote=h.highlight)
+    b = col.save(kb, "第三章", p.permalink, note="行星")
+    tid = col.remove(kb, "第三章", a["id"])
+    assert [i["id"] for i in col.items(kb, "第三章")] == [b["id"]]
+    assert [(r["id"], r["collection"], r["note"]) for r in col.removed(kb)] == [(tid, "第三章", "核对")]
+    back = col.restore(kb, tid)  # its note, quote and place back
+    assert (back["collection"], back["note"], back["quote"]) == ("第三章", "核对", h.highlight) and col.removed(kb) == []
+    assert sorted(i["title"] for i in col.items(kb, "第三章")) == ["Planets", "全托管"]
+    created = col.listing(kb)[0]["created_at"]
+    ids = col.delete(kb, "第三章")  # the collection gone, both items in the trash
+    assert len(ids) == 2 and col.listing(kb) == [] and len(col.removed(kb)) == 2
+    for t in ids:
+        col.restore(kb, t)
+    assert col.listing(kb) == [{"name": "第三章", "items": 2, "created_at": created}]  # made again as it was
+    with pytest.raises(ItemNotFound):
+        col.restore(kb, tid)  # restored already: no longer in the trash
+    # a span kept again since its removal: the kept one stays, the removed one is refused
+    t2 = col.remove(kb, "第三章", next(i["id"] for i in col.items(kb, "第三章") if i["title"] == "Planets"))
+    col.save(kb, "第三章", p.permalink, note="又存了一次")
+    with pytest.raises(KBError, match="again since it was removed"):
+        col.restore(kb, t2)
+    assert [i["note"] for i in col.items(kb, "第三章") if i["title"] == "Planets"] == ["又存了一次"]
+    cur = next(i["id"] for i in col.items(kb, "第三章") if i["title"] == "全托管")
+    kb.close()
+    env = {"KB_MODEL": HASH}
+    shown = json.loads(run_cli("-m", "kb", "--kb", str(kb_dir), "collection", "removed", "--json", env_extra=env).stdout)
+    assert [r["id"] for r in shown] == [t2]
+    r = run_cli("-m", "kb", "--kb", str(kb_dir), "collection", "remove", "第三章", str(cur), env_extra=env)
+    assert r.returncode == 0 and "collection restore" in r.stdout
+    t3 = int(r.stdout.split("collection restore ")[1].split("`")[0])
+    r = run_cli("-m", "kb", "--kb", str(kb_dir), "collection", "restore", str(t3), env_extra=env)
+    assert r.returncode == 0 and "restored “全托管” to '第三章'" in r.stdout, r.stderr
+    r = run_cli("-m", "kb", "--kb", str(kb_dir), "trash", env_extra=env)
+    assert "1 removed collection item(s)" in r.stdout
+    assert run_cli("-m", "kb", "--kb", str(kb_dir), "trash", "--empty", env_extra=env).returncode == 0
+    r = run_cli("-m", "kb", "--kb", str(kb_dir), "collection", "restore", str(t2), env_extra=env)
+    assert r.returncode == 2 and f"No removed item {t2} in the trash" in r.stderr
