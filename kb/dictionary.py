@@ -176,11 +176,10 @@ class Dictionary:
 
         init_jieba()
         tab = jieba.posseg.dt.word_tag_tab
-        words = list(jieba.cut(text))
+        words = [w for w in jieba.cut(text) if w.strip()]  # (spaces are no neighbours; nor glossed)
         out = []
         for k, w in enumerate(words):
-            prev = next((x for x in reversed(words[:k]) if x.strip()), "")
-            nxt = next((x for x in words[k + 1:] if x.strip()), "")
+            prev, nxt = words[k - 1] if k else "", words[k + 1] if k + 1 < len(words) else ""
             tag = _tag_in_context(prev, tab.get(prev, ""), tab.get(w, "n" if has_han(w) else "x"), nxt)
             if w in self.zh_en or len(w) < 2 or not has_han(w):
                 out.append((w, tag))
