@@ -607,13 +607,15 @@ def show_outcome(s, shown, more_failed=()) -> None:
     ``more_failed``: (name, reason) of items that failed before the ingest."""
     failed = [(shown(p), why) for p, why in s.failed] + list(more_failed)
     summary = (f"{len(s.added)} added, {len(s.updated)} updated, {len(s.unchanged)} unchanged, "
-               f"{len(s.duplicate)} duplicate, {len(s.near_duplicate)} near-duplicate, {len(failed)} failed")
+               f"{len(s.duplicate)} duplicate, {len(s.near_duplicate)} near-duplicate, {len(failed)} failed"
+               + (f", {len(s.skipped)} skipped (a kind of file it does not read)" if s.skipped else ""))
     (st.warning if failed else st.success)(summary)  # (a batch with failures is not a plain success)
     rows = [(shown(p), "added", "") for p in s.added] + [(shown(p), "updated", "") for p in s.updated]
     rows += [(shown(p), "unchanged", "") for p in s.unchanged]
     rows += [(shown(p), "duplicate", f"same content as {o}") for p, o in s.duplicate]
     rows += [(shown(p), "near-duplicate", f"stored, linked to {o}") for p, o in s.near_duplicate]
     rows += [(name, "failed", why) for name, why in failed]
+    rows += [(shown(p), "skipped", "a kind of file it does not read") for p in s.skipped]
     st.dataframe({"file or link": [r[0] for r in rows], "result": [r[1] for r in rows], "reason": [r[2] for r in rows]},
                  hide_index=True, width="stretch")
     for name, why in failed:
@@ -627,7 +629,6 @@ def add_folder(kb: KnowledgeBase) -> None:
     """A folder on this machine (where the app runs), read recursively: what it holds and a
     rough time first, then each file's outcome."""
     from ingest.pipeline import collect, time_left
-    from ingest.readers import SUPPORTED
     st.subheader("Add a folder on this machine")
     raw = st.text_input("Folder", key="add_folder", placeholder="/home/me/articles",
                         help="a path on the machine the app runs on; its subfolders are read too")
@@ -637,17 +638,18 @@ def add_folder(kb: KnowledgeBase) -> None:
     if not root.is_dir():
         st.error(md_escape(f"{raw.strip()}: not a folder on this machine"))
         return
-    items, unreadable = collect([str(root)])
+    skipped: list[str] = []
+    items, unreadable = collect([str(root)], skipped)
     try:
         size = sum(p.stat().st_size for p, _ in items if p is not None)
     except OSError:
         size = 0
-    others = sum(1 for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
-                 and p.suffix.lower() not in SUPPORTED) if len(items) < 20_000 else 0
     secs = size / 2 / CHARS_PER_S  # (about two bytes a character in a mix of Chinese and English files)
     eta = "under a minute" if secs < 60 else f"about {secs / 60:.0f} minutes"
     st.caption(md_escape(f"{_count(len(items), 'file')} it can read ({size / 2**20:.1f} MB; {eta} at this machine's pace)"
-                         + (f"; {_count(others, 'other file')} of kinds it does not read, skipped" if others else "")
+                         + (f"; {_count(len(skipped), 'other file')} of kinds it does not read, skipped: "
+                            + ", ".join(Path(p).name for p in skipped[:5]) + (" …" if len(skipped) > 5 else "")
+                            if skipped else "")
                          + (f"; {len(unreadable)} not listed" if unreadable else "")))
     if not items or not st.button(f"Add {_count(len(items), 'file')}", type="primary", key="add_folder_go"):
         return

@@ -34,19 +34,30 @@ class Summary:
     duplicate: list[tuple[str, str]] = field(default_factory=list)   # (path, path of the copy kept)
     near_duplicate: list[tuple[str, str]] = field(default_factory=list)  # stored, linked to the first copy
     failed: list[tuple[str, str]] = field(default_factory=list)      # (path, reason)
+    skipped: list[str] = field(default_factory=list)  # files in a folder of a kind no reader reads
     seconds: float = 0.0
     passages: int = 0
 
     def line(self) -> str:
         return (f"added {len(self.added)}, updated {len(self.updated)}, unchanged {len(self.unchanged)}, "
                 f"duplicate {len(self.duplicate)}, near-duplicate {len(self.near_duplicate)}, "
-                f"failed {len(self.failed)} ({self.seconds:.1f} s)")
+                f"failed {len(self.failed)} ({self.seconds:.1f} s)" + self.skipped_line())
+
+    def skipped_line(self) -> str:
+        """'; skipped 2 files of a kind it does not read: photo.heic, table.xlsx' ('' when none)."""
+        if not self.skipped:
+            return ""
+        names = ", ".join(_safe(Path(p).name) for p in self.skipped[:5])
+        more = f" and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
+        n = len(self.skipped)
+        return f"; skipped {n} file{'s' if n > 1 else ''} of a kind it does not read: {names}{more}"
 
 
-def collect(paths: Iterable[str]) -> tuple[list[tuple[Path | None, str]], list[tuple[str, str]]]:
+def collect(paths: Iterable[str], skipped: list[str] | None = None
+            ) -> tuple[list[tuple[Path | None, str]], list[tuple[str, str]]]:
     """Files to ingest (path, as given) from files, folders (recursively) and URLs (path None),
-    and the paths that could not be listed. Inside folders only known extensions are taken;
-    hidden entries are skipped."""
+    and the paths that could not be listed. Inside folders only known extensions are taken
+    (the others are appended to ``skipped``, when given); hidden entries are left out."""
     files: list[tuple[Path | None, str]] = []
     errors: list[tuple[str, str]] = []
     seen: set[str] = set()
@@ -62,7 +73,11 @@ def collect(paths: Iterable[str]) -> tuple[list[tuple[Path | None, str]], list[t
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for n in sorted(names):
                     f = Path(root) / n
-                    if n.startswith(".") or f.suffix.lower() not in SUPPORTED:
+                    if n.startswith("."):
+                        continue
+                    if f.suffix.lower() not in SUPPORTED:
+                        if skipped is not None:
+                            skipped.append(fs_text(str(f)))
                         continue
                     _add(files, seen, f, str(f), errors)
         elif p.exists() or p.is_symlink():
@@ -169,7 +184,7 @@ def begin(paths: Iterable[str], progress: bool | None, echo: bool):
     """(summary, items, progress bar or None): the items to ingest, those that could not be
     listed already reported and counted as failed."""
     s = Summary()
-    files, errors = collect(paths)
+    files, errors = collect(paths, s.skipped)
     for given, reason in errors:
         given = fs_text(given)
         s.failed.append((given, reason))

@@ -459,14 +459,20 @@ def _docx(data: bytes) -> RawDoc:
             title = t
             continue
         lines.append(t)  # every paragraph, heading or not, is its own line: headings end paragraphs
+    # Core properties: title and author; created / modified are when someone saved the file, not
+    # when the text was published, so they are kept in the metadata, never as the article's date.
+    meta, cp_title, cp_author = {}, None, None
     try:
         cp = d.core_properties
         cp_title, cp_author = cp.title, cp.author
+        for key, when in (("file_created", cp.created), ("file_modified", cp.modified)):
+            if hasattr(when, "strftime") and 1900 < when.year < 2200:
+                meta[key] = when.strftime("%Y-%m-%d")
     except Exception:  # noqa: BLE001 - damaged document properties: the text is still the article
-        cp_title = cp_author = None
-    return RawDoc(text="\n".join(lines), content_hash=_hash(data), kind="docx",
-                  title=(cp_title if isinstance(cp_title, str) else None) or title or None,
-                  author=(cp_author if isinstance(cp_author, str) else None) or None)
+        pass
+    cp_title = cp_title.strip()[:500] if isinstance(cp_title, str) and not _PLACEHOLDER_TITLE.match(cp_title) else None
+    return RawDoc(text="\n".join(lines), content_hash=_hash(data), kind="docx", title=cp_title or title or None,
+                  author=(cp_author.strip()[:500] if isinstance(cp_author, str) else None) or None, meta=meta)
 
 
 def _epub(path: Path, data: bytes) -> RawDoc:

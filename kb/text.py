@@ -20,16 +20,24 @@ _KEEP_FULLWIDTH = set("，。！？；：（）")
 _WIDTH_TABLE = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F) if chr(c) not in _KEEP_FULLWIDTH}
 _WIDTH_TABLE[0x3000] = 0x20  # ideographic space
 _WIDTH_TABLE[0x00A0] = 0x20  # no-break space
+# Kangxi radicals (U+2F00–U+2FDF), CJK radicals supplement (U+2E80–U+2EFF) and compatibility
+# ideographs (U+F900–U+FAFF): PDF fonts map ordinary characters to them (Chromium prints 表示 as
+# 表⽰, U+2F70), so text read from such a file would not match what the page says. Each is folded
+# to the unified ideograph NFKC names for it (one character for one: offsets stay simple); the
+# radicals supplement's other forms have no such mapping in Unicode's data and stay.
+_WIDTH_TABLE.update({c: ord(f) for c in (*range(0x2E80, 0x2FE0), *range(0xF900, 0xFB00))
+                     if len(f := unicodedata.normalize("NFKC", chr(c))) == 1 and f != chr(c)})
 # Characters that carry nothing and break C strings or layouts.
 for _c in list(range(0x00, 0x09)) + [0x0B, 0x0C] + list(range(0x0E, 0x20)) + [0x7F, 0x200B, 0x200E, 0x200F, 0xFEFF, 0x2060]:
     _WIDTH_TABLE[_c] = None
 
 
 def normalize(text: str) -> str:
-    """NFC, full-width letters/digits to half-width, control characters removed, CRLF to LF.
+    """NFC, full-width letters/digits to half-width, Kangxi radicals and compatibility ideographs
+    to the unified ideographs, control characters removed, CRLF to LF.
 
-    >>> normalize("ＴｉｋＴｏｋ２０万")
-    'TikTok20万'
+    >>> normalize("ＴｉｋＴｏｋ２０万"), normalize("表⽰四⼗⼀")
+    ('TikTok20万', '表示四十一')
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return unicodedata.normalize("NFC", text).translate(_WIDTH_TABLE)

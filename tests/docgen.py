@@ -63,6 +63,9 @@ def write_docx(path: Path, title: str, sections: list[tuple[str, list[str]]]) ->
     d = Document()
     d.core_properties.title = title
     d.core_properties.author = "李雷"
+    import datetime as dt
+    d.core_properties.created = dt.datetime(2021, 3, 4, 9, 30)
+    d.core_properties.modified = dt.datetime(2022, 5, 6, 18, 0)
     d.add_heading(title, level=0)
     for heading, paras in sections:
         d.add_heading(heading, level=1)

@@ -51,6 +51,8 @@ def test_docx_headings_become_paragraph_boundaries(tmp_path):
         ("风险", ["全托管模式容易出现低价竞争。"])])
     art = to_article(f, str(f))
     assert art.title == "全托管模式调研" and art.author == "李雷"
+    # when the file was saved is metadata, never the publication date
+    assert art.date is None and (art.meta["file_created"], art.meta["file_modified"]) == ("2021-03-04", "2022-05-06")
     assert art.text.split("\n") == ["背景", "TikTok电商在美国上线了全托管业务。", "商家将商品供货至广州仓。", "风险",
                                     "全托管模式容易出现低价竞争。"]
     (tmp_path / "bad.docx").write_bytes(b"PK\x03\x04 not really a zip")
@@ -64,3 +66,34 @@ def test_epub_chapters_are_sections(tmp_path):
     art = to_article(f, str(f))
     assert art.title == "跨境电商简史" and art.author == "韩梅梅"
     assert "第一章 起步\n印尼小店在两年前上线。" in art.text and "第二章 扩张\n美国市场于九月正式开放。" in art.text
+
+
+def test_kangxi_radicals_from_pdf_fonts_are_folded_in_every_reader(tmp_path):
+    """Chromium-printed PDFs map 示 to ⽰ (U+2F70), 小 to ⼩, 十 to ⼗: the stored text, its terms and
+    its search must be those of the page as printed (the fold is in kb.text.normalize)."""
+    from kb.text import normalize, tokenize
+    printed = "这⼀研究表⽰，⼩型企业的⽐例为四⼗⼀，噪⾳与隆\uf906也在内。"
+    assert normalize(printed) == "这一研究表示，小型企业的比例为四十一，噪音与隆句也在内。"
+    assert "表示" in tokenize(printed) and len(normalize(printed)) == len(printed)  # a character for a character
+    f = tmp_path / "kangxi.txt"
+    f.write_text("标题\n" + printed + "\n", encoding="utf-8")
+    doc = write_docx(tmp_path / "kangxi.docx", "⼩结", [("背景", [printed])])
+    for art in (to_article(f, str(f)), to_article(doc, str(doc))):
+        assert "表示" in art.text and "⽰" not in art.text and "⼗" not in art.text
+    assert to_article(doc, str(doc)).title == "小结"
+
+
+def test_a_folder_ingest_names_the_files_it_skipped(tmp_path, hash_model):
+    from ingest import ingest
+    folder = tmp_path / "articles"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "note.txt").write_text("跨境电商\n全托管模式让商家只负责供货。\n", encoding="utf-8")
+    (folder / "sub" / "table.xlsx").write_bytes(b"PK\x03\x04")
+    (folder / "photo.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    (folder / ".hidden.xlsx").write_bytes(b"x")  # hidden: neither read nor reported
+    kb = open_kb(tmp_path / "kb", create=True)
+    s = ingest(kb, [str(folder)], progress=False, echo=False)
+    assert len(s.added) == 1 and not s.failed
+    assert sorted(s.skipped) == sorted([str(folder / "photo.heic"), str(folder / "sub" / "table.xlsx")])
+    assert s.line().endswith("; skipped 2 files of a kind it does not read: photo.heic, table.xlsx")
+    kb.close()
