@@ -16,7 +16,7 @@ import streamlit as st
 from kb import Filters, KnowledgeBase, config
 from kb.errors import KBError
 from kb.params import Settings
-from kb.results import is_iso_date
+from kb.results import is_iso_date, ocr_confidence
 from kb.view import context_span, explain, export_name, keywords, md_escape, render, upload_path
 
 PAGES = ["Ask", "Read", "Collections", "Add articles", "Library"]
@@ -245,6 +245,11 @@ def _recall(question: str) -> None:
 
 
 
+def ocr_label(confidence: float | None) -> str:
+    """How a card or list says its text was read from an image ('' when it was not)."""
+    return "" if confidence is None else f"read by OCR ({confidence:.1%} confidence)"
+
+
 def show_hit(kb: KnowledgeBase, h, qkey: str, related: bool = False) -> None:
     """One result card; ``related``: the search found no answer, so the card is a possibly related
     passage. ``qkey`` names this question's widgets (a new question opens with its boxes closed)."""
@@ -252,7 +257,7 @@ def show_hit(kb: KnowledgeBase, h, qkey: str, related: bool = False) -> None:
         st.markdown(f"**[{h.rank}] {md_escape(h.title)}**" + (" · *possibly related*" if related else ""))
         page, para = h.answer_page, h.answer_paragraph
         meta = " · ".join(x for x in (h.source, h.date, f"page {page}" if page else "", f"paragraph {para}",
-                                      h.lang, f"score {h.score:.3f}") if x)
+                                      h.lang, ocr_label(h.ocr), f"score {h.score:.3f}") if x)
         st.caption(md_escape(meta))
         st.markdown(f'<div class="kb-why">Why here: {_h(explain(h))}</div>', unsafe_allow_html=True)
         st.markdown(f'<div class="kb-text">{render(h.text, h.start, (h.highlight_start, h.highlight_end), h.marks, glosses=_glosses(h.text))}</div>',
@@ -379,7 +384,8 @@ def page_read(kb: KnowledgeBase) -> None:
     cited = next((p for p in passages if str(p["id"]) == qp("passage")), None)
     st.subheader(md_escape(art.title), anchor=False)  # (no anchor link made from the title)
     meta = {"Source": art.source, "Author": art.author, "Date": art.date, "Language": art.lang, "URL": art.url,
-            "File": art.path, "Ingested": art.ingested_at, "Passages": len(passages), "Id": art.id}
+            "File": art.path, "Ingested": art.ingested_at, "Passages": len(passages), "Id": art.id,
+            "Read by OCR": ocr_pages(art.meta)}
     st.table({"field": [k for k, v in meta.items() if v], "value": [md_escape(v) for v in meta.values() if v]})
     st.markdown("**Keywords:** " + md_escape(" · ".join(keywords(art.text))))
     span = (cited["start"], cited["end"]) if cited else None
@@ -790,8 +796,21 @@ def library_list(arts) -> None:
                 st.session_state["goto_page"] = "Read"
                 st.rerun()
             facts = [a.author, a.source, a.date, {"zh": "Chinese", "en": "English"}.get(a.lang, a.lang),
-                     _count(a.passages, "passage"), f"added {_local_time(a.ingested_at)}", a.id[:6]]
+                     _count(a.passages, "passage"), ocr_label(ocr_confidence(a.meta)), f"added {_local_time(a.ingested_at)}",
+                     a.id[:6]]
             st.caption(md_escape(" · ".join(x for x in facts if x)))
+
+
+def ocr_pages(meta) -> str:
+    """'pages 1, 2 (99.4% mean confidence)' for an article read by OCR; '' otherwise."""
+    o = meta.get("ocr") if isinstance(meta, dict) else None
+    if not isinstance(o, dict):
+        return ""
+    pages = o.get("pages") or []
+    c = ocr_confidence(meta)
+    return (_count(len(pages), "page") + (f": {', '.join(map(str, pages[:12]))}" + (" …" if len(pages) > 12 else "")
+            if len(pages) > 1 else f" (page {pages[0]})" if pages else "")
+            + (f", {c:.1%} mean confidence" if c is not None else ""))
 
 
 def _local_time(iso: str | None) -> str:

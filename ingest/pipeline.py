@@ -147,7 +147,7 @@ def raw_to_article(raw, key: str, given: str, stem: str) -> ArticleInput:
     meta["kind"] = raw.kind
     if c.dropped:
         meta["dropped_lines"] = len(c.dropped)
-    if c.pages or raw.kind == "pdf":
+    if c.pages or raw.kind in ("pdf", "image"):
         meta["pages"] = c.pages
     if not re.search(r"[\w\u3400-\u9fff]", c.text):
         raise ReadError("no words in the text (only punctuation or symbols)")

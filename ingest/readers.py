@@ -27,7 +27,8 @@ MAX_REGEX_LINE = 10_000           # Markdown: longer lines are kept as they are,
 TEXT_EXT = {".txt", ".md", ".markdown", ".text"}
 HTML_EXT = {".html", ".htm", ".xhtml"}
 DOC_EXT = {".pdf", ".docx", ".epub"}
-SUPPORTED = TEXT_EXT | HTML_EXT | DOC_EXT
+IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}  # pages as images: read by OCR (ingest.ocr)
+SUPPORTED = TEXT_EXT | HTML_EXT | DOC_EXT | IMAGE_EXT
 PAGE_MARK = "\ue000"  # a line of its own between PDF pages; clean_text turns it into page offsets
 
 # Chinese first: GB18030 is a superset of GBK/GB2312; Big5 for Traditional text.
@@ -356,12 +357,19 @@ def _pdf(data: bytes) -> RawDoc:
         raise ReadError(f"not a readable PDF ({type(e).__name__}: {str(e)[:80]})") from None
     except Exception as e:  # noqa: BLE001 - pypdf raises many kinds on broken files
         raise ReadError(f"not a readable PDF ({type(e).__name__})") from None
+    meta = {"page_count": len(pages)}
+    scanned = [i for i, t in enumerate(pages) if not _usable(t)]
+    if scanned:  # pages without a text layer (scans), or with one that holds no words: read by OCR
+        read = _ocr_pdf_pages(data, scanned, len(pages))
+        for i, page in read.items():
+            pages[i] = page.text()
+        if read:
+            meta["ocr"] = _ocr_meta(read.values(), [i + 1 for i in read])
     if not any(pages):
-        raise ReadError("PDF has no text layer (scanned pages?); it needs OCR first")
+        raise ReadError(f"PDF has no text layer, and OCR found no text on its {_n(len(pages), 'page')}")
     text = f"\n{PAGE_MARK}\n".join(pages)
     # The file's creation time is when someone saved it, not when the text was published: kept
     # in the metadata, never taken as the article's date.
-    meta = {"page_count": len(pages)}
     raw_date = _pdf_str(info, "/CreationDate")
     if isinstance(raw_date, str) and re.match(r"D:\d{8}", raw_date):
         meta["file_created"] = f"{raw_date[2:6]}-{raw_date[6:8]}-{raw_date[8:10]}"
@@ -373,6 +381,115 @@ def _pdf(data: bytes) -> RawDoc:
         title = first if 0 < len(first) <= 80 and not re.search(r"[。.!?！？]$", first) else None
     return RawDoc(text=text, content_hash=_hash(data), kind="pdf", title=title, author=_pdf_str(info, "/Author"),
                   date=None, meta=meta)
+
+
+def _n(n: int, what: str) -> str:
+    return f"{n:,} {what}" + ("" if n == 1 else "s")
+
+
+_WORD_CHAR = re.compile(r"[A-Za-z0-9\u3400-\u9fff\uf900-\ufaff\u2f00-\u2fdf\u00c0-\u024f]")
+
+
+def _usable(page_text: str) -> bool:
+    """Whether a page's text layer holds words: at least a few letters or ideographs, and not
+    mostly private-use or replacement characters (fonts without a character map)."""
+    words = len(_WORD_CHAR.findall(page_text))
+    junk = sum(1 for ch in page_text if ch == "\ufffd" or "\ue000" <= ch <= "\uf8ff")
+    return words >= 3 and junk < words
+
+
+def _ocr_pdf_pages(data: bytes, which: list[int], count: int) -> dict:
+    """{page index: ingest.ocr.Page} for the pages ``which`` (indexes), rendered by PDFium at
+    the OCR size; a page that renders blank is left out (nothing to read)."""
+    from . import ocr
+    if len(which) > ocr.MAX_OCR_PAGES:
+        raise ReadError(f"PDF has {_n(len(which), 'page')} without a text layer, over the {ocr.MAX_OCR_PAGES} "
+                        "pages OCR reads in one article (split it into parts)")
+    try:
+        import pypdfium2 as pdfium
+        doc = pdfium.PdfDocument(data)
+    except Exception as e:  # noqa: BLE001 - PDFium refuses what pypdf read: the scan cannot be rendered
+        raise ReadError(f"PDF pages without text cannot be rendered for OCR ({type(e).__name__}: {str(e)[:80]})") from None
+    out = {}
+    try:
+        if len(doc) != count:
+            raise ReadError(f"PDF page count differs between readers ({len(doc)} and {count}): a damaged file")
+        for i in which:
+            img = render_page(doc, i)
+            if img.convert("L").getextrema()[0] > 200:  # (nothing dark on it: a blank page)
+                continue
+            page = ocr.read_image(img, i + 1)
+            if page.paragraphs:
+                out[i] = page
+    finally:
+        doc.close()
+    return out
+
+
+def render_page(doc, i: int, side: int | None = None):
+    """Page ``i`` (0-based) of a pypdfium2 document as a PIL image, its long side ``side`` pixels
+    (default: the OCR size); the page's size in points bounds the work, whatever the file claims."""
+    from . import ocr
+    page = doc[i]
+    try:
+        w, h = page.get_size()
+        if not (1 <= w <= 20_000 and 1 <= h <= 20_000):
+            raise ReadError(f"PDF page {i + 1} has an impossible size ({w:.0f} × {h:.0f} points)")
+        scale = (side or ocr.OCR_SIDE) / max(w, h)
+        return page.render(scale=scale, grayscale=True).to_pil()
+    finally:
+        page.close()
+
+
+def _ocr_meta(pages, numbers: list[int]) -> dict:
+    """What an article read by OCR records: which pages, how sure the recognizer was, how long it took."""
+    from . import ocr
+    pages = list(pages)
+    c = ocr.confidence(pages)
+    return {"pages": numbers, "confidence": round(c, 4) if c is not None else None,
+            "seconds": round(sum(p.seconds for p in pages), 1), "engine": "RapidOCR PP-OCRv6"}
+
+
+def _image(data: bytes) -> RawDoc:
+    """A photo or scan of a page (PNG, JPEG, WebP, TIFF — each frame of a TIFF a page), read by OCR."""
+    import io
+
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    from . import ocr
+    try:
+        im = Image.open(io.BytesIO(data))
+        w, h = im.size
+        if w * h > ocr.MAX_PIXELS:
+            raise ReadError(f"image is {w:,} × {h:,} pixels, over the {ocr.MAX_PIXELS / 1e6:.0f} M pixel limit")
+        frames = getattr(im, "n_frames", 1)
+        if frames > ocr.MAX_OCR_PAGES:
+            raise ReadError(f"image holds {frames:,} pages, over the {ocr.MAX_OCR_PAGES} pages OCR reads in one article")
+        pages = []
+        for n, frame in enumerate(ImageSequence.Iterator(im), 1):
+            if frame.size[0] * frame.size[1] > ocr.MAX_PIXELS:
+                raise ReadError(f"image page {n} is over the {ocr.MAX_PIXELS / 1e6:.0f} M pixel limit")
+            frame.load()
+            pages.append(ocr.read_image(frame.copy(), n))
+    except ReadError:
+        raise
+    except Image.DecompressionBombError as e:  # (Pillow refuses such a header itself, before our check)
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        claims = f"{int(m.group(1)) / 1e6:,.0f} M" if m else "too many"
+        raise ReadError(f"image claims {claims} pixels, over the {ocr.MAX_PIXELS / 1e6:.0f} M pixel limit") from None
+    except UnidentifiedImageError as e:
+        raise ReadError(f"not a readable image ({type(e).__name__})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as e:  # (Pillow's errors on truncated or damaged files)
+        raise ReadError(f"not a readable image ({type(e).__name__}: {str(e)[:80]})") from None
+    texts = [p.text() for p in pages]
+    if not any(t.strip() for t in texts):
+        raise ReadError(f"OCR found no text in this image ({_n(len(pages), 'page')})")
+    text = f"\n{PAGE_MARK}\n".join(texts)
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    title = first if 0 < len(first) <= 40 and not re.search(r"[。.!?！？，,；;：:]$", first) else None
+    return RawDoc(text=text, content_hash=_hash(data), kind="image", title=title,
+                  meta={"page_count": len(pages), "image": {"format": im.format, "size": [w, h]},
+                        "ocr": _ocr_meta(pages, list(range(1, len(pages) + 1)))})
 
 
 def _pdf_page_count(r, data: bytes) -> int:
@@ -569,6 +686,8 @@ def read_file(path: Path) -> RawDoc:
         return _docx(data)
     if ext == ".epub":
         return _epub(path, data)
+    if ext in IMAGE_EXT:
+        return _image(data)
     text, enc = decode(data)
     if ext in HTML_EXT or (ext not in TEXT_EXT and re.match(r"\s*(<!doctype html|<html)", text[:512], re.I)):
         doc = read_html(data, text)

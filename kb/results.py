@@ -41,6 +41,7 @@ class Hit:
     matches: list = field(default_factory=list)  # [question term, term found in the passage] pairs
     highlight_paragraph: int = 0  # the paragraph (and page) holding the highlighted sentence: what a citation names
     highlight_page: int | None = None
+    ocr: float | None = None   # the article was read by OCR (a scan or a photo): the recognizer's mean confidence
 
     @property
     def permalink(self) -> str:
@@ -155,3 +156,11 @@ def paragraph_at(text: str, first: int, offset: int) -> int:
     """
     lines = text[:offset].split("\n")
     return first + sum(1 for x in lines[1:-1] if x.strip()) + (1 if len(lines) > 1 else 0)
+
+
+def ocr_confidence(meta) -> float | None:
+    """The mean recognition confidence of an article read by OCR (``meta["ocr"]``, written by
+    ingest.readers); None for text read from a text layer or a text file."""
+    o = meta.get("ocr") if isinstance(meta, dict) else None
+    c = o.get("confidence") if isinstance(o, dict) else None
+    return float(c) if isinstance(c, (int, float)) else None

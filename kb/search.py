@@ -62,7 +62,7 @@ from .dictionary import cross_query, gloss_question
 from .highlight import highlight
 from .params import SearchParams
 from .records import Candidates, Draft, Lead, PassageRow, Query, SentenceRef
-from .results import Filters, Hit, Results
+from .results import Filters, Hit, Results, ocr_confidence
 from .text import detect_lang, normalize, same_lang, tokenize
 
 if TYPE_CHECKING:
@@ -360,7 +360,7 @@ def merge(ix: Indexes, store: Store, c: Candidates, lead: Lead, order: np.ndarra
                 source=art.source, url=art.url, date=art.date, author=art.author, lang=row.lang, passage_id=pid,
                 paragraph=row.paragraph, start=row.start, end=row.end, text=row.text, highlight="",
                 highlight_start=row.start, highlight_end=row.end, dense=float(lead.dense_of.get(j, c.cos[j])),
-                lexical=lex_used)
+                lexical=lex_used, ocr=ocr_confidence(art.meta))
         drafts.append(Draft(h, list(sents[pid]), art))
     return drafts
 

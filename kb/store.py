@@ -132,7 +132,8 @@ class Article(ArticleMeta):
     def summary(self) -> dict:
         return {"id": self.id, "path": self.path, "title": self.title, "source": self.source, "url": self.url,
                 "author": self.author, "date": self.date, "lang": self.lang, "passages": self.passages,
-                "ingested_at": self.ingested_at, "duplicate_of": self.dup_of}
+                "ingested_at": self.ingested_at, "duplicate_of": self.dup_of,
+                "ocr": self.meta.get("ocr") if isinstance(self.meta, dict) else None}  # (pages read by OCR, confidence)
 
 
 def _vec_blob(v: np.ndarray) -> bytes:

@@ -3,6 +3,7 @@ syntax, then pypdf for encryption and blank pages), DOCX (python-docx), EPUB (eb
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 
@@ -94,3 +95,65 @@ def write_epub(path: Path, title: str, chapters: list[tuple[str, str]]) -> Path:
     book.spine = items
     epub.write_epub(str(path), book)
     return path
+
+
+CJK_FONT = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"  # Debian's fonts-noto-cjk (make browser-deps)
+
+
+def _wrap(draw, text: str, font, width: int, indent: int) -> list[str]:
+    """Lines of at most ``width`` pixels: Chinese breaks between any two characters, Latin at spaces."""
+    tokens = re.findall(r"[A-Za-z0-9%.,;:'’\-()/]+ ?|\s|.", text)
+    lines, cur = [], ""
+    for t in tokens:
+        limit = width - (indent if not lines else 0)
+        if cur and draw.textlength(cur + t.rstrip(), font=font) > limit:
+            lines.append(cur.rstrip())
+            cur = t.lstrip()
+        else:
+            cur += t
+    if cur.strip():
+        lines.append(cur.rstrip())
+    return lines
+
+
+def page_image(paragraphs: list[str], font_path: str = CJK_FONT, size: int = 30, width: int = 1240,
+               height: int = 1754, margin: int = 110, indent_chars: float = 2.0, rotate: float = 0.0,
+               noise: float = 0.0, seed: int = 0, index: int = 0):
+    """A page as a scanner or camera gives it (PIL image): ``paragraphs`` set in ``font_path`` at
+    ``size`` pixels, the first line of each set in by ``indent_chars`` characters, a blank half
+    line between paragraphs; then turned by ``rotate`` degrees and speckled with ``noise`` (the
+    share of pixels flipped). Returns (image, the paragraphs as set: those that fit)."""
+    import random
+
+    from PIL import Image, ImageDraw, ImageFont
+    font = ImageFont.truetype(font_path, size, index=index)
+    img = Image.new("L", (width, height), 255)
+    d = ImageDraw.Draw(img)
+    y, step, kept = margin, int(size * 1.6), []
+    indent = int(size * indent_chars)
+    for para in paragraphs:
+        lines = _wrap(d, para, font, width - 2 * margin, indent)
+        if y + step * len(lines) > height - margin:
+            break
+        for i, ln in enumerate(lines):
+            d.text((margin + (indent if i == 0 else 0), y), ln, font=font, fill=0)
+            y += step
+        y += step // 2
+        kept.append(para)
+    if rotate:
+        img = img.rotate(rotate, resample=Image.BICUBIC, expand=False, fillcolor=255)
+    if noise:
+        rnd = random.Random(seed)
+        px = img.load()
+        for _ in range(int(width * height * noise)):
+            x, yy = rnd.randrange(width), rnd.randrange(height)
+            px[x, yy] = 255 - px[x, yy]
+    return img, kept
+
+
+def scanned_pdf_bytes(pages) -> bytes:
+    """An image-only PDF (no text layer), a page per PIL image, as a scanner writes one (150 dpi)."""
+    buf = io.BytesIO()
+    first, *rest = [p.convert("L") for p in pages]
+    first.save(buf, format="PDF", save_all=True, append_images=rest, resolution=150)
+    return buf.getvalue()

@@ -1,0 +1,204 @@
+"""Text from page images: scans, photos of pages, and PDF pages without a (usable) text layer.
+
+RapidOCR runs PP-OCR's detection and recognition models, shipped inside its wheel (Chinese and
+English, about 31 MB), on onnxruntime: nothing is downloaded. It returns a box, a text and a
+confidence for each line it reads; ``layout`` puts the lines in reading order (rows by their
+vertical position, left to right within a row) and joins them into paragraphs from the page's
+geometry: a gap wider than the line spacing, a first line set in, or a line ending short of the
+right margin after a sentence's end starts a new one. Chinese lines join without a space, Latin
+ones with one, and a word hyphenated at a line end is put back together.
+
+The work is bounded like every reader's (``MAX_OCR_PAGES``, ``MAX_PIXELS``, ``MAX_PAGE_SECONDS``):
+an image is scaled down to at most ``OCR_SIDE`` pixels on its long side before it is read, so a
+page costs seconds whatever its resolution, and a page that still takes longer than the limit
+stops the article with a one-line error.
+"""
+from __future__ import annotations
+
+import re
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+
+from kb.errors import ReadError
+
+MAX_OCR_PAGES = 300        # pages read by OCR in one article (about 5 s each on 2 cores: 25 minutes)
+MAX_PIXELS = 60_000_000    # an image's pixels before it is decoded (a 600-dpi A4 scan is 35 M; bombs are billions)
+MAX_PAGE_SECONDS = 90      # one page's OCR (a dense page takes 5-10 s here)
+OCR_SIDE = 2000            # the long side a page image is scaled to (PDF pages are rendered at this size)
+
+_lock = threading.Lock()
+_engine = None
+
+
+def engine():
+    """The OCR engine, loaded once a process (about 1 s; its sessions are reused)."""
+    global _engine
+    with _lock:
+        if _engine is None:
+            try:
+                from rapidocr import RapidOCR
+            except ImportError as e:  # pragma: no cover - a dependency in requirements.txt
+                raise ReadError(f"OCR needs rapidocr and onnxruntime ({e})") from None
+            _engine = RapidOCR(params={"Global.log_level": "error", "Global.max_side_len": OCR_SIDE,
+                                       # (the default scales the short side to 736: small print is lost)
+                                       "Det.limit_type": "max", "Det.limit_side_len": OCR_SIDE})
+        return _engine
+
+
+@dataclass
+class Line:
+    """One line of text as read: its box on the page (pixels: left, top, right, bottom) and the
+    recognizer's confidence (0-1)."""
+    text: str
+    box: tuple[float, float, float, float]
+    score: float
+
+
+@dataclass
+class Page:
+    """A page as read: its lines in reading order, grouped into paragraphs (lists of lines)."""
+    width: int
+    height: int
+    paragraphs: list[list[Line]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def lines(self) -> list[Line]:
+        return [ln for p in self.paragraphs for ln in p]
+
+    def text(self) -> str:
+        """The page's text: a line per paragraph."""
+        return "\n".join(join_lines([ln.text for ln in p]) for p in self.paragraphs)
+
+
+def read_image(img, page_no: int = 1) -> Page:
+    """OCR one page image (a PIL image). Raises ReadError when it cannot be read in time."""
+    img = _fit(img)
+    t = time.perf_counter()
+    try:
+        import numpy as np
+        out = engine()(np.asarray(img))
+    except ReadError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the engine's failure is this page's, told in one line
+        raise ReadError(f"OCR of page {page_no} failed ({type(e).__name__}: {str(e)[:80]})") from None
+    secs = time.perf_counter() - t
+    if secs > MAX_PAGE_SECONDS:
+        raise ReadError(f"OCR of page {page_no} took {secs:.0f} s, over the {MAX_PAGE_SECONDS} s limit a page")
+    lines = []
+    for box, txt, score in zip(out.boxes if out.boxes is not None else [], out.txts or (), out.scores or ()):
+        xs, ys = [p[0] for p in box], [p[1] for p in box]
+        if txt and txt.strip():
+            lines.append(Line(txt.strip(), (min(xs), min(ys), max(xs), max(ys)), float(score)))
+    page = Page(img.width, img.height, layout(lines), secs)
+    return page
+
+
+def speckle(img) -> float:
+    """The share of pixels that are specks: a dark pixel with no dark neighbour, or a light one
+    with no light neighbour (scanner and camera noise; printed strokes have almost none)."""
+    import numpy as np
+    d = np.asarray(img.convert("L")) < 128
+    p = np.pad(d, 1)
+    n = sum(p[1 + dy:p.shape[0] - 1 + dy, 1 + dx:p.shape[1] - 1 + dx].astype(np.int8)
+            for dy in (-1, 0, 1) for dx in (-1, 0, 1)) - d
+    return float(((d & (n == 0)) | (~d & (n == 8))).mean())
+
+
+SPECKLED = 0.0005  # over this share of specks (clean pages: under 0.00002), a 3×3 median filter goes first:
+                   # specks make the detector miss short lines (benchmarks/README.md "OCR")
+
+
+def _fit(img):
+    """The image in RGB, despeckled when it is speckled, scaled down to OCR_SIDE on its long side."""
+    if img.mode not in ("RGB", "L"):
+        img = img.convert("RGBA") if "A" in img.getbands() or img.mode == "P" else img.convert("RGB")
+        if img.mode == "RGBA":  # (a transparent background reads as black: lay it on white)
+            from PIL import Image
+            bg = Image.new("RGB", img.size, "white")
+            bg.paste(img, mask=img.getchannel("A"))
+            img = bg
+    if speckle(img) > SPECKLED:
+        from PIL import ImageFilter
+        img = img.filter(ImageFilter.MedianFilter(3))
+    if img.mode == "L":
+        img = img.convert("RGB")
+    side = max(img.size)
+    if side > OCR_SIDE:
+        s = OCR_SIDE / side
+        img = img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))))
+    return img
+
+
+# --- lines into paragraphs ---------------------------------------------------------------------
+_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
+_FINAL = re.compile(r"[。！？!?…；;:：”’」』)）.]$")
+
+
+def join_lines(lines: list[str]) -> str:
+    """Lines of one paragraph as one: Chinese lines meet without a space, Latin ones with one,
+    and a word hyphenated at a line's end ("recog-" + "nition") is made whole."""
+    out = ""
+    for ln in lines:
+        ln = ln.strip()
+        if not ln:
+            continue
+        if not out:
+            out = ln
+        elif re.search(r"[A-Za-z]-$", out) and ln[:1].islower():
+            out = out[:-1] + ln
+        elif _CJK.match(out[-1]) or _CJK.match(ln[0]):
+            out += ln
+        else:
+            out += " " + ln
+    return out
+
+
+def rows(lines: list[Line]) -> list[list[Line]]:
+    """The lines grouped into rows (boxes whose vertical middles fall inside each other), top to
+    bottom, each row left to right."""
+    out: list[list[Line]] = []
+    for ln in sorted(lines, key=lambda ln: (ln.box[1] + ln.box[3]) / 2):
+        mid = (ln.box[1] + ln.box[3]) / 2
+        if out:
+            top = min(b.box[1] for b in out[-1])
+            bottom = max(b.box[3] for b in out[-1])
+            if top <= mid <= bottom:
+                out[-1].append(ln)
+                continue
+        out.append([ln])
+    return [sorted(r, key=lambda ln: ln.box[0]) for r in out]
+
+
+def layout(lines: list[Line]) -> list[list[Line]]:
+    """Paragraphs (each a list of lines, a row merged into one line) from the lines of a page."""
+    merged = []
+    for r in rows(lines):
+        box = (min(b.box[0] for b in r), min(b.box[1] for b in r), max(b.box[2] for b in r), max(b.box[3] for b in r))
+        score = sum(b.score * len(b.text) for b in r) / max(1, sum(len(b.text) for b in r))
+        merged.append(Line(join_lines([b.text for b in r]), box, score))
+    if not merged:
+        return []
+    height = statistics.median(ln.box[3] - ln.box[1] for ln in merged)
+    gaps = [b.box[1] - a.box[3] for a, b in zip(merged, merged[1:]) if b.box[1] - a.box[3] > -height / 2]
+    spacing = statistics.median(gaps) if gaps else height / 2
+    left = statistics.median(ln.box[0] for ln in merged)
+    right = max(ln.box[2] for ln in merged)
+    paras: list[list[Line]] = [[merged[0]]]
+    for prev, ln in zip(merged, merged[1:]):
+        gap = ln.box[1] - prev.box[3]
+        indented = ln.box[0] - left > 1.2 * height and ln.box[0] - prev.box[0] > 1.2 * height
+        short = right - prev.box[2] > 2 * height
+        if gap > max(spacing * 1.8, spacing + height * 0.6) or indented or (short and (_FINAL.search(prev.text) or right - prev.box[2] > 0.4 * (right - left))):
+            paras.append([ln])
+        else:
+            paras[-1].append(ln)
+    return paras
+
+
+def confidence(pages: list[Page]) -> float | None:
+    """The mean recognition confidence over every character read (None when nothing was read)."""
+    n = sum(len(ln.text) for p in pages for ln in p.lines)
+    return sum(ln.score * len(ln.text) for p in pages for ln in p.lines) / n if n else None
