@@ -549,7 +549,8 @@ def confirmed(key: str, message: str, yes: str, yes_key: str, no_key: str) -> bo
 # --- Add ------------------------------------------------------------------------------------
 def page_add(kb: KnowledgeBase) -> None:
     st.header("Add articles")
-    st.caption("Text and Markdown (UTF-8, GBK/GB18030 or Big5), HTML pages, PDF (with a text layer), DOCX and EPUB. "
+    st.caption("Text and Markdown (UTF-8, GBK/GB18030 or Big5), HTML pages, PDF, DOCX and EPUB; scans and photos of "
+               "pages (PNG, JPEG, WebP, TIFF, and PDF pages without text) are read by OCR, about 3-5 s a page. "
                "Uploaded files are stored in the KB folder.")
     add_uploads(kb)
     st.divider()

@@ -41,10 +41,16 @@ def engine():
                 from rapidocr import RapidOCR
             except ImportError as e:  # pragma: no cover - a dependency in requirements.txt
                 raise ReadError(f"OCR needs rapidocr and onnxruntime ({e})") from None
-            _engine = RapidOCR(params={"Global.log_level": "error", "Global.max_side_len": OCR_SIDE,
-                                       # (the default scales the short side to 736: small print is lost)
-                                       "Det.limit_type": "max", "Det.limit_side_len": OCR_SIDE})
+            _engine = RapidOCR(params=dict(ENGINE_PARAMS))
         return _engine
+
+
+ENGINE_PARAMS = {"Global.log_level": "error", "Global.max_side_len": OCR_SIDE,
+                 # no line-orientation classifier: on upright pages it turned whole lines over and they
+                 # were read as garbage (3 of 8 test pages; benchmarks/README.md "OCR")
+                 "Global.use_cls": False,
+                 # the detector sees the page at OCR_SIDE (its default scales the short side to 736)
+                 "Det.limit_type": "max", "Det.limit_side_len": OCR_SIDE}
 
 
 @dataclass
@@ -63,6 +69,7 @@ class Page:
     height: int
     paragraphs: list[list[Line]] = field(default_factory=list)
     seconds: float = 0.0
+    skew: float = 0.0  # degrees the page is turned (clockwise positive); line boxes are given turned back
 
     @property
     def lines(self) -> list[Line]:
@@ -76,10 +83,17 @@ class Page:
 def read_image(img, page_no: int = 1) -> Page:
     """OCR one page image (a PIL image). Raises ReadError when it cannot be read in time."""
     img = _fit(img)
+    run = engine()
     t = time.perf_counter()
     try:
         import numpy as np
-        out = engine()(np.asarray(img))
+        out = run(np.asarray(img))
+        angle = skew(out.boxes)
+        if REREAD_SKEWED and abs(angle) > MAX_SKEW:  # (off: benchmarks/ocr.py compares it)
+            from PIL import Image
+            img = img.rotate(angle, resample=Image.BICUBIC, fillcolor="white")
+            out = run(np.asarray(img))
+            angle = 0.0
     except ReadError:
         raise
     except Exception as e:  # noqa: BLE001 - the engine's failure is this page's, told in one line
@@ -87,13 +101,35 @@ def read_image(img, page_no: int = 1) -> Page:
     secs = time.perf_counter() - t
     if secs > MAX_PAGE_SECONDS:
         raise ReadError(f"OCR of page {page_no} took {secs:.0f} s, over the {MAX_PAGE_SECONDS} s limit a page")
+    # A page turned on the glass: its lines' boxes are turned back (about the page's centre) before
+    # the layout reads rows, gaps and indents from them; the recognizer reads turned lines well.
+    import math
+    cos, sin = math.cos(math.radians(-angle)), math.sin(math.radians(-angle))
+    cx, cy = img.width / 2, img.height / 2
     lines = []
     for box, txt, score in zip(out.boxes if out.boxes is not None else [], out.txts or (), out.scores or ()):
-        xs, ys = [p[0] for p in box], [p[1] for p in box]
-        if txt and txt.strip():
-            lines.append(Line(txt.strip(), (min(xs), min(ys), max(xs), max(ys)), float(score)))
-    page = Page(img.width, img.height, layout(lines), secs)
-    return page
+        pts = [(cx + (x - cx) * cos - (y - cy) * sin, cy + (x - cx) * sin + (y - cy) * cos) for x, y in box]
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        if txt and txt.strip() and score >= MIN_SCORE:
+            lines.append(Line(txt.strip(), (float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys))), float(score)))
+    return Page(img.width, img.height, layout(lines), secs, angle)
+
+
+MIN_SCORE = 0.5  # lines read with less confidence are noise (a speck, a smudge), not text
+REREAD_SKEWED = False  # read a turned page again, straightened (2x the time, no better: benchmarks/README.md "OCR")
+MAX_SKEW = 0.25  # degrees, for REREAD_SKEWED
+
+
+def skew(boxes) -> float:
+    """How far the page is turned (degrees, clockwise positive in image coordinates): the median
+    slope of the long text boxes' top edges; 0 when there are none."""
+    import math
+    angles = []
+    for b in boxes if boxes is not None else []:
+        (x0, y0), (x1, y1) = b[0], b[1]
+        if x1 - x0 > 5 * max(1.0, abs(b[3][1] - b[0][1])):
+            angles.append(math.degrees(math.atan2(y1 - y0, x1 - x0)))
+    return statistics.median(angles) if angles else 0.0
 
 
 def speckle(img) -> float:
