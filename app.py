@@ -400,14 +400,50 @@ def page_read(kb: KnowledgeBase) -> None:
         st.caption(f"The cited passage is shaded; the answering sentence (paragraph {para}) is marked.")
     elif cited:
         st.caption(f"The cited passage (paragraph {cited['paragraph']}) is shaded.")
-    st.markdown(f'<div class="kb-text">{render(art.text, 0, hl, passage=span, glosses=_glosses(art.text))}</div>',
-                unsafe_allow_html=True)
+    body = st
+    if (art.meta or {}).get("kind") in ("pdf", "image") and st.toggle(
+            "Show the page beside the text", value=bool(cited), key=f"pageview-{aid}",
+            help="the page as printed (or scanned), with the marked sentence outlined"):
+        left, body = st.columns([1, 1], gap="medium")
+        with left:
+            show_page(art, hl or span)
+    body.markdown(f'<div class="kb-text">{render(art.text, 0, hl, passage=span, glosses=_glosses(art.text))}</div>',
+                  unsafe_allow_html=True)
     if cited:
         _scroll_to("mark.kb-answer, .kb-passage")
     with st.expander(f"All {len(passages)} passages"):
         for p in passages:
             st.markdown(f"**#{p['seq'] + 1}** · paragraph {p['paragraph']} · chars {p['start']}–{p['end']} · {p['lang']}")
             st.text(p["text"])
+
+
+def show_page(art, mark: tuple[int, int] | None) -> None:
+    """Page n of a PDF or scanned article as printed, the marked sentence outlined on it
+    (``ingest.pages``); it opens at the marked sentence's page."""
+    import bisect
+
+    from ingest import pages
+    from kb.errors import ReadError
+    count = pages.page_count(art)
+    starts = (art.meta or {}).get("pages") or []
+    at = 1 + bisect.bisect_right(starts, mark[0]) if mark else 1
+    n = st.number_input(f"Page (of {count})", 1, count, min(at, count), key=f"pv-page-{art.id}-{at}")
+    try:
+        img = pages.page_image(art, n)
+        found = []
+        if mark and n == at:
+            ocr_page = n in (((art.meta or {}).get("ocr") or {}).get("pages") or [])
+            with st.spinner("Reading the page again to place the sentence (a few seconds)…" if ocr_page else "Placing the sentence…"):
+                found = pages.boxes(art, n, *mark)
+    except ReadError as e:
+        st.info(md_escape(f"The page cannot be shown: {e}"))
+        return
+    st.image(pages.outlined(img, found) if found else img, width="stretch")
+    if mark and n == at:
+        st.caption("The marked sentence is outlined on the page." if found else
+                   "The marked sentence could not be placed on this page (its text there differs from the stored text).")
+    else:
+        st.caption(f"Page {n} of {count}" + (f"; the marked sentence is on page {at}" if mark else ""))
 
 
 # --- Collections ----------------------------------------------------------------------------

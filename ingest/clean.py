@@ -71,6 +71,25 @@ def _looks_like_title(line: str) -> bool:
     return 0 < len(line) <= 80 and not re.search(r"[。.；;：:，,、]$", line)
 
 
+def _dropped(ln: str, out: Cleaned) -> bool:
+    """Whether a line is page noise or a metadata line (whose value goes into ``out``)."""
+    short = len(ln) <= 60
+    if out.title and ln == out.title:
+        return True
+    for field_name, pat in _META:
+        m = pat.match(ln) if short else None
+        if m:
+            value = m.group(1).strip()
+            if field_name == "date":
+                value = parse_date(value)
+                if value is None and not _RELATIVE_TIME.search(ln):
+                    continue  # not a date after all: keep looking / keep the line
+            if value and getattr(out, field_name) is None:
+                setattr(out, field_name, value)
+            return True
+    return short and bool(_COUNTER.match(ln) or _NOISE.match(ln) or (_RELATIVE_TIME.search(ln) and len(ln) <= 40))
+
+
 def clean_text(raw: str, title: str | None = None) -> Cleaned:
     """Cleaned body text and the metadata found in it.
 
@@ -101,40 +120,29 @@ def clean_text(raw: str, title: str | None = None) -> Cleaned:
 
     kept = []
     page_lines: list[int] = []  # number of kept lines before each page break
+    page_inside: list[tuple[int, int]] = []  # (kept line, offset in it) of a page that begins inside a paragraph
     for ln in lines:
         if not ln:
             continue
         if ln == PAGE_MARK:
             page_lines.append(len(kept))
             continue
-        short = len(ln) <= 60
-        if out.title and ln == out.title:
+        mark_at = None
+        if PAGE_MARK in ln:  # a paragraph running on to the next page: the mark is where that page begins
+            mark_at = ln.index(PAGE_MARK)
+            ln = ln.replace(PAGE_MARK, "")
+        if _dropped(ln, out):
             out.dropped.append(ln)
+            if mark_at is not None:  # (the page then begins at the next line kept)
+                page_lines.append(len(kept))
             continue
-        matched = False
-        for field_name, pat in _META:
-            m = pat.match(ln) if short else None
-            if m:
-                value = m.group(1).strip()
-                if field_name == "date":
-                    value = parse_date(value)
-                    if value is None and not _RELATIVE_TIME.search(ln):
-                        continue  # not a date after all: keep looking / keep the line
-                if value and getattr(out, field_name) is None:
-                    setattr(out, field_name, value)
-                matched = True
-                break
-        if matched:
-            out.dropped.append(ln)
-            continue
-        if short and (_COUNTER.match(ln) or _NOISE.match(ln) or (_RELATIVE_TIME.search(ln) and len(ln) <= 40)):
-            out.dropped.append(ln)
-            continue
+        if mark_at is not None:
+            page_inside.append((len(kept), mark_at))
         kept.append(ln)
     # One line per paragraph, no blank runs.
     out.text = "\n".join(kept)
     starts = [0]
     for ln in kept:
         starts.append(starts[-1] + len(ln) + 1)
-    out.pages = [starts[i] for i in page_lines if 0 < i < len(kept)]
+    out.pages = sorted({starts[i] for i in page_lines if 0 < i < len(kept)} | {starts[i] + at for i, at in page_inside})
     return out

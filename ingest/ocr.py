@@ -4,9 +4,7 @@ RapidOCR runs PP-OCR's detection and recognition models, shipped inside its whee
 English, about 31 MB), on onnxruntime: nothing is downloaded. It returns a box, a text and a
 confidence for each line it reads; ``layout`` puts the lines in reading order (rows by their
 vertical position, left to right within a row) and joins them into paragraphs from the page's
-geometry: a gap wider than the line spacing, a first line set in, or a line ending short of the
-right margin after a sentence's end starts a new one. Chinese lines join without a space, Latin
-ones with one, and a word hyphenated at a line end is put back together.
+geometry (``ingest.layout``, as for a PDF's text layer).
 
 The work is bounded like every reader's (``MAX_OCR_PAGES``, ``MAX_PIXELS``, ``MAX_PAGE_SECONDS``):
 an image is scaled down to at most ``OCR_SIDE`` pixels on its long side before it is read, so a
@@ -15,13 +13,14 @@ stops the article with a one-line error.
 """
 from __future__ import annotations
 
-import re
 import statistics
 import threading
 import time
 from dataclasses import dataclass, field
 
 from kb.errors import ReadError
+
+from .layout import Line, join_lines, layout, rows
 
 MAX_OCR_PAGES = 300        # pages read by OCR in one article (about 5 s each on 2 cores: 25 minutes)
 MAX_PIXELS = 60_000_000    # an image's pixels before it is decoded (a 600-dpi A4 scan is 35 M; bombs are billions)
@@ -51,15 +50,6 @@ ENGINE_PARAMS = {"Global.log_level": "error", "Global.max_side_len": OCR_SIDE,
                  "Global.use_cls": False,
                  # the detector sees the page at OCR_SIDE (its default scales the short side to 736)
                  "Det.limit_type": "max", "Det.limit_side_len": OCR_SIDE}
-
-
-@dataclass
-class Line:
-    """One line of text as read: its box on the page (pixels: left, top, right, bottom) and the
-    recognizer's confidence (0-1)."""
-    text: str
-    box: tuple[float, float, float, float]
-    score: float
 
 
 @dataclass
@@ -112,7 +102,7 @@ def read_image(img, page_no: int = 1) -> Page:
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
         if txt and txt.strip() and score >= MIN_SCORE:
             lines.append(Line(txt.strip(), (float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys))), float(score)))
-    return Page(img.width, img.height, layout(lines), secs, angle)
+    return Page(img.width, img.height, layout(rows(lines)), secs, angle)
 
 
 MIN_SCORE = 0.5  # lines read with less confidence are noise (a speck, a smudge), not text
@@ -166,72 +156,6 @@ def _fit(img):
         s = OCR_SIDE / side
         img = img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))))
     return img
-
-
-# --- lines into paragraphs ---------------------------------------------------------------------
-_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
-_FINAL = re.compile(r"[。！？!?…；;:：”’」』)）.]$")
-
-
-def join_lines(lines: list[str]) -> str:
-    """Lines of one paragraph as one: Chinese lines meet without a space, Latin ones with one,
-    and a word hyphenated at a line's end ("recog-" + "nition") is made whole."""
-    out = ""
-    for ln in lines:
-        ln = ln.strip()
-        if not ln:
-            continue
-        if not out:
-            out = ln
-        elif re.search(r"[A-Za-z]-$", out) and ln[:1].islower():
-            out = out[:-1] + ln
-        elif _CJK.match(out[-1]) or _CJK.match(ln[0]):
-            out += ln
-        else:
-            out += " " + ln
-    return out
-
-
-def rows(lines: list[Line]) -> list[list[Line]]:
-    """The lines grouped into rows (boxes whose vertical middles fall inside each other), top to
-    bottom, each row left to right."""
-    out: list[list[Line]] = []
-    for ln in sorted(lines, key=lambda ln: (ln.box[1] + ln.box[3]) / 2):
-        mid = (ln.box[1] + ln.box[3]) / 2
-        if out:
-            top = min(b.box[1] for b in out[-1])
-            bottom = max(b.box[3] for b in out[-1])
-            if top <= mid <= bottom:
-                out[-1].append(ln)
-                continue
-        out.append([ln])
-    return [sorted(r, key=lambda ln: ln.box[0]) for r in out]
-
-
-def layout(lines: list[Line]) -> list[list[Line]]:
-    """Paragraphs (each a list of lines, a row merged into one line) from the lines of a page."""
-    merged = []
-    for r in rows(lines):
-        box = (min(b.box[0] for b in r), min(b.box[1] for b in r), max(b.box[2] for b in r), max(b.box[3] for b in r))
-        score = sum(b.score * len(b.text) for b in r) / max(1, sum(len(b.text) for b in r))
-        merged.append(Line(join_lines([b.text for b in r]), box, score))
-    if not merged:
-        return []
-    height = statistics.median(ln.box[3] - ln.box[1] for ln in merged)
-    gaps = [b.box[1] - a.box[3] for a, b in zip(merged, merged[1:]) if b.box[1] - a.box[3] > -height / 2]
-    spacing = statistics.median(gaps) if gaps else height / 2
-    left = statistics.median(ln.box[0] for ln in merged)
-    right = max(ln.box[2] for ln in merged)
-    paras: list[list[Line]] = [[merged[0]]]
-    for prev, ln in zip(merged, merged[1:]):
-        gap = ln.box[1] - prev.box[3]
-        indented = ln.box[0] - left > 1.2 * height and ln.box[0] - prev.box[0] > 1.2 * height
-        short = right - prev.box[2] > 2 * height
-        if gap > max(spacing * 1.8, spacing + height * 0.6) or indented or (short and (_FINAL.search(prev.text) or right - prev.box[2] > 0.4 * (right - left))):
-            paras.append([ln])
-        else:
-            paras[-1].append(ln)
-    return paras
 
 
 def confidence(pages: list[Page]) -> float | None:

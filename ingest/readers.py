@@ -14,6 +14,8 @@ from pathlib import Path
 from kb.errors import ReadError
 from kb.writing import ArticleFields
 
+from .layout import ends_full, starts_flush
+
 MAX_BYTES = 20 * 1024 * 1024      # an article, or a long book; beyond this is not one article
 MAX_TEXT_CHARS = 2_000_000  # about a 1,000-page book; embedding more as one article takes hours
 # Limits checked before the expensive work, so a small hostile file costs seconds, not minutes
@@ -29,7 +31,8 @@ HTML_EXT = {".html", ".htm", ".xhtml"}
 DOC_EXT = {".pdf", ".docx", ".epub"}
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}  # pages as images: read by OCR (ingest.ocr)
 SUPPORTED = TEXT_EXT | HTML_EXT | DOC_EXT | IMAGE_EXT
-PAGE_MARK = "\ue000"  # a line of its own between PDF pages; clean_text turns it into page offsets
+PAGE_MARK = "\ue000"  # where a page begins (a line of its own, or inside a paragraph that runs on); clean_text
+                       # turns it into page offsets
 
 # Chinese first: GB18030 is a superset of GBK/GB2312; Big5 for Traditional text.
 _CANDIDATE_ENCODINGS = ["utf_8", "gb18030", "big5", "utf_16", "cp1252", "latin_1", "shift_jis", "euc_kr"]
@@ -340,13 +343,14 @@ def _pdf(data: bytes) -> RawDoc:
         count = _pdf_page_count(r, data)
         if count > MAX_PDF_PAGES:
             raise ReadError(f"PDF has {count:,} pages, over the {MAX_PDF_PAGES:,} limit for one article (split it into parts)")
-        pages, chars = [], 0
-        for p in r.pages:
-            pages.append((p.extract_text() or "").strip())
-            chars += len(pages[-1])
-            if chars > MAX_TEXT_CHARS:
-                raise ReadError(f"PDF has over {MAX_TEXT_CHARS // 1_000_000} M characters of text by page {len(pages)} of "
-                                f"{count}, over the limit for one article (split it into parts)")
+        laid = _pdf_laid_out(data, count)  # paragraphs as printed (PDFium's lines and boxes)
+        pages, runs_on = laid if laid is not None else (None, None)
+        if pages is None:  # (a file PDFium will not open: pypdf's text, a line as it comes)
+            pages, chars = [], 0
+            for p in r.pages:
+                pages.append((p.extract_text() or "").strip())
+                chars += len(pages[-1])
+                _check_chars(chars, len(pages), count)
         try:
             info = r.metadata or {}
         except Exception:  # noqa: BLE001 - unreadable metadata: the text is still the article
@@ -363,11 +367,15 @@ def _pdf(data: bytes) -> RawDoc:
         read = _ocr_pdf_pages(data, scanned, len(pages))
         for i, page in read.items():
             pages[i] = page.text()
+            if runs_on is not None:
+                runs_on[i] = i + 1 < len(pages) and ends_full(page.lines) and (i + 1 not in read or starts_flush(read[i + 1].lines))
+                if i > 0:
+                    runs_on[i - 1] = runs_on[i - 1] and starts_flush(page.lines)
         if read:
             meta["ocr"] = _ocr_meta(read.values(), [i + 1 for i in read])
     if not any(pages):
         raise ReadError(f"PDF has no text layer, and OCR found no text on its {_n(len(pages), 'page')}")
-    text = f"\n{PAGE_MARK}\n".join(pages)
+    text = join_pages(pages, runs_on)
     # The file's creation time is when someone saved it, not when the text was published: kept
     # in the metadata, never taken as the article's date.
     raw_date = _pdf_str(info, "/CreationDate")
@@ -381,6 +389,118 @@ def _pdf(data: bytes) -> RawDoc:
         title = first if 0 < len(first) <= 80 and not re.search(r"[。.!?！？]$", first) else None
     return RawDoc(text=text, content_hash=_hash(data), kind="pdf", title=title, author=_pdf_str(info, "/Author"),
                   date=None, meta=meta)
+
+
+def _check_chars(chars: int, page: int, count: int) -> None:
+    if chars > MAX_TEXT_CHARS:
+        raise ReadError(f"PDF has over {MAX_TEXT_CHARS // 1_000_000} M characters of text by page {page} of "
+                        f"{count}, over the limit for one article (split it into parts)")
+
+
+def _pdf_laid_out(data: bytes, count: int) -> tuple[list[str], list[bool]] | None:
+    """Each page's text with its paragraphs as printed (``ingest.layout``): PDFium's lines and
+    their character boxes, running heads, footers and page numbers dropped. None when PDFium
+    cannot open the file or counts its pages differently (the caller falls back to pypdf)."""
+    from .layout import layout, join_lines, running_lines
+    try:
+        import pypdfium2 as pdfium
+        doc = pdfium.PdfDocument(data)
+    except Exception:  # noqa: BLE001 - PDFium refuses what pypdf read: pypdf's text then
+        return None
+    try:
+        if len(doc) != count:
+            return None
+        lines, heights, chars = [], [], 0
+        for i in range(count):
+            page_lines, h, n = _pdfium_lines(doc, i)
+            lines.append(page_lines)
+            heights.append(h)
+            chars += n
+            _check_chars(chars, i + 1, count)
+    except ReadError:
+        raise
+    except Exception:  # noqa: BLE001 - a page PDFium cannot read: pypdf's text for the file
+        return None
+    finally:
+        doc.close()
+    drop = running_lines(lines, heights)
+    out, kept_lines = [], []
+    for page_lines, gone in zip(lines, drop):
+        kept = [ln for k, ln in enumerate(page_lines) if k not in gone]
+        kept_lines.append(kept)
+        out.append("\n".join(join_lines([ln.text for ln in p]) for p in layout(kept)))
+    return out, [ends_full(a) and starts_flush(b) for a, b in zip(kept_lines, kept_lines[1:])] + [False]
+
+
+_GENERATED_SPACE = re.compile("\x01+")
+_CJK_EDGE = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")  # (a made-up space beside a Chinese character is dropped)
+
+
+def _pdfium_lines(doc, i: int):
+    """(lines of page ``i`` with their boxes, the page's height, characters read) from PDFium's
+    text page: its line breaks (the characters it generates) split lines, and a line's box is the
+    union of its printed characters' boxes (top-down coordinates, points)."""
+    import pypdfium2.raw as raw
+
+    from .layout import Line
+    page = doc[i]
+    tp = page.get_textpage()
+    try:
+        _, height = page.get_size()
+        n = tp.count_chars()
+        out, text, box = [], [], None
+
+        def flush():
+            t = _GENERATED_SPACE.sub(lambda m: "" if _CJK_EDGE.match(m.string[m.start() - 1:m.start()] or "a")
+                                     or _CJK_EDGE.match(m.string[m.end():m.end() + 1] or "a") else " ", "".join(text)).strip()
+            if t and box is not None:
+                out.append(Line(t, (box[0], height - box[3], box[2], height - box[1])))
+        for k in range(n):
+            ch = chr(raw.FPDFText_GetUnicode(tp.raw, k) or 0xFFFD)
+            if ch in "\r\n":
+                flush()
+                text, box = [], None
+                continue
+            if ch == "\x00" or ch == "\ufffe":
+                continue
+            text.append(ch)
+            if ch.isspace():
+                if raw.FPDFText_IsGenerated(tp.raw, k) == 1:
+                    text[-1] = "\x01"  # (a space PDFium made up from a gap: kept only between Latin words, below)
+                continue
+            l, b, r, t = tp.get_charbox(k, loose=True)  # (loose: the font's full height, the same on every line)
+            if r > l and t > b:
+                box = (l, b, r, t) if box is None else (min(box[0], l), min(box[1], b), max(box[2], r), max(box[3], t))
+        flush()
+        return out, height, n
+    finally:
+        tp.close()
+        page.close()
+
+
+_RUNS_ON = re.compile(r"[^\s。！？!?…”’」』)）.:：;；]$")
+
+
+def join_pages(pages: list[str], runs_on: list[bool] | None = None) -> str:
+    """Pages' texts (a line per paragraph) as one text with PAGE_MARK where each page begins: on a
+    line of its own, or — when a page's last paragraph stops without a sentence's end at the
+    right margin and the next page starts flush left (``runs_on[i]``: page i runs on to i + 1,
+    from the layout) — inside that paragraph, which stays one paragraph."""
+    out = ""
+    for i, page in enumerate(pages):
+        page = page.strip("\n")
+        if i == 0:
+            out = page
+        elif out and page and runs_on and runs_on[i - 1] and _RUNS_ON.search(out):
+            from .layout import join_lines
+            last_nl = out.rfind("\n") + 1
+            first, _, rest = page.partition("\n")
+            joined = join_lines([out[last_nl:], first])  # (ends with the next page's first line, whatever the join)
+            at = len(joined) - len(first.strip())
+            out = out[:last_nl] + joined[:at] + PAGE_MARK + joined[at:] + ("\n" + rest if rest else "")
+        else:
+            out += f"\n{PAGE_MARK}\n" + page
+    return out
 
 
 def _n(n: int, what: str) -> str:
@@ -484,7 +604,7 @@ def _image(data: bytes) -> RawDoc:
     texts = [p.text() for p in pages]
     if not any(t.strip() for t in texts):
         raise ReadError(f"OCR found no text in this image ({_n(len(pages), 'page')})")
-    text = f"\n{PAGE_MARK}\n".join(texts)
+    text = join_pages(texts, [ends_full(a.lines) and starts_flush(b.lines) for a, b in zip(pages, pages[1:])])
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     title = first if 0 < len(first) <= 40 and not re.search(r"[。.!?！？，,；;：:]$", first) else None
     return RawDoc(text=text, content_hash=_hash(data), kind="image", title=title,
@@ -506,8 +626,8 @@ def _pdf_page_count(r, data: bytes) -> int:
 _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
 
 # Titles that PDF producers fill in when the author gave none.
-_PLACEHOLDER_TITLE = re.compile(r"^\s*(untitled|无标题|document\d*|microsoft (word|powerpoint) - .*|.*\.(docx?|pptx?|xlsx?|pdf))\s*$",
-                                re.I)
+_PLACEHOLDER_TITLE = re.compile(r"^\s*(untitled|无标题|document\d*|microsoft (word|powerpoint) - .*|.*\.(docx?|pptx?|xlsx?|pdf)"
+                                r"|about:blank|(?:https?|file)://\S*)\s*$", re.I)  # (a browser names a printed page by its URL)
 
 
 def _pdf_str(info, key: str) -> str | None:

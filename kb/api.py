@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Annotated
 
 from . import config
-from .errors import ConfigError, IndexUnavailable, KBError, KBLocked, NotFound
+from .errors import ConfigError, IndexUnavailable, KBError, KBLocked, NotFound, ReadError
 from .guard import Gate, is_loopback
 from .results import Filters
 from .cite import FORMATS, MEDIA, Reference, export, passage_json
@@ -265,6 +265,38 @@ def create_app(kb, host: str = "127.0.0.1", api_key: str | None = None, max_uplo
     def article(article_id: str):
         with kb.indexes.lock:
             return _json(article_json(kb, kb.resolve(article_id)))
+
+    def _page_of(article_id: str, n: int, start: int | None, end: int | None):
+        """(the article, its page n as an image, the boxes of [start, end) on it or None)."""
+        from ingest import pages
+        with kb.indexes.lock:
+            art = kb.store.article(kb.resolve(article_id).id)
+        if (start is None) != (end is None) or (start is not None and not 0 <= start < end <= len(art.text)):
+            raise ApiError(422, f"start and end must be given together, 0 <= start < end <= {len(art.text)} "
+                                "(a hit's highlight_start and highlight_end)")
+        try:
+            img = pages.page_image(art, n)
+            found = pages.boxes(art, n, start, end) if start is not None else None
+        except ReadError as e:
+            raise ApiError(404, f"page {n} of article {art.id}: {e}") from None
+        return art, img, found
+
+    @app.get("/articles/{article_id}/pages/{n}.png", summary="A page of a PDF or scanned article as an image "
+             "(with start and end: that span of the article's text outlined on it)")
+    def page_png(article_id: str, n: int, start: int | None = None, end: int | None = None):
+        from fastapi.responses import Response
+
+        from ingest import pages
+        _, img, found = _page_of(article_id, n, start, end)
+        return Response(pages.png(pages.outlined(img, found) if found else img), media_type="image/png",
+                        headers={"Cache-Control": "private, max-age=300"})
+
+    @app.get("/articles/{article_id}/pages/{n}/boxes", summary="Where a span of the article's text lies on page n "
+             "(boxes as fractions of the page: left, top, right, bottom)")
+    def page_boxes(article_id: str, n: int, start: int, end: int):
+        art, img, found = _page_of(article_id, n, start, end)
+        return _json({"article_id": art.id, "page": n, "start": start, "end": end, "boxes": found,
+                      "width": img.width, "height": img.height})
 
     @app.get("/passages/{permalink}", summary="The span a hit's permalink names")
     def passage(permalink: str):

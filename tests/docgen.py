@@ -157,3 +157,33 @@ def scanned_pdf_bytes(pages) -> bytes:
     first, *rest = [p.convert("L") for p in pages]
     first.save(buf, format="PDF", save_all=True, append_images=rest, resolution=150)
     return buf.getvalue()
+
+
+def printed_pdf(paragraphs: list[str], title: str = "", columns: int = 1, header: str = "", footer: bool = True,
+                font_px: int = 15, lang: str = "zh", hyphens: bool = False, chromium: str = "/usr/bin/chromium") -> bytes:
+    """A PDF as a browser prints a web page (Debian's Chromium through Playwright: a real text
+    layer, lines broken where the printer broke them; its CJK font maps some characters to
+    Kangxi radicals): ``paragraphs`` under ``title`` in ``columns`` columns, a running ``header``
+    and, with ``footer``, a page number on every page (A4)."""
+    import html as h
+
+    from playwright.sync_api import sync_playwright
+    body = (f"<h1>{h.escape(title)}</h1>" if title else "") + "<div class='cols'>" + "".join(
+        f"<p>{h.escape(p)}</p>" for p in paragraphs) + "</div>"
+    cols = f" .cols{{column-count: {columns}; column-gap: 2.5em}}" if columns > 1 else ""
+    page_html = (f"<html lang='{lang}'><head><meta charset='utf-8'><style>body{{font: {font_px}px/1.6 'Noto Sans CJK SC', sans-serif;"
+                 f" text-align: justify; hyphens: {'auto' if hyphens else 'manual'}}}{cols}"
+                 f" h1{{font-size: 1.6em}}"
+                 f" p{{margin: 0 0 0.8em}}</style></head><body>{body}</body></html>")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        pg = b.new_page()
+        pg.set_content(page_html)
+        small = "font-size: 9px; width: 100%; padding: 0 1.5cm; font-family: 'Noto Sans CJK SC', sans-serif;"
+        data = pg.pdf(format="A4", margin={"top": "2cm", "bottom": "2cm", "left": "1.8cm", "right": "1.8cm"},
+                      display_header_footer=bool(header or footer),
+                      header_template=f"<div style=\"{small}\">{h.escape(header)}</div>" if header else "<span></span>",
+                      footer_template=(f"<div style=\"{small} text-align: center\"><span class='pageNumber'></span></div>"
+                                       if footer else "<span></span>"))
+        b.close()
+    return data

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ingest import ingest, ocr, to_article
+from ingest.layout import Line, join_lines, layout, rows
 from ingest.readers import read_file
 from kb.errors import ReadError
 from .conftest import open_kb
@@ -129,7 +130,7 @@ def test_ocr_work_is_bounded_by_pages_and_seconds(tmp_path, monkeypatch):
 
 
 def _line(text, x0, y0, x1, y1):
-    return ocr.Line(text, (x0, y0, x1, y1), 0.99)
+    return Line(text, (x0, y0, x1, y1), 0.99)
 
 
 def test_lines_join_into_paragraphs_by_the_page_geometry():
@@ -141,10 +142,10 @@ def test_lines_join_into_paragraphs_by_the_page_geometry():
              _line("储罐的主人最终", 160, 220, 1000, 250), _line("支付了赔偿。", 100, 260, 1000, 290),  # set in
              _line("判决之后", 100, 340, 1000, 370),                                         # after a blank line
              _line("法规被修改了。", 100, 380, 400, 410)]
-    paras = ocr.layout(lines[::-1])  # (in any order: rows are sorted by position)
-    assert [ocr.join_lines([ln.text for ln in p]) for p in paras] == [
+    paras = layout(rows(lines[::-1]))  # (in any order: rows are sorted by position)
+    assert [join_lines([ln.text for ln in p]) for p in paras] == [
         "The tank was never tested with water; its steel was thinner than the design asked.",
         "储罐的主人最终支付了赔偿。", "判决之后法规被修改了。"]
     # boxes on one row are read left to right, whatever order the detector gave them in
-    row = ocr.layout([_line("right half", 600, 100, 1000, 130), _line("left half", 100, 102, 500, 131)])
-    assert [ln.text for ln in row[0]] == ["left half right half"]
+    row = rows([_line("right half", 600, 100, 1000, 130), _line("left half", 100, 102, 500, 131)])
+    assert [ln.text for ln in row] == ["left half right half"]

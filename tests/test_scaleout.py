@@ -323,6 +323,21 @@ def test_ray_ingest_on_two_workers_stores_what_a_local_ingest_stores(ray_cluster
 
 
 @pytest.mark.process
+def test_ray_workers_read_a_photo_of_a_page_by_ocr(ray_cluster, tmp_path):
+    import json
+    import shutil
+    src = tmp_path / "scans"
+    src.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "ocr" / "page-photo.jpg", src / "page-photo.jpg")
+    r = run_cli("-m", "ingest", "--kb", str(tmp_path / "kb"), "--ray-address", ray_cluster, str(src), env_extra=RAY_ENV,
+                subprocess_=True, timeout=600)
+    assert r.returncode == 0 and "added 1" in r.stdout, r.stderr
+    text, meta = sqlite3.connect(tmp_path / "kb" / "kb.sqlite").execute("SELECT text, meta FROM articles").fetchone()
+    assert "The recognizer still has to find every line, including a short last line." in text
+    assert json.loads(meta)["ocr"]["pages"] == [1]
+
+
+@pytest.mark.process
 def test_a_killed_ray_ingest_leaves_no_half_article_and_a_rerun_finishes(ray_cluster, tmp_path):
     src = tmp_path / "src"
     src.mkdir()
