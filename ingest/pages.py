@@ -182,10 +182,10 @@ def outlined(img, found: list[tuple], color=(230, 120, 0)):
     layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
     d = ImageDraw.Draw(layer)
     w, h = base.size
-    pad = max(2, round(w / 400))
-    for l, t, r, b in found:
+    pad = max(3, round(w / 250))
+    for l, t, r, b in found:  # (thick enough to see on a page shown at half a screen's width)
         box = (l * w - pad, t * h - pad, r * w + pad, b * h + pad)
-        d.rectangle(box, fill=color + (48,), outline=color + (255,), width=max(2, round(w / 500)))
+        d.rectangle(box, fill=color + (40,), outline=color + (255,), width=max(3, round(w / 200)))
     return Image.alpha_composite(base, layer).convert("RGB")
 
 

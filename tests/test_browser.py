@@ -402,3 +402,47 @@ def test_mixed_library_answers_across_languages_explains_and_says_when_nothing_a
         else:
             expect(page).not_to_have_url(re.compile("lang="))
         expect(page.get_by_role("combobox", name="Language", exact=True).first).to_have_value(option)
+
+
+def test_a_scanned_pdf_is_found_and_its_page_shown_with_the_sentence_outlined(server, page):
+    """A scan (image-only PDF, read by OCR) uploaded, asked about, opened: the Read page shows the
+    cited page beside the text with the marked sentence outlined, in both themes."""
+    import io
+
+    from PIL import Image
+    from playwright.sync_api import expect
+    expect.set_options(timeout=90_000)
+    page.goto(server)
+    page.get_by_text("Add articles", exact=True).click()
+    page.locator("input[type=file]").first.set_input_files([str(ROOT / "tests" / "data" / "ocr" / "scan-molasses.pdf")])
+    page.get_by_role("button", name="Add to knowledge base").click()
+    expect(page.get_by_text("1 added, 0 updated")).to_be_visible()
+    page.get_by_text("Ask", exact=True).click()
+    _ask(page, "审计员听取了多少页证词？")
+    expect(page.get_by_text("[1] 波士顿糖蜜洪水")).to_be_visible()
+    # the heading is its own paragraph: the audit's sentence is the page's second paragraph, the article's fourth
+    expect(page.get_by_text(re.compile(r"^page 2 · paragraph 4 · zh · read by OCR \(\d+\.\d% confidence\)")).first).to_be_visible()
+    expect(page.locator("mark.kb-answer").first).to_contain_text("三千多页证词")
+    page.get_by_role("button", name="Open article").first.click()
+    expect(page.get_by_role("heading", name="Read")).to_be_visible()
+    expect(page.get_by_text("The marked sentence is outlined on the page.")).to_be_visible()
+    expect(page.get_by_label("Page (of 2)")).to_have_value("2")
+    shown = page.locator("[data-testid='stImage'] img").first
+    expect(shown).to_be_visible()
+    for theme in ("light", "dark"):
+        page.emulate_media(color_scheme=theme)
+        page.reload()
+        expect(page.get_by_text("The marked sentence is outlined on the page.")).to_be_visible()
+        _idle(page)
+        page.wait_for_function("() => { const i = document.querySelector(\"[data-testid='stImage'] img\");"
+                               " return i && i.complete && i.naturalWidth > 0; }")
+        page.locator("[data-testid='stImage'] img").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / f"page-view-{theme}.png"))
+        img = Image.open(io.BytesIO(page.locator("[data-testid='stImage'] img").first.screenshot())).convert("RGB")
+        orange = sum(1 for r, g, b in img.getdata() if r > 180 and r - b > 110 and 60 < g < 200)
+        assert orange > 300, orange  # the outline is drawn on the page image (orange, against black on white)
+    page.emulate_media(color_scheme="light")
+    # turning to page 1: the page without the sentence, saying where it is
+    page.get_by_label("Page (of 2)").fill("1")
+    page.get_by_label("Page (of 2)").press("Enter")
+    expect(page.get_by_text("Page 1 of 2; the marked sentence is on page 2")).to_be_visible()
