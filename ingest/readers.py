@@ -469,6 +469,12 @@ def _pdfium_lines(doc, i: int):
                     text[-1] = "\x01"  # (a space PDFium made up from a gap: kept only between Latin words, below)
                 continue
             l, b, r, t = tp.get_charbox(k, loose=True)  # (loose: the font's full height, the same on every line)
+            if box is not None and r > l and t > b and not box[1] <= (b + t) / 2 <= box[3]:
+                # a character below (or above) the line so far: a new printed line PDFium gave no break for
+                # (it joined "…on 20 December" and "1990. The first…" into one)
+                last = text.pop()
+                flush()
+                text, box = [last], None
             if r > l and t > b:
                 box = (l, b, r, t) if box is None else (min(box[0], l), min(box[1], b), max(box[2], r), max(box[3], t))
         flush()
