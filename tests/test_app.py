@@ -397,7 +397,7 @@ def test_a_folder_on_this_machine_is_counted_timed_and_added_file_by_file(monkey
     (src / "电网.txt").write_text("电网的故事\n\n2012年印度发生了大停电，超过六亿人受到影响。", encoding="utf-8")
     (src / "二级" / "planets.md").write_text("# Planets\n\nJupiter is the largest planet of the solar system.", encoding="utf-8")
     (src / "二级" / "坏.txt").write_bytes(b"\x00\x01\x02binary\xff\xfe" * 50)
-    (src / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    (src / "photo.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\0" * 64)  # (a kind no reader reads)
     at = _app(monkeypatch, kb_path, model=HASH)
     at.query_params.update({"page": "Add articles"})
     at.run()
@@ -405,10 +405,11 @@ def test_a_folder_on_this_machine_is_counted_timed_and_added_file_by_file(monkey
     assert any("not a folder on this machine" in e.value for e in at.error)
     at.text_input(key="add_folder").set_value(str(src)).run()
     assert any("3 files it can read" in c.value and "under a minute" in c.value and "1 other file" in c.value
-               for c in at.caption), [c.value for c in at.caption]
+               and "skipped" in c.value and "photo" in c.value for c in at.caption), [c.value for c in at.caption]
     next(b for b in at.button if b.label == "Add 3 files").click().run()
     assert not at.exception
-    assert any(w.value.startswith("2 added") and "1 failed" in w.value for w in at.warning)  # a failure: a warning, not a success
+    assert any(w.value.startswith("2 added") and "1 failed" in w.value and "1 skipped" in w.value
+               for w in at.warning)  # a failure: a warning, not a success
     table = at.dataframe[-1].value
-    assert sorted(table["file or link"]) == sorted(["电网.txt", "二级/planets.md", "二级/坏.txt"])
+    assert sorted(table["file or link"]) == sorted(["电网.txt", "二级/planets.md", "二级/坏.txt", "photo.heic"])
     assert any("二级/坏.txt" in e.value.replace("\\", "") for e in at.error)

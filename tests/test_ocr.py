@@ -2,7 +2,7 @@
 the text as printed, paragraphs from the page's geometry, page numbers in citations, the
 recognizer's confidence recorded, and the limits that keep a hostile image cheap.
 
-The fixtures in tests/data/ocr/ were made by its make.py (text written for this project)."""
+The fixtures in tests/data/ocr/ were made by its make_fixtures.py (text written for this project)."""
 from __future__ import annotations
 
 import shutil

@@ -2,10 +2,9 @@
 rebuilt from the printed lines — across two columns and across pages — running heads and page
 numbers dropped, Kangxi radicals from a font's character map folded, and the citation naming the
 paragraph and page of the marked sentence. The fixtures were printed by Chromium
-(tests/data/pdf/make.py) from sample articles of data/articles."""
+(tests/data/pdf/print_fixtures.py) from sample articles of data/articles."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,15 @@ from kb.text import normalize
 from .conftest import open_kb
 
 DATA = Path(__file__).parent / "data" / "pdf"
-sys.path.insert(0, str(DATA))
-from make import article  # noqa: E402  (the paragraphs each fixture was printed from)
+
+
+def article(name: str) -> tuple[str, list[str]]:
+    """(title, paragraphs) a fixture was printed from (tests/data/pdf/print_fixtures.py)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("print_fixtures", DATA / "print_fixtures.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.article(name)
 
 
 @pytest.mark.parametrize("name,source", [("printed-zh-2col.pdf", "zh/wiki-zh-01.txt"), ("printed-en.pdf", "en/wiki-en-01.md")])

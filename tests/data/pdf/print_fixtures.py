@@ -1,4 +1,4 @@
-"""Makes the printed-PDF fixtures beside this file (from the repository root: python tests/data/pdf/make.py).
+"""Makes the printed-PDF fixtures beside this file (from the repository root: python tests/data/pdf/print_fixtures.py).
 
 Each is a sample article of data/articles (Wikipedia paragraphs from MLQA, CC BY-SA 3.0; see
 data/ATTRIBUTION.md) printed to PDF by Debian's Chromium (tests/docgen.py::printed_pdf): a real

@@ -1,4 +1,4 @@
-"""Makes the OCR fixtures beside this file (run from the repository root: python tests/data/ocr/make.py).
+"""Makes the OCR fixtures beside this file (run from the repository root: python tests/data/ocr/make_fixtures.py).
 
 The text is written for this project. The pages are set in Noto Sans CJK (Debian's
 fonts-noto-cjk, SIL Open Font License) by tests/docgen.py::page_image, as a scanner or a phone
