@@ -151,7 +151,10 @@ def page_ask(kb: KnowledgeBase) -> None:
         _follow_url("f_k", _url_count(qp("k", "5")))
         k = st.slider("Results", 1, 20, key="f_k")
         recent = st.container()  # filled once this run's question is known
-    query = st.text_input("Question (Chinese or English)", value=qp("q"), key="query",
+    # the URL's question is the box's first value only: once the session holds one (typed, or set by a
+    # recent question's button), passing both made Streamlit warn about a default and a Session State value
+    first_q = {} if "query" in st.session_state else {"value": qp("q")}
+    query = st.text_input("Question (Chinese or English)", key="query", **first_q,
                           placeholder="e.g. How many merchants joined TikTok Shop in the US? / 全托管模式有什么风险")
     for label, v in (("From date", since), ("To date", until)):
         if v and not is_iso_date(v):
@@ -273,12 +276,12 @@ def show_hit(kb: KnowledgeBase, h, qkey: str, related: bool = False) -> None:
                    hl=f"{h.highlight_start}-{h.highlight_end}", q=st.session_state.get("last_ask", {}).get("q"))
             st.session_state["goto_page"] = "Read"  # the page switcher is already drawn: moved on the next run
             st.rerun()
-        with st.expander("Context: surrounding paragraphs"):
+        with st.expander("Context: surrounding paragraphs", key=f"ctx-{qkey}-{h.rank}"):
             art = kb.store.article(h.article_id)
             s, e = context_span(art.text, h.start, h.end)
             st.markdown(f'<div class="kb-text">{render(art.text[s:e], s, (h.highlight_start, h.highlight_end), passage=(h.start, h.end))}</div>',
                         unsafe_allow_html=True)
-        with st.expander("Copy citation"):
+        with st.expander("Copy citation", key=f"cite-{qkey}-{h.rank}"):
             from kb.cite import MEDIA, Reference, export
             st.code(h.citation(), language=None, wrap_lines=True)
             st.caption(f"Permalink: `{h.permalink}` (python -m kb passage …, or the API's /passages/…)")
@@ -427,7 +430,7 @@ def show_page(art, mark: tuple[int, int] | None) -> None:
     count = pages.page_count(art)
     starts = (art.meta or {}).get("pages") or []
     at = 1 + bisect.bisect_right(starts, mark[0]) if mark else 1
-    n = st.number_input(f"Page (of {count})", 1, count, min(at, count), key=f"pv-page-{art.id}-{at}")
+    n = st.session_state.get(f"pv-page-{art.id}-{at}", min(at, count))
     try:
         img = pages.page_image(art, n)
         found = []
@@ -438,12 +441,14 @@ def show_page(art, mark: tuple[int, int] | None) -> None:
     except ReadError as e:
         st.info(md_escape(f"The page cannot be shown: {e}"))
         return
-    st.image(pages.outlined(img, found) if found else img, width="stretch")
-    if mark and n == at:
+    if mark and n == at:  # (above the page: a tall page would push it out of sight)
         st.caption("The marked sentence is outlined on the page." if found else
                    "The marked sentence could not be placed on this page (its text there differs from the stored text).")
     else:
         st.caption(f"Page {n} of {count}" + (f"; the marked sentence is on page {at}" if mark else ""))
+    st.image(pages.outlined(img, found) if found else img, width="stretch")
+    # (below the page: the image's fullscreen button sits at its top right, over a box drawn above it)
+    st.number_input(f"Page (of {count})", 1, count, min(at, count), key=f"pv-page-{art.id}-{at}")
 
 
 # --- Collections ----------------------------------------------------------------------------
@@ -735,7 +740,7 @@ def page_library(kb: KnowledgeBase) -> None:
     if st.session_state.get("restored"):
         st.success(md_escape(f"Restored {st.session_state.pop('restored')}"))
     s = kb.stats()
-    c = st.columns(4)
+    c = st.columns([1, 1, 2, 1])  # (the languages' counts need the room)
     c[0].metric("Articles", s["articles"])
     c[1].metric("Passages", s["passages"])
     c[2].metric("Languages", md_escape(", ".join(f"{k} {v}" for k, v in s["languages"].items())) or "–")
