@@ -37,10 +37,16 @@ def source_of(art) -> tuple[Path, str]:
     path = Path(art.key)
     if not path.is_file():
         raise ReadError(f"the source file is no longer at {art.key}")
-    data = path.read_bytes() if path.stat().st_size <= MAX_BYTES else b""
-    if hashlib.sha256(data).hexdigest() != art.content_hash:
+    st = path.stat()
+    if _digest(str(path), st.st_size, st.st_mtime_ns) != art.content_hash:
         raise ReadError(f"the source file {path.name} has changed since it was added: add it again to see its pages")
     return path, kind
+
+
+@lru_cache(maxsize=64)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    """The file's SHA-256, read once while its size and time stay (a page view asks twice: image, boxes)."""
+    return hashlib.sha256(Path(path).read_bytes() if size <= MAX_BYTES else b"").hexdigest()
 
 
 def page_count(art) -> int:

@@ -126,5 +126,8 @@ def test_the_api_returns_the_page_and_the_sentences_boxes(paged):
             # a page of the library is read like the rest: not by a page on another site
             foreign = c.get(f"/articles/{art.id}/pages/1.png", headers={"Origin": "http://evil.example"})
             assert foreign.status_code == 403
+            rebound = c.get(f"/articles/{art.id}/pages/1/boxes", params={"start": start, "end": end},
+                            headers={"Host": "evil.example"})  # (DNS rebinding: a forged Host)
+            assert rebound.status_code == 400 and "boxes" not in rebound.text
     finally:
         s.stop()
