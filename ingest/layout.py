@@ -38,6 +38,13 @@ _CLOSING = set("”’」』）)】》〉，。、；：！？,.;:!?")
 _FINAL = re.compile(r"[。！？!?…；;:：”’」』)）.\"]$")
 
 
+def turned(x: float, y: float, degrees: float, cx: float, cy: float) -> tuple[float, float]:
+    """The point (x, y) turned by ``degrees`` about (cx, cy), in image coordinates (y down)."""
+    import math
+    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    return cx + (x - cx) * c - (y - cy) * s, cy + (x - cx) * s + (y - cy) * c
+
+
 def join_lines(lines: list[str]) -> str:
     """Lines of one paragraph as one: Chinese lines meet without a space, Latin ones with one,
     and a word hyphenated at a line's end ("recog-" + "nition") is made whole."""

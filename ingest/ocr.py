@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from kb.errors import ReadError
 
-from .layout import Line, join_lines, layout, rows
+from .layout import Line, join_lines, layout, rows, turned
 
 MAX_OCR_PAGES = 300        # pages read by OCR in one article (about 5 s each on 2 cores: 25 minutes)
 MAX_PIXELS = 60_000_000    # an image's pixels before it is decoded (a 600-dpi A4 scan is 35 M; bombs are billions)
@@ -93,12 +93,9 @@ def read_image(img, page_no: int = 1) -> Page:
         raise ReadError(f"OCR of page {page_no} took {secs:.0f} s, over the {MAX_PAGE_SECONDS} s limit a page")
     # A page turned on the glass: its lines' boxes are turned back (about the page's centre) before
     # the layout reads rows, gaps and indents from them; the recognizer reads turned lines well.
-    import math
-    cos, sin = math.cos(math.radians(-angle)), math.sin(math.radians(-angle))
-    cx, cy = img.width / 2, img.height / 2
     lines = []
     for box, txt, score in zip(out.boxes if out.boxes is not None else [], out.txts or (), out.scores or ()):
-        pts = [(cx + (x - cx) * cos - (y - cy) * sin, cy + (x - cx) * sin + (y - cy) * cos) for x, y in box]
+        pts = [turned(x, y, -angle, img.width / 2, img.height / 2) for x, y in box]
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
         if txt and txt.strip() and score >= MIN_SCORE:
             lines.append(Line(txt.strip(), (float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys))), float(score)))

@@ -64,20 +64,25 @@ def page_image(art, n: int, side: int = VIEW_SIDE):
 @lru_cache(maxsize=16)
 def _render(path: str, digest: str, kind: str, n: int, side: int):
     """(cached by file, content and page: turning back to a page is instant)"""
+    return _source_page(path, kind, n, side).convert("RGB")
+
+
+def _source_page(path: str, kind: str, n: int, side: int | None = None):
+    """Page ``n`` of the source as a PIL image: a PDF's rendered by PDFium (at the OCR size unless
+    ``side``), an image's frame as stored (scaled down to ``side`` when given)."""
     if kind == "pdf":
         import pypdfium2 as pdfium
 
         from .readers import render_page
         doc = pdfium.PdfDocument(path)
         try:
-            return render_page(doc, n - 1, side).convert("RGB")
+            return render_page(doc, n - 1, side)
         finally:
             doc.close()
     from PIL import Image, ImageSequence
     with Image.open(path) as im:
-        frame = next(f for i, f in enumerate(ImageSequence.Iterator(im), 1) if i == n)
-        img = frame.convert("RGB")
-    s = side / max(img.size)
+        img = next(f for i, f in enumerate(ImageSequence.Iterator(im), 1) if i == n).copy()
+    s = side / max(img.size) if side else 1
     return img.resize((max(1, round(img.width * s)), max(1, round(img.height * s)))) if s < 1 else img
 
 
@@ -133,34 +138,16 @@ def _pdf_chars(path: str, digest: str, n: int) -> list[tuple[str, tuple]]:
 def _ocr_chars(path: str, digest: str, kind: str, n: int) -> list[tuple[str, tuple]]:
     """A scanned page read again by OCR: each character with a box spread evenly over its line's."""
     from . import ocr
-    if kind == "pdf":
-        import pypdfium2 as pdfium
-
-        from .readers import render_page
-        doc = pdfium.PdfDocument(path)
-        try:
-            img = render_page(doc, n - 1)
-        finally:
-            doc.close()
-    else:
-        from PIL import Image, ImageSequence
-        with Image.open(path) as im:
-            img = next(f for i, f in enumerate(ImageSequence.Iterator(im), 1) if i == n).copy()
-    page = ocr.read_image(img, n)
+    from .layout import turned
+    page = ocr.read_image(_source_page(path, kind, n), n)  # (the page as ingest read it)
     w, h = page.width, page.height
     out = []
-    import math
-    cos, sin = math.cos(math.radians(page.skew)), math.sin(math.radians(page.skew))
-    cx, cy = w / 2, h / 2
-
-    def turned(x, y):  # (line boxes are straightened; the page image is not: turn them back onto it)
-        return cx + (x - cx) * cos - (y - cy) * sin, cy + (x - cx) * sin + (y - cy) * cos
-    for ln in page.lines:
+    for ln in page.lines:  # (line boxes are straightened; the page image is not: turned back onto it)
         flat = _flat(ln.text)
         x0, y0, x1, y1 = ln.box
         for k, ch in enumerate(flat):
             a, b = x0 + (x1 - x0) * k / len(flat), x0 + (x1 - x0) * (k + 1) / len(flat)
-            pts = [turned(a, y0), turned(b, y0), turned(a, y1), turned(b, y1)]
+            pts = [turned(x, y, page.skew, w / 2, h / 2) for x, y in ((a, y0), (b, y0), (a, y1), (b, y1))]
             out.append((ch, (min(p[0] for p in pts) / w, min(p[1] for p in pts) / h,
                              max(p[0] for p in pts) / w, max(p[1] for p in pts) / h)))
     return out

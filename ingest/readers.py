@@ -14,7 +14,7 @@ from pathlib import Path
 from kb.errors import ReadError
 from kb.writing import ArticleFields
 
-from .layout import ends_full, starts_flush
+from .layout import Line, ends_full, join_lines, layout, running_lines, starts_flush
 
 MAX_BYTES = 20 * 1024 * 1024      # an article, or a long book; beyond this is not one article
 MAX_TEXT_CHARS = 2_000_000  # about a 1,000-page book; embedding more as one article takes hours
@@ -401,7 +401,6 @@ def _pdf_laid_out(data: bytes, count: int) -> tuple[list[str], list[bool]] | Non
     """Each page's text with its paragraphs as printed (``ingest.layout``): PDFium's lines and
     their character boxes, running heads, footers and page numbers dropped. None when PDFium
     cannot open the file or counts its pages differently (the caller falls back to pypdf)."""
-    from .layout import layout, join_lines, running_lines
     try:
         import pypdfium2 as pdfium
         doc = pdfium.PdfDocument(data)
@@ -442,7 +441,6 @@ def _pdfium_lines(doc, i: int):
     union of its printed characters' boxes (top-down coordinates, points)."""
     import pypdfium2.raw as raw
 
-    from .layout import Line
     page = doc[i]
     tp = page.get_textpage()
     try:
@@ -498,7 +496,6 @@ def join_pages(pages: list[str], runs_on: list[bool] | None = None) -> str:
         if i == 0:
             out = page
         elif out and page and runs_on and runs_on[i - 1] and _RUNS_ON.search(out):
-            from .layout import join_lines
             last_nl = out.rfind("\n") + 1
             first, _, rest = page.partition("\n")
             joined = join_lines([out[last_nl:], first])  # (ends with the next page's first line, whatever the join)
