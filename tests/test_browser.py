@@ -446,3 +446,9 @@ def test_a_scanned_pdf_is_found_and_its_page_shown_with_the_sentence_outlined(se
     page.get_by_label("Page (of 2)").fill("1")
     page.get_by_label("Page (of 2)").press("Enter")
     expect(page.get_by_text("Page 1 of 2; the marked sentence is on page 2")).to_be_visible()
+    # the switch hides the page (the text alone, full width) and brings it back
+    page.get_by_text("Show the page beside the text").click()
+    expect(page.locator("[data-testid='stImage'] img")).to_have_count(0)
+    expect(page.locator("mark.kb-answer").first).to_contain_text("三千多页证词")
+    page.get_by_text("Show the page beside the text").click()
+    expect(page.locator("[data-testid='stImage'] img").first).to_be_visible()
